@@ -4,9 +4,10 @@
 
 use crate::error::ConnectorError;
 use crate::message::FailureType;
+use futures::future::BoxFuture;
 use futures::Stream;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, RETRY_AFTER};
 use reqwest::{Client, RequestBuilder, StatusCode};
 use std::future::Future;
 use std::num::NonZeroU32;
@@ -27,6 +28,13 @@ impl RateLimit {
         } else {
             Quota::with_period(Duration::from_secs_f64(1.0 / per_second)).expect("non-zero period")
         };
+        RateLimit(Arc::new(RateLimiter::direct(quota)))
+    }
+    /// Exactly `per_second` requests per second, evenly spaced (burst of one): no sliding one-second window
+    /// ever holds more than `per_second` requests, as APIs that count per second (Airtable) require.
+    pub fn spaced(per_second: f64) -> Self {
+        let per_second = if per_second.is_finite() && per_second > 0.0 { per_second } else { 1.0 };
+        let quota = Quota::with_period(Duration::from_secs_f64(1.0 / per_second)).expect("non-zero period");
         RateLimit(Arc::new(RateLimiter::direct(quota)))
     }
     /// Wait until one request may be sent.
@@ -128,6 +136,17 @@ pub fn loggable_url(url: &reqwest::Url) -> String {
     u.to_string()
 }
 
+/// Credentials that can expire (OAuth access tokens). [`HttpClient::send_authorized`] asks for the header before
+/// every attempt (so a token about to expire can be refreshed first) and, after a 401, lets the provider renew
+/// once and tries again.
+pub trait Authenticator: Send + Sync {
+    /// The `Authorization` header value for the next attempt.
+    fn authorization(&self) -> BoxFuture<'_, Result<HeaderValue, HttpError>>;
+    /// The server answered 401 to a request sent with `rejected`: renew the credentials (if another request
+    /// already did, nothing to do). `Ok(true)` means the request should be sent again.
+    fn renew<'a>(&'a self, rejected: &'a HeaderValue) -> BoxFuture<'a, Result<bool, HttpError>>;
+}
+
 /// An HTTP client with retries and rate limits.
 #[derive(Clone)]
 pub struct HttpClient {
@@ -196,20 +215,50 @@ impl HttpClient {
         build: impl Fn(&Client) -> RequestBuilder,
         parse: impl Fn(HttpResponse) -> Result<T, HttpError>,
     ) -> Result<T, HttpError> {
+        self.send_authorized(limits, None, build, parse).await
+    }
+
+    /// Like [`send_parsed`](Self::send_parsed), with the `Authorization` header from `auth` on every attempt and
+    /// one renewal of the credentials after a 401.
+    pub async fn send_authorized<T>(
+        &self,
+        limits: &[&RateLimit],
+        auth: Option<&dyn Authenticator>,
+        build: impl Fn(&Client) -> RequestBuilder,
+        parse: impl Fn(HttpResponse) -> Result<T, HttpError>,
+    ) -> Result<T, HttpError> {
         let mut attempt = 0u32;
+        let mut renewed = false;
         loop {
             for l in limits {
                 l.acquire().await;
             }
-            let result = match self.attempt(&build).await {
+            let header = match auth {
+                Some(a) => Some(a.authorization().await?),
+                None => None,
+            };
+            let result = match self.attempt(&build, header.as_ref()).await {
                 Ok(resp) => parse(resp),
                 Err(e) => Err(e),
             };
             match result {
                 Ok(v) => return Ok(v),
+                Err(e) if e.status() == Some(401) && !renewed && auth.is_some() => {
+                    let (Some(a), Some(h)) = (auth, header.as_ref()) else { return Err(e) };
+                    if !a.renew(h).await? {
+                        return Err(e);
+                    }
+                    tracing::info!("Credentials renewed after a 401; sending the request again.");
+                    renewed = true;
+                }
                 Err(e) if e.retryable() && attempt < self.policy.max_retries => {
                     let wait = self.delay_for(&e, attempt);
-                    tracing::warn!("Retrying in {:.1} s (attempt {} of {}): {e}", wait.as_secs_f64(), attempt + 2, self.policy.max_retries + 1);
+                    tracing::warn!(
+                        "Retrying in {:.1} s (attempt {} of {}): {e}",
+                        wait.as_secs_f64(),
+                        attempt + 2,
+                        self.policy.max_retries + 1
+                    );
                     tokio::time::sleep(wait).await;
                     attempt += 1;
                 }
@@ -218,10 +267,20 @@ impl HttpClient {
         }
     }
 
-    async fn attempt(&self, build: &impl Fn(&Client) -> RequestBuilder) -> Result<HttpResponse, HttpError> {
-        let req = build(&self.client)
-            .build()
-            .map_err(|e| HttpError::Transport { url: String::new(), message: e.to_string(), timeout: false })?;
+    async fn attempt(
+        &self,
+        build: &impl Fn(&Client) -> RequestBuilder,
+        authorization: Option<&HeaderValue>,
+    ) -> Result<HttpResponse, HttpError> {
+        let mut builder = build(&self.client);
+        if let Some(h) = authorization {
+            builder = builder.header(AUTHORIZATION, h.clone());
+        }
+        let req = builder.build().map_err(|e| HttpError::Transport {
+            url: String::new(),
+            message: e.to_string(),
+            timeout: false,
+        })?;
         let url = loggable_url(req.url());
         let resp = self.client.execute(req).await.map_err(|e| HttpError::Transport {
             url: url.clone(),
@@ -337,6 +396,79 @@ mod tests {
         for a in 0..10 {
             assert!(backoff(&p, a) <= p.max_delay);
         }
+    }
+
+    /// A one-route HTTP server: 200 for `Bearer fresh`, 401 otherwise; counts requests.
+    async fn auth_server() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = hits.clone();
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let mut buf = vec![0u8; 4096];
+                let n = sock.read(&mut buf).await.unwrap_or(0);
+                let req = String::from_utf8_lossy(&buf[..n]).to_ascii_lowercase();
+                let (status, body) =
+                    if req.contains("authorization: bearer fresh") { ("200 OK", "{}") } else { ("401 Unauthorized", "no") };
+                let resp = format!(
+                    "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = sock.write_all(resp.as_bytes()).await;
+            }
+        });
+        (url, hits)
+    }
+
+    struct TestAuth {
+        token: std::sync::Mutex<&'static str>,
+        renewals: std::sync::atomic::AtomicUsize,
+        can_renew: bool,
+    }
+    impl Authenticator for TestAuth {
+        fn authorization(&self) -> BoxFuture<'_, Result<HeaderValue, HttpError>> {
+            let t = *self.token.lock().unwrap();
+            Box::pin(async move { Ok(HeaderValue::from_str(&format!("Bearer {t}")).unwrap()) })
+        }
+        fn renew<'a>(&'a self, _: &'a HeaderValue) -> BoxFuture<'a, Result<bool, HttpError>> {
+            Box::pin(async move {
+                self.renewals.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                if self.can_renew {
+                    *self.token.lock().unwrap() = "fresh";
+                }
+                Ok(self.can_renew)
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn renews_credentials_once_after_401() {
+        let (url, hits) = auth_server().await;
+        let client = HttpClient::new("t", Duration::from_secs(5), RetryPolicy::default()).unwrap();
+        let auth = TestAuth { token: std::sync::Mutex::new("stale"), renewals: 0.into(), can_renew: true };
+        let r = client.send_authorized(&[], Some(&auth), |c| c.get(&url), Ok).await;
+        assert!(r.is_ok());
+        assert_eq!(auth.renewals.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 2);
+
+        let auth = TestAuth { token: std::sync::Mutex::new("stale"), renewals: 0.into(), can_renew: false };
+        let e = client.send_authorized(&[], Some(&auth), |c| c.get(&url), Ok).await.err().unwrap();
+        assert_eq!(e.status(), Some(401));
+        assert_eq!(auth.renewals.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn spaced_limit_has_no_burst() {
+        let limit = RateLimit::spaced(20.0);
+        let start = std::time::Instant::now();
+        for _ in 0..5 {
+            limit.acquire().await;
+        }
+        // Five evenly spaced permits at 20/s take at least four periods of 50 ms.
+        assert!(start.elapsed() >= Duration::from_millis(190), "{:?}", start.elapsed());
     }
 
     #[test]
