@@ -411,12 +411,13 @@ mod tests {
                 let mut buf = vec![0u8; 4096];
                 let n = sock.read(&mut buf).await.unwrap_or(0);
                 let req = String::from_utf8_lossy(&buf[..n]).to_ascii_lowercase();
-                let (status, body) =
-                    if req.contains("authorization: bearer fresh") { ("200 OK", "{}") } else { ("401 Unauthorized", "no") };
-                let resp = format!(
-                    "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
+                let (status, body) = if req.contains("authorization: bearer fresh") {
+                    ("200 OK", "{}")
+                } else {
+                    ("401 Unauthorized", "no")
+                };
+                let resp =
+                    format!("HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
                 let _ = sock.write_all(resp.as_bytes()).await;
             }
         });
