@@ -253,7 +253,8 @@ pub fn run(cfg: &SyncConfig, opts: &RunOptions) -> Result<RunSummary> {
     }
 
     let dest_errors = dest_errors.lock().map(|e| e.clone()).unwrap_or_default();
-    let failure = if !source_ok {
+    // A destination that stopped reading made us stop the source: that is the destination's failure.
+    let failure = if !source_ok && !dest_broken {
         let msg = source_errors.first().cloned().unwrap_or_else(|| format!("source exited with {source_status}"));
         Some((Side::Source, msg))
     } else if !dest_status.success() || !dest_errors.is_empty() || dest_broken || dest_read_result.is_err() {
