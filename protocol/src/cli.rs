@@ -158,7 +158,12 @@ pub fn run_source_with<S: Source>(source: &S, args: Vec<std::ffi::OsString>, out
 fn run_role<S: Source, D: Destination>(role: Role<'_, S, D>, args: Vec<std::ffi::OsString>, out: Output) -> i32 {
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
-        Err(e) if matches!(e.kind(), clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) => {
+        Err(e)
+            if matches!(
+                e.kind(),
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) =>
+        {
             let _ = e.print();
             return if e.kind() == clap::error::ErrorKind::DisplayHelp { EXIT_OK } else { EXIT_FAILURE };
         }
@@ -201,7 +206,7 @@ fn spec_of<S: Source, D: Destination>(role: &Role<'_, S, D>) -> ConnectorSpecifi
     }
 }
 
-fn load_config(spec: &ConnectorSpecification, path: &PathBuf) -> Result<Config> {
+fn load_config(spec: &ConnectorSpecification, path: &std::path::Path) -> Result<Config> {
     let value = files::read_json(path, "config")?;
     if !value.is_object() {
         return Err(ConnectorError::config(format!("config file {} must hold a JSON object", path.display())));
@@ -285,7 +290,13 @@ impl Destination for NoDestination {
     async fn check(&self, _: &Config) -> Result<()> {
         unreachable!("not a destination")
     }
-    async fn write(&self, _: &Config, _: &ConfiguredAirbyteCatalog, _: Box<dyn BufRead + Send>, _: &Output) -> Result<()> {
+    async fn write(
+        &self,
+        _: &Config,
+        _: &ConfiguredAirbyteCatalog,
+        _: Box<dyn BufRead + Send>,
+        _: &Output,
+    ) -> Result<()> {
         unreachable!("not a destination")
     }
 }

@@ -205,7 +205,7 @@ impl HttpClient {
         limits: &[&RateLimit],
         build: impl Fn(&Client) -> RequestBuilder,
     ) -> Result<HttpResponse, HttpError> {
-        self.send_parsed(limits, build, |r| Ok(r)).await
+        self.send_parsed(limits, build, Ok).await
     }
 
     /// Like [`send`](Self::send), then `parse` the answer; a retryable parse error is retried too.
