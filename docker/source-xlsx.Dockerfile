@@ -1,0 +1,24 @@
+# Airbyte image for source-xlsx: a release build in a Rust stage, run on a slim Debian image with /bin/sh
+# (the platform runs `sh -c 'eval "$AIRBYTE_ENTRYPOINT ..."'`), a non-root `airbyte` user (uid 1000) and
+# labels equal to connectors/source-xlsx/metadata.yaml. Build from the repository root:
+#   docker build -f docker/source-xlsx.Dockerfile -t airbyte-rs/source-xlsx:0.1.0 .
+FROM rust:1.95-slim-bookworm AS build
+WORKDIR /src
+COPY . .
+RUN cargo build --release --locked -p source-xlsx --bin source-xlsx
+
+FROM debian:bookworm-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && groupadd --gid 1000 airbyte \
+ && useradd --uid 1000 --gid 1000 --create-home --shell /bin/sh airbyte \
+ && mkdir -p /airbyte /config /secrets /local \
+ && chown -R airbyte:airbyte /airbyte /config /secrets /local
+COPY --from=build /src/target/release/source-xlsx /usr/local/bin/source-xlsx
+ENV AIRBYTE_ENTRYPOINT="/usr/local/bin/source-xlsx"
+ENTRYPOINT ["/usr/local/bin/source-xlsx"]
+LABEL io.airbyte.name="airbyte-rs/source-xlsx" \
+      io.airbyte.version="0.1.0"
+USER airbyte
+WORKDIR /airbyte

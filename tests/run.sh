@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The project's test command (README): sets up everything it needs and runs every suite.
+#   - Python tools (PyAirbyte, source-faker, moto S3 server, fakesnow, pyarrow/duckdb) into .venv/ (ignored)
+#   - rustfmt and clippy (-D warnings), as pre-commit and GitHub Actions do
+#   - every binary, then `cargo test --workspace` (tests start their own loopback servers)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+echo "== python tools" >&2
+bash tests/python/setup.sh
+echo "== rustfmt" >&2
+cargo fmt --all -- --check
+echo "== clippy" >&2
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== build" >&2
+cargo build --workspace --bins --locked
+echo "== tests" >&2
+cargo test --workspace --locked --no-fail-fast 2>&1 | tee target/test-output.log
+status=${PIPESTATUS[0]}
+# One closing line that counts every suite.
+passed=$(grep -Eo '[0-9]+ passed' target/test-output.log | awk '{s+=$1} END {print s+0}')
+failed=$(grep -Eo '[0-9]+ failed' target/test-output.log | awk '{s+=$1} END {print s+0}')
+echo "all suites: ${passed} passed, ${failed} failed"
+exit "$status"
