@@ -103,7 +103,8 @@ fn excerpt(line: &[u8]) -> String {
 /// Decode one line (without its newline). `line_number` only labels errors.
 pub fn decode_line(line: &[u8], line_number: u64) -> Result<InputMessage<'_>, DecodeError> {
     let err = |reason: String| DecodeError { line_number, reason, excerpt: excerpt(line) };
-    let env: Envelope<'_> = serde_json::from_slice(line).map_err(|e| err(format!("not a valid Airbyte message: {e}")))?;
+    let env: Envelope<'_> =
+        serde_json::from_slice(line).map_err(|e| err(format!("not a valid Airbyte message: {e}")))?;
     let missing = |field: &str| err(format!("{:?} message has no `{field}` object", env.kind));
     Ok(match env.kind {
         MessageType::Record => {
@@ -173,6 +174,28 @@ impl<R: BufRead> LineReader<R> {
     }
 }
 
+/// Split a buffer of whole lines into at most `parts` chunks of similar size, each ending at a line break,
+/// so a pipeline can decode them on several cores (line numbers then restart per chunk).
+pub fn split_lines_balanced(buf: &[u8], parts: usize) -> Vec<&[u8]> {
+    let parts = parts.max(1);
+    let target = buf.len() / parts;
+    let mut chunks = Vec::with_capacity(parts);
+    let mut start = 0;
+    while start < buf.len() && chunks.len() + 1 < parts {
+        let probe = (start + target).min(buf.len());
+        let end = match memchr::memchr(b'\n', &buf[probe..]) {
+            Some(i) => probe + i + 1,
+            None => buf.len(),
+        };
+        chunks.push(&buf[start..end]);
+        start = end;
+    }
+    if start < buf.len() {
+        chunks.push(&buf[start..]);
+    }
+    chunks
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,5 +233,18 @@ mod tests {
         let (n, l) = r.next_line().unwrap().unwrap();
         assert_eq!((n, l), (4, &b"{\"b\":2}"[..]));
         assert!(r.next_line().unwrap().is_none());
+    }
+
+    #[test]
+    fn balanced_split_keeps_whole_lines() {
+        let input = b"aaaa\nbb\ncccccc\nd\n";
+        for parts in 1..6 {
+            let chunks = split_lines_balanced(input, parts);
+            assert!(chunks.len() <= parts);
+            assert_eq!(chunks.concat(), input.to_vec());
+            assert!(chunks.iter().all(|c| c.ends_with(b"\n")), "{chunks:?}");
+        }
+        assert!(split_lines_balanced(b"", 2).is_empty());
+        assert_eq!(split_lines_balanced(b"x", 2), vec![&b"x"[..]]);
     }
 }

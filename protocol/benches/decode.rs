@@ -1,0 +1,93 @@
+//! Decode throughput of the destination line codec on `shared/bench/gen_messages.py` output.
+//!
+//! Run with `bash tests/bench/decode.sh` (builds --release). Prints messages/s and MB/s for one core and for
+//! the two-core chunked pipeline, beside the Airbyte Python CDK's 255k messages/s measured on this machine.
+
+use airbyte_protocol::codec::{decode_line, split_lines_balanced, InputMessage, LineReader};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// The Airbyte Python CDK's decode rate measured on this machine (shared/bench/README.md).
+const PYTHON_CDK_MSGS_PER_SEC: f64 = 255_000.0;
+
+fn input_file(records: usize) -> PathBuf {
+    let dir = std::env::var_os("BENCH_DATA_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
+    let path = dir.join(format!("airbyte_decode_bench_{records}.jsonl"));
+    if !path.exists() {
+        let generator = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/bench/gen_messages.py");
+        let tmp = path.with_extension("partial");
+        let file = std::fs::File::create(&tmp).expect("create bench input");
+        let status = std::process::Command::new("python3")
+            .arg(&generator)
+            .arg(records.to_string())
+            .stdout(file)
+            .status()
+            .expect("run gen_messages.py");
+        assert!(status.success(), "gen_messages.py failed");
+        std::fs::rename(&tmp, &path).expect("rename bench input");
+    }
+    path
+}
+
+/// Decode every line of `chunk`; returns (messages, record data bytes) so the work cannot be optimised away.
+fn decode_all(chunk: &[u8]) -> (u64, u64) {
+    let mut reader = LineReader::new(chunk);
+    let (mut messages, mut data_bytes) = (0u64, 0u64);
+    while let Some((n, line)) = reader.next_line().expect("in-memory read") {
+        match decode_line(line, n).unwrap_or_else(|e| panic!("{e}")) {
+            InputMessage::Record(r) => data_bytes += r.data.get().len() as u64,
+            _ => data_bytes += 1,
+        }
+        messages += 1;
+    }
+    (messages, data_bytes)
+}
+
+fn report(label: &str, messages: u64, bytes: usize, secs: f64) {
+    let rate = messages as f64 / secs;
+    println!(
+        "{label:<28} {:>10.0} msg/s  {:>8.1} MB/s   vs Python CDK 255k msg/s: {:>5.1}x (goal >= 10x)",
+        rate,
+        bytes as f64 / secs / 1e6,
+        rate / PYTHON_CDK_MSGS_PER_SEC
+    );
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; the first numeric argument is the record count.
+    let records: usize =
+        std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(1_000_000);
+    let runs = 5;
+    let path = input_file(records);
+    let input = std::fs::read(&path).expect("read bench input");
+    println!("input: {} ({} records, {:.1} MB), median of {runs} runs", path.display(), records, input.len() as f64 / 1e6);
+
+    let mut single = Vec::new();
+    let mut messages = 0;
+    for _ in 0..runs {
+        let t = Instant::now();
+        let (m, _) = decode_all(&input);
+        single.push(t.elapsed().as_secs_f64());
+        messages = m;
+    }
+    report("decode_line, 1 core", messages, input.len(), median(single));
+
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).min(2);
+    let mut parallel = Vec::new();
+    for _ in 0..runs {
+        let t = Instant::now();
+        let chunks = split_lines_balanced(&input, threads);
+        let total: u64 = std::thread::scope(|s| {
+            let handles: Vec<_> = chunks.iter().map(|c| s.spawn(move || decode_all(c).0)).collect();
+            handles.into_iter().map(|h| h.join().expect("decode thread")).sum()
+        });
+        parallel.push(t.elapsed().as_secs_f64());
+        assert_eq!(total, messages);
+    }
+    report(&format!("decode_line, {threads} cores (chunks)"), messages, input.len(), median(parallel));
+}

@@ -1,0 +1,159 @@
+//! Running a connector binary: arguments, environment, stdin, a timeout, and its output split into lines.
+
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// One finished run of a connector command.
+#[derive(Debug, Clone)]
+pub struct Run {
+    /// The command line, for failure messages (`read --config … --catalog …`).
+    pub label: String,
+    /// Exit code; `None` when killed by a signal or the timeout.
+    pub exit_code: Option<i32>,
+    pub timed_out: bool,
+    /// Every stdout line as written (without the newline).
+    pub lines: Vec<String>,
+    /// Lines that parsed as JSON objects, in order, with their line index.
+    pub messages: Vec<(usize, Value)>,
+    /// Lines that are not JSON objects: (line index, excerpt).
+    pub unparsable: Vec<(usize, String)>,
+    pub stderr: String,
+}
+
+impl Run {
+    /// Messages of one `type` (RECORD, STATE, TRACE, ...).
+    pub fn of_type<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
+        self.messages.iter().map(|(_, m)| m).filter(move |m| m["type"] == kind)
+    }
+    pub fn count(&self, kind: &str) -> usize {
+        self.of_type(kind).count()
+    }
+    /// TRACE messages of one trace type (ERROR, STREAM_STATUS, ...).
+    pub fn traces<'a>(&'a self, trace_type: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
+        self.of_type("TRACE").filter(move |m| m["trace"]["type"] == trace_type)
+    }
+    pub fn succeeded(&self) -> bool {
+        self.exit_code == Some(0)
+    }
+    /// A short description of how the run ended, with the first error trace, for failure messages.
+    pub fn describe_end(&self) -> String {
+        let exit = match (self.timed_out, self.exit_code) {
+            (true, _) => "timed out".to_string(),
+            (false, Some(c)) => format!("exit code {c}"),
+            (false, None) => "killed by a signal".to_string(),
+        };
+        let error = self.traces("ERROR").next().and_then(|t| t["trace"]["error"]["message"].as_str()).map(str::to_string);
+        let stderr = self.stderr.trim();
+        let stderr_tail: String = stderr.chars().rev().take(300).collect::<Vec<_>>().into_iter().rev().collect();
+        match (error, stderr.is_empty()) {
+            (Some(e), _) => format!("{exit}; first TRACE ERROR: {e}"),
+            (None, false) => format!("{exit}; stderr ends: {stderr_tail}"),
+            (None, true) => exit,
+        }
+    }
+}
+
+/// How to start a connector binary.
+#[derive(Debug, Clone)]
+pub struct Launcher {
+    pub binary: PathBuf,
+    pub env: Vec<(String, String)>,
+    pub timeout: Duration,
+}
+
+impl Launcher {
+    /// Run `binary args…`, feeding `stdin` (closed after writing) and collecting stdout and stderr.
+    pub fn run(&self, args: &[&str], stdin: Option<&[u8]>) -> Run {
+        let label = args.iter().map(|a| short_path(a)).collect::<Vec<_>>().join(" ");
+        let mut cmd = Command::new(&self.binary);
+        cmd.args(args).stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let mut child = match cmd.spawn() {
+            Ok(c) => c,
+            Err(e) => {
+                return Run {
+                    label,
+                    exit_code: None,
+                    timed_out: false,
+                    lines: Vec::new(),
+                    messages: Vec::new(),
+                    unparsable: Vec::new(),
+                    stderr: format!("cannot start {}: {e}", self.binary.display()),
+                }
+            }
+        };
+        let writer = stdin.map(|bytes| {
+            let mut pipe = child.stdin.take().expect("piped stdin");
+            let bytes = bytes.to_vec();
+            // A connector that stops reading early closes the pipe: that is its business, not an error here.
+            std::thread::spawn(move || {
+                let _ = pipe.write_all(&bytes);
+            })
+        });
+        let mut stdout = child.stdout.take().expect("piped stdout");
+        let mut stderr = child.stderr.take().expect("piped stderr");
+        let out_thread = std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = stdout.read_to_end(&mut buf);
+            buf
+        });
+        let err_thread = std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = stderr.read_to_end(&mut buf);
+            buf
+        });
+        let deadline = Instant::now() + self.timeout;
+        let mut timed_out = false;
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break Some(status),
+                Ok(None) if Instant::now() >= deadline => {
+                    timed_out = true;
+                    let _ = child.kill();
+                    break child.wait().ok();
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+                Err(_) => break None,
+            }
+        };
+        if let Some(w) = writer {
+            let _ = w.join();
+        }
+        let out = out_thread.join().unwrap_or_default();
+        let err = err_thread.join().unwrap_or_default();
+        let text = String::from_utf8_lossy(&out);
+        let lines: Vec<String> = text.lines().map(str::to_string).collect();
+        let mut messages = Vec::new();
+        let mut unparsable = Vec::new();
+        for (i, line) in lines.iter().enumerate() {
+            match serde_json::from_str::<Value>(line) {
+                Ok(v) if v.is_object() => messages.push((i, v)),
+                _ => unparsable.push((i, line.chars().take(200).collect())),
+            }
+        }
+        Run {
+            label,
+            exit_code: status.and_then(|s| s.code()),
+            timed_out,
+            lines,
+            messages,
+            unparsable,
+            stderr: String::from_utf8_lossy(&err).into_owned(),
+        }
+    }
+}
+
+fn short_path(arg: &str) -> String {
+    let p = Path::new(arg);
+    if p.is_absolute() {
+        p.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_else(|| arg.to_string())
+    } else {
+        arg.to_string()
+    }
+}

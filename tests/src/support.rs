@@ -1,0 +1,58 @@
+//! Shared test support: where binaries, fixtures and Python tools are.
+
+use std::path::{Path, PathBuf};
+
+/// The workspace root (the folder with the top-level Cargo.toml).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+}
+
+/// `../shared` beside the checkout (fixtures, bench generators); CI lays it out the same way.
+pub fn shared_dir() -> PathBuf {
+    workspace_root().parent().expect("checkout has a parent").join("shared")
+}
+
+/// A binary built by this workspace (`target/<profile>/<name>`), found next to the running test executable.
+/// `cargo test --workspace` builds every binary before running tests.
+pub fn bin_path(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    // target/debug/deps/<test> -> target/debug
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let p = dir.join(name);
+    assert!(p.exists(), "binary {} not built; run `cargo build --workspace` (or the README test command)", p.display());
+    p
+}
+
+/// A tool installed by `tests/python/setup.sh` into `.venv/<venv>/bin/<tool>`.
+/// Panics with the set-up command when missing: no suite silently skips.
+pub fn venv_tool(venv: &str, tool: &str) -> PathBuf {
+    let p = workspace_root().join(".venv").join(venv).join("bin").join(tool);
+    assert!(p.exists(), "{} is missing: run `bash tests/python/setup.sh` (the README test command does)", p.display());
+    p
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+/// Wait until something listens on 127.0.0.1:`port` (up to `secs`).
+pub fn wait_for_port(port: u16, secs: u64) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    false
+}
+
+/// A child process killed when dropped (servers started by tests).
+pub struct ChildGuard(pub std::process::Child);
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
