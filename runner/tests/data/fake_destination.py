@@ -6,6 +6,12 @@ import json, os, sys
 
 args = sys.argv[1:]
 opt = {args[i]: args[i + 1] for i in range(1, len(args) - 1, 2)}
+if args[0] == "spec":
+    print(json.dumps({"type": "SPEC", "spec": {"connectionSpecification": {"type": "object"}}}))
+    sys.exit(0)
+if args[0] == "check":
+    print(json.dumps({"type": "CONNECTION_STATUS", "connectionStatus": {"status": "SUCCEEDED"}}))
+    sys.exit(0)
 config = json.load(open(opt["--config"]))
 os.makedirs(config["path"], exist_ok=True)
 records = open(os.path.join(config["path"], "records.jsonl"), "a")

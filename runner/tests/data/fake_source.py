@@ -15,6 +15,8 @@ streams = ["alpha", "beta"]
 now = lambda: int(time.time() * 1000)
 if cmd == "spec":
     out({"type": "SPEC", "spec": {"connectionSpecification": {"type": "object"}}})
+elif cmd == "check":
+    out({"type": "CONNECTION_STATUS", "connectionStatus": {"status": "SUCCEEDED"}})
 elif cmd == "discover":
     out({"type": "LOG", "log": {"level": "INFO", "message": "discovering"}})
     out({"type": "CATALOG", "catalog": {"streams": [
