@@ -5,7 +5,8 @@ use crate::schema::{types, walk};
 use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet};
 
-/// Property names CAT requires to be marked `airbyte_secret` (test_secret_is_properly_marked).
+/// Property names CAT requires to be marked `airbyte_secret` (test_secret_is_properly_marked; compared
+/// lower-cased and whole, so `api_key` is not one of them but `api_token` is).
 pub const SECRET_NAMES: &[&str] = &[
     "client_token",
     "access_token",
@@ -143,7 +144,7 @@ pub fn secrets_marked(spec: &Value) -> Vec<String> {
         let capable = ts.iter().any(|t| matches!(*t, "string" | "integer" | "number"));
         let marked = n.schema.get("airbyte_secret") == Some(&Value::Bool(true));
         let is_const = n.schema.contains_key("const");
-        if SECRET_NAMES.contains(&name) && capable && !is_const && !marked {
+        if SECRET_NAMES.contains(&name.to_lowercase().as_str()) && capable && !is_const && !marked {
             out.push(format!("{}: property `{name}` holds a secret but is not marked airbyte_secret", n.pointer));
         }
         if marked && !ts.is_empty() && !capable {

@@ -17,10 +17,10 @@ pub fn source_suite(defect: &str) -> SourceSuite {
     let mut s = SourceSuite::new(
         support::bin_path("fixture_source"),
         spec_dir("fixture-source"),
-        json!({"api_key": SOURCE_KEY, "users": 10, "mode": {"kind": "normal"}}),
+        json!({"api_token": SOURCE_KEY, "users": 10, "mode": {"kind": "normal"}}),
     );
-    s.invalid_config = Some(json!({"api_key": "wrong-key-0815", "mode": {"kind": "normal"}}));
-    s.exception_config = Some(json!({"api_key": SOURCE_KEY, "mode": {"kind": "crash", "message": "boom"}}));
+    s.invalid_config = Some(json!({"api_token": "wrong-key-0815", "mode": {"kind": "normal"}}));
+    s.exception_config = Some(json!({"api_token": SOURCE_KEY, "mode": {"kind": "crash", "message": "boom"}}));
     s.empty_streams = vec!["empty_stream".into()];
     s.incremental_streams = vec!["users".into()];
     s.future_state = Some(future_state());
@@ -55,4 +55,40 @@ pub fn assert_fails_exactly(report: &Report, expected: &[&str]) {
     let mut want = expected.to_vec();
     want.sort();
     assert_eq!(failed, want, "failing checks differ from the expected ones; full report:\n{report}");
+}
+
+/// The good fixture's discovered streams as a full-refresh configured catalog (for defects that add a
+/// broken stream to discover only).
+pub fn good_configured_catalog() -> airbyte_protocol::ConfiguredAirbyteCatalog {
+    use airbyte_protocol::{AirbyteCatalog, ConfiguredAirbyteCatalog, ConfiguredAirbyteStream, DestinationSyncMode, SyncMode};
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.json");
+    std::fs::write(&config, json!({"api_token": SOURCE_KEY}).to_string()).unwrap();
+    let out = std::process::Command::new(support::bin_path("fixture_source"))
+        .args(["discover", "--config", config.to_str().unwrap()])
+        .env_remove("FIXTURE_DEFECT")
+        .output()
+        .unwrap();
+    let line = String::from_utf8(out.stdout).unwrap().lines().find(|l| l.contains("\"CATALOG\"")).unwrap().to_string();
+    let msg: Value = serde_json::from_str(&line).unwrap();
+    let catalog: AirbyteCatalog = serde_json::from_value(msg["catalog"].clone()).unwrap();
+    ConfiguredAirbyteCatalog {
+        streams: catalog
+            .streams
+            .into_iter()
+            .map(|s| ConfiguredAirbyteStream::new(s, SyncMode::FullRefresh, DestinationSyncMode::Append))
+            .collect(),
+        extra: Default::default(),
+    }
+}
+
+/// A spec dir whose golden spec.json is the given binary's own `spec` output under `defect`
+/// (so a spec-lint defect is judged by its lint rule alone, not by the golden comparison).
+pub fn own_golden(binary: &str, defect: &str) -> tempfile::TempDir {
+    let out = std::process::Command::new(support::bin_path(binary)).arg("spec").env("FIXTURE_DEFECT", defect).output().unwrap();
+    let line = String::from_utf8(out.stdout).unwrap().lines().next().unwrap().to_string();
+    let msg: Value = serde_json::from_str(&line).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("spec.json"), serde_json::to_vec_pretty(&msg["spec"]).unwrap()).unwrap();
+    dir
 }

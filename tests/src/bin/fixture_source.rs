@@ -23,10 +23,10 @@ fn spec_value(defect: &str) -> Value {
             "$schema": "http://json-schema.org/draft-07/schema#",
             "title": "Fixture source",
             "type": "object",
-            "required": ["api_key"],
+            "required": ["api_token"],
             "additionalProperties": true,
             "properties": {
-                "api_key": {"type": "string", "title": "API key", "airbyte_secret": true, "order": 0},
+                "api_token": {"type": "string", "title": "API token", "airbyte_secret": true, "order": 0},
                 "users": {"type": "integer", "title": "Users", "minimum": 0, "default": 10, "order": 1},
                 "mode": {"type": "object", "title": "Mode", "order": 2, "oneOf": [
                     {"title": "Normal", "type": "object", "required": ["kind"],
@@ -39,7 +39,7 @@ fn spec_value(defect: &str) -> Value {
     });
     match defect {
         "secret_not_marked" => {
-            spec["connectionSpecification"]["properties"]["api_key"].as_object_mut().unwrap().remove("airbyte_secret");
+            spec["connectionSpecification"]["properties"]["api_token"].as_object_mut().unwrap().remove("airbyte_secret");
         }
         "spec_differs_from_golden" => spec["connectionSpecification"]["title"] = json!("Fixture source (changed)"),
         _ => {}
@@ -153,7 +153,7 @@ impl Source for FixtureSource {
     }
 
     async fn check(&self, config: &Config) -> Result<()> {
-        let key = config.value()["api_key"].as_str().unwrap_or_default();
+        let key = config.value()["api_token"].as_str().unwrap_or_default();
         tracing::info!("checking with api key {key}");
         if config.value()["mode"]["kind"] == "crash" {
             if self.defect == "crash_without_trace" {
@@ -161,11 +161,11 @@ impl Source for FixtureSource {
             }
             panic!("fixture crash requested (key {key})");
         }
+        if !key.starts_with(ACCEPTED_KEY_PREFIX) && self.defect != "accept_any_config" {
+            return Err(ConnectorError::config(format!("the API token {key} was rejected")));
+        }
         if self.defect == "two_statuses" {
             println!(r#"{{"type":"CONNECTION_STATUS","connectionStatus":{{"status":"SUCCEEDED"}}}}"#);
-        }
-        if !key.starts_with(ACCEPTED_KEY_PREFIX) && self.defect != "accept_any_config" {
-            return Err(ConnectorError::config(format!("the API key {key} was rejected")));
         }
         Ok(())
     }
@@ -181,7 +181,7 @@ impl Source for FixtureSource {
         state: &InputState,
         out: &SourceOutput,
     ) -> Result<()> {
-        let key = config.value()["api_key"].as_str().unwrap_or_default();
+        let key = config.value()["api_token"].as_str().unwrap_or_default();
         tracing::info!("reading with api key {key}");
         if self.defect == "leak_secret" {
             println!(r#"{{"type":"LOG","log":{{"level":"INFO","message":"key is {key}"}}}}"#);
