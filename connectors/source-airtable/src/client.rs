@@ -261,7 +261,8 @@ pub fn map_error(e: HttpError, what: &str, base_id: Option<&str>) -> ApiError {
     };
     let (kind, message) = parse_error_body(body);
     let detail = describe(&kind, &message);
-    let failed = |msg: String| ApiError::Failed(ConnectorError::config(msg).with_internal(format!("HTTP {status} from {url}")));
+    let failed =
+        |msg: String| ApiError::Failed(ConnectorError::config(msg).with_internal(format!("HTTP {status} from {url}")));
     if url.contains("/oauth2/") {
         return match status {
             400 | 401 => failed(format!(
@@ -347,9 +348,7 @@ impl OAuthProvider {
             .http
             .send_parsed(
                 &[],
-                |client| {
-                    client.post(&self.token_url).basic_auth(&c.client_id, Some(&c.client_secret)).form(&form)
-                },
+                |client| client.post(&self.token_url).basic_auth(&c.client_id, Some(&c.client_secret)).form(&form),
                 |r| r.json::<TokenAnswer>(),
             )
             .await?;
@@ -444,7 +443,8 @@ mod tests {
             body: body.into(),
             retry_after: None,
         };
-        let ApiError::Failed(e) = map_error(st(401, r#"{"error":{"type":"AUTHENTICATION_REQUIRED"}}"#), "w", None) else {
+        let ApiError::Failed(e) = map_error(st(401, r#"{"error":{"type":"AUTHENTICATION_REQUIRED"}}"#), "w", None)
+        else {
             panic!()
         };
         assert!(e.is_config() && e.message.contains("invalid credentials"), "{e}");

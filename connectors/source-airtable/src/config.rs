@@ -150,11 +150,8 @@ impl AirtableConfig {
         };
         match &self.credentials {
             Some(c) => {
-                let method = c.auth_method.as_deref().unwrap_or(if c.refresh_token.is_some() {
-                    "oauth2.0"
-                } else {
-                    "api_key"
-                });
+                let method =
+                    c.auth_method.as_deref().unwrap_or(if c.refresh_token.is_some() { "oauth2.0" } else { "api_key" });
                 match method {
                     "api_key" => match c.api_key.as_deref().or(self.api_key.as_deref()) {
                         Some(k) if !k.trim().is_empty() => Ok(Credentials::Token(k.trim().to_string())),

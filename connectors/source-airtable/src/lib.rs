@@ -13,8 +13,7 @@ pub mod streams;
 
 use airbyte_protocol::cli::Source;
 use airbyte_protocol::{
-    AirbyteCatalog, Config, ConfiguredAirbyteCatalog, ConnectorSpecification, InputState, Output, Result,
-    SourceOutput,
+    AirbyteCatalog, Config, ConfiguredAirbyteCatalog, ConnectorSpecification, InputState, Output, Result, SourceOutput,
 };
 use client::AirtableClient;
 use config::AirtableConfig;

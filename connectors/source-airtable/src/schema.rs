@@ -178,8 +178,9 @@ pub fn json_schema(columns: &[Column]) -> Value {
     for c in columns {
         props.insert(c.name.clone(), c.kind.schema());
     }
+    // Airbyte writes the https form; jsonschema validators only know the canonical http URI of draft 7.
     json!({
-        "$schema": "https://json-schema.org/draft-07/schema#",
+        "$schema": "http://json-schema.org/draft-07/schema#",
         "type": "object",
         "additionalProperties": true,
         "properties": props,

@@ -122,7 +122,9 @@ pub async fn discover_tables(client: &AirtableClient, config: &AirtableConfig) -
     }
     for wanted in &config.tables {
         if !out.iter().any(|t| &t.table_id == wanted || &t.table_name == wanted) {
-            return Err(ConnectorError::config(format!("config: table `{wanted}` was not found in the selected bases")));
+            return Err(ConnectorError::config(format!(
+                "config: table `{wanted}` was not found in the selected bases"
+            )));
         }
     }
     Ok(out)
@@ -211,7 +213,7 @@ async fn read_table(
     let mut writer = out.start_stream(descriptor.clone())?;
     let mut tracker = match (&table.cursor, job.incremental) {
         (Some(cursor), true) => {
-            Some(CursorTracker::new(cursor, job.prior_state.as_ref(), lookback).map_err(|e| with_stream(e))?)
+            Some(CursorTracker::new(cursor, job.prior_state.as_ref(), lookback).map_err(&with_stream)?)
         }
         _ => None,
     };
@@ -340,7 +342,10 @@ impl CursorTracker {
             None | Some(Value::Null) => {}
             Some(Value::String(s)) => {
                 let at = parse_time(s).ok_or_else(|| {
-                    ConnectorError::config(format!("state: cursor `{}` = `{s}` is not an RFC 3339 date-time", tracker.column))
+                    ConnectorError::config(format!(
+                        "state: cursor `{}` = `{s}` is not an RFC 3339 date-time",
+                        tracker.column
+                    ))
                 })?;
                 tracker.prior_cursor = Some((at, s.clone()));
             }
@@ -422,10 +427,7 @@ mod tests {
         let prior = json!({"last_modified": "2024-01-01T00:10:00.000Z",
             RECENT_KEY: {"recA": "2024-01-01T00:09:00.000Z", "recB": "2024-01-01T00:10:00.000Z"}});
         let mut t = CursorTracker::new(&column(), Some(&prior), chrono::Duration::seconds(300)).unwrap();
-        assert_eq!(
-            t.filter_formula().unwrap(),
-            "IS_AFTER({Last Modified}, '2024-01-01T00:05:00.000Z')"
-        );
+        assert_eq!(t.filter_formula().unwrap(), "IS_AFTER({Last Modified}, '2024-01-01T00:05:00.000Z')");
         assert!(t.already_emitted("recA", Some("2024-01-01T00:09:00.000Z")));
         // Changed since, or never emitted (late-visible): emitted again.
         assert!(!t.already_emitted("recA", Some("2024-01-01T00:11:00.000Z")));
@@ -447,6 +449,11 @@ mod tests {
             {"name": "Day", "type": "lastModifiedTime", "options": {"result": {"type": "date"}}}
         ]});
         assert_eq!(cursor_field(&table).as_deref(), Some("All"));
-        assert_eq!(cursor_field(&json!({"fields": [{"name": "x", "type": "lastModifiedTime", "options": {"result": {"type": "date"}}}]})), None);
+        assert_eq!(
+            cursor_field(
+                &json!({"fields": [{"name": "x", "type": "lastModifiedTime", "options": {"result": {"type": "date"}}}]})
+            ),
+            None
+        );
     }
 }
