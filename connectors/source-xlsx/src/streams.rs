@@ -413,7 +413,9 @@ fn state_value(file: &SourceFile, sheet: &str) -> Value {
 /// Whether the file is the one saved in the state (nothing new to read). A saved time later than the file's
 /// (a state from the future) also counts as read.
 fn unchanged(saved: &FileVersion, now: &FileVersion) -> bool {
+    // State keeps microseconds; file systems may have nanoseconds.
     if let (Some(a), Some(b)) = (saved.last_modified, now.last_modified) {
+        let (a, b) = (a.timestamp_micros(), b.timestamp_micros());
         if a > b {
             return true;
         }
