@@ -269,6 +269,7 @@ impl Default for Options {
 }
 
 pub struct ServerState {
+    started: Instant,
     pub bases: RwLock<Vec<BaseData>>,
     faults: Mutex<Vec<Fault>>,
     log: Mutex<Vec<LoggedRequest>>,
@@ -297,6 +298,7 @@ impl ReplayServer {
 
     pub async fn start_on(port: u16, bases: Vec<BaseData>, options: Options) -> ReplayServer {
         let state = Arc::new(ServerState {
+            started: Instant::now(),
             bases: RwLock::new(bases),
             faults: Mutex::new(Vec::new()),
             log: Mutex::new(Vec::new()),
@@ -386,6 +388,9 @@ async fn handle(
 ) -> Response {
     let at = Instant::now();
     let path = uri.path().to_string();
+    if path == "/_replay/stats" {
+        return json_response(200, &stats(&state));
+    }
     let segments: Vec<String> = path.trim_matches('/').split('/').map(percent_decode).collect();
     let base = match segments.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         ["v0", "meta", "bases", b, "tables"] => Some(b.to_string()),
@@ -407,6 +412,33 @@ async fn handle(
         tokio::time::sleep(state.options.latency).await;
     }
     response
+}
+
+/// Request counts per base for tools (the benchmark): requests, first/last arrival (ms since start), the most
+/// requests in any 950 ms window, and the 429s the limiter gave.
+fn stats(state: &ServerState) -> Value {
+    let log = state.log.lock().unwrap();
+    let mut per_base: HashMap<String, Vec<Instant>> = HashMap::new();
+    for r in log.iter().filter(|r| r.status != 429) {
+        if let Some(b) = &r.base {
+            per_base.entry(b.clone()).or_default().push(r.at);
+        }
+    }
+    let ms = |t: Instant| t.duration_since(state.started).as_secs_f64() * 1000.0;
+    let bases: serde_json::Map<String, Value> = per_base
+        .into_iter()
+        .map(|(b, times)| {
+            let max_in_window = (0..times.len())
+                .map(|i| times[i..].iter().take_while(|t| t.duration_since(times[i]) < LIMIT_WINDOW).count())
+                .max()
+                .unwrap_or(0);
+            let v = json!({"requests": times.len(), "first_ms": ms(times[0]), "last_ms": ms(*times.last().unwrap()),
+                           "max_in_950ms": max_in_window});
+            (b, v)
+        })
+        .collect();
+    let violations = log.iter().filter(|r| r.status == 429 && !r.injected).count();
+    json!({"bases": bases, "rate_limit_violations": violations, "requests": log.len()})
 }
 
 /// Count the request against Airtable's limits; false = over the limit.
