@@ -164,6 +164,11 @@ pub fn columns(stream: &Value) -> BTreeMap<String, (String, Option<String>, Opti
         .collect()
 }
 
+/// The sheet's columns in schema order (without the `_ab_` fields).
+pub fn data_columns(stream: &Value) -> Vec<String> {
+    stream["json_schema"]["properties"].as_object().unwrap().keys().filter(|k| !k.starts_with("_ab_")).cloned().collect()
+}
+
 pub fn type_of(stream: &Value, column: &str) -> String {
     let cols = columns(stream);
     let (t, f, a) = cols.get(column).unwrap_or_else(|| panic!("no column {column:?} in {:?}", cols.keys()));
