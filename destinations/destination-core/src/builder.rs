@@ -1,0 +1,553 @@
+//! [`BatchBuilder`]: raw record JSON -> Arrow columns in one pass per value, with values that do not fit their
+//! column nulled and reported in `_airbyte_meta.changes`.
+
+use crate::schema::{ColumnSpec, ColumnType, StreamSchema};
+use crate::values;
+use airbyte_protocol::{ConnectorError, FieldChange};
+use arrow::array::{
+    new_null_array, ArrayRef, BooleanBufferBuilder, BooleanBuilder, Date32Builder, Float64Builder, Int64Array,
+    Int64Builder, ListArray, RecordBatch, StringArray, StringBuilder, StructArray, Time64MicrosecondBuilder,
+    TimestampMicrosecondArray, TimestampMicrosecondBuilder,
+};
+use arrow::buffer::{NullBuffer, OffsetBuffer, ScalarBuffer};
+use arrow::datatypes::{DataType, Field, Fields, SchemaRef};
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+/// Builds RecordBatches for one stream from raw record `data` bytes.
+///
+/// ```
+/// use destination_core::{BatchBuilder, StreamSchema};
+/// use airbyte_protocol::StreamDescriptor;
+/// let schema = serde_json::json!({"properties": {"id": {"type": "integer"}}});
+/// let schema = std::sync::Arc::new(StreamSchema::from_parts(StreamDescriptor::new("s", None), &schema, Some(1), 0));
+/// let mut builder = destination_core::BatchBuilder::new(schema);
+/// builder.push(r#"{"id": 1, "extra": true}"#, 1_700_000_000_000, &[]).unwrap();
+/// builder.push(r#"{"id": "not a number"}"#, 1_700_000_000_001, &[]).unwrap();
+/// let batch = builder.finish().unwrap();
+/// assert_eq!(batch.num_rows(), 2);
+/// ```
+pub struct BatchBuilder {
+    schema: Arc<StreamSchema>,
+    arrow: SchemaRef,
+    root: ObjectColumns,
+    raw_ids: StringBuilder,
+    extracted_at: Vec<i64>,
+    change_offsets: Vec<i32>,
+    change_field: StringBuilder,
+    change_kind: StringBuilder,
+    change_reason: StringBuilder,
+    additional: StringBuilder,
+    uuid_state: u64,
+    data_bytes: usize,
+    ctx: RowContext,
+}
+
+/// Per-row scratch: changes and undeclared properties found while decoding one record.
+#[derive(Default)]
+struct RowContext {
+    changes: Vec<String>,
+    extras: String,
+}
+
+impl RowContext {
+    fn mismatch(&mut self, path: &FieldPath<'_>) {
+        self.changes.push(path.render());
+    }
+    fn extra(&mut self, path: &FieldPath<'_>, key: &str, raw: &str) {
+        self.extras.push(if self.extras.is_empty() { '{' } else { ',' });
+        let full = match path.parent_render() {
+            Some(prefix) => format!("{prefix}.{key}"),
+            None => key.to_string(),
+        };
+        // A string always serialises.
+        self.extras.push_str(&serde_json::to_string(&full).unwrap_or_default());
+        self.extras.push(':');
+        self.extras.push_str(raw);
+    }
+}
+
+/// Where a value sits in the record, rendered only when a change entry needs it (`a.b`, `tags[2]`).
+#[derive(Clone, Copy)]
+enum FieldPath<'a> {
+    Root,
+    Key(&'a str, &'a FieldPath<'a>),
+    Index(usize, &'a FieldPath<'a>),
+}
+
+impl FieldPath<'_> {
+    fn render(&self) -> String {
+        match self {
+            FieldPath::Root => String::new(),
+            FieldPath::Key(k, parent) => match parent.render() {
+                p if p.is_empty() => k.to_string(),
+                p => format!("{p}.{k}"),
+            },
+            FieldPath::Index(i, parent) => format!("{}[{i}]", parent.render()),
+        }
+    }
+    /// The rendered path of this object (for keys found inside it), `None` at the top level.
+    fn parent_render(&self) -> Option<String> {
+        match self {
+            FieldPath::Root => None,
+            other => Some(other.render()),
+        }
+    }
+}
+
+impl BatchBuilder {
+    pub fn new(schema: Arc<StreamSchema>) -> Self {
+        let seed = uuid::Uuid::new_v4().as_u64_pair();
+        BatchBuilder {
+            arrow: schema.arrow_schema(),
+            root: ObjectColumns::new(&schema.columns),
+            schema,
+            raw_ids: StringBuilder::new(),
+            extracted_at: Vec::new(),
+            change_offsets: vec![0],
+            change_field: StringBuilder::new(),
+            change_kind: StringBuilder::new(),
+            change_reason: StringBuilder::new(),
+            additional: StringBuilder::new(),
+            uuid_state: seed.0 ^ seed.1.rotate_left(17),
+            data_bytes: 0,
+            ctx: RowContext::default(),
+        }
+    }
+
+    pub fn schema(&self) -> &Arc<StreamSchema> {
+        &self.schema
+    }
+
+    /// Rows pushed since the last [`finish`](Self::finish).
+    pub fn len(&self) -> usize {
+        self.extracted_at.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.extracted_at.is_empty()
+    }
+
+    /// Raw `data` bytes pushed since the last finish: a cheap size measure for batching decisions.
+    pub fn data_bytes(&self) -> usize {
+        self.data_bytes
+    }
+
+    /// Append one record: `data` is the raw JSON object text of `record.data`, `emitted_at` epoch
+    /// milliseconds, `source_changes` the record's `meta.changes` (kept first in `_airbyte_meta.changes`).
+    ///
+    /// A value that does not fit its column becomes null and adds a `NULLED` /
+    /// `DESTINATION_SERIALIZATION_ERROR` change naming the field (`a.b`, `tags[2]`). Properties the schema
+    /// does not declare (at any depth) go into `_airbyte_additional_properties` keyed by their dotted path.
+    /// An error (data not a JSON object) leaves the builder as it was before the call.
+    pub fn push(&mut self, data: &str, emitted_at: i64, source_changes: &[FieldChange]) -> Result<(), ConnectorError> {
+        if !data.trim_start().starts_with('{') {
+            return Err(ConnectorError::config("record data is not a JSON object"));
+        }
+        self.ctx.changes.clear();
+        self.ctx.extras.clear();
+        let mut de = serde_json::Deserializer::from_str(data);
+        let result =
+            de.deserialize_map(ObjectVisitor { columns: &mut self.root, ctx: &mut self.ctx, path: FieldPath::Root });
+        if let Err(e) = result {
+            // The text was validated as JSON by the envelope decoder, so this is unexpected; the row is
+            // half-written, which no later batch may see.
+            let rows = self.len();
+            self.truncate_root(rows);
+            return Err(ConnectorError::system(format!("cannot decode record data: {e}")));
+        }
+        self.data_bytes += data.len();
+        self.extracted_at.push(emitted_at.saturating_mul(1000));
+        self.push_raw_id();
+        for change in source_changes {
+            self.change_field.append_value(&change.field);
+            self.change_kind.append_value(change_kind_str(change));
+            self.change_reason.append_value(change.reason.as_str());
+        }
+        for field in &self.ctx.changes {
+            self.change_field.append_value(field);
+            self.change_kind.append_value("NULLED");
+            self.change_reason.append_value("DESTINATION_SERIALIZATION_ERROR");
+        }
+        let total =
+            self.change_offsets.last().copied().unwrap_or(0) + (source_changes.len() + self.ctx.changes.len()) as i32;
+        self.change_offsets.push(total);
+        if self.ctx.extras.is_empty() {
+            self.additional.append_null();
+        } else {
+            self.ctx.extras.push('}');
+            self.additional.append_value(&self.ctx.extras);
+        }
+        Ok(())
+    }
+
+    fn truncate_root(&mut self, _rows: usize) {
+        // Rebuilding the column builders drops the rows of this batch; callers treat a push error as fatal.
+        self.root = ObjectColumns::new(&self.schema.columns);
+        self.extracted_at.clear();
+        self.raw_ids = StringBuilder::new();
+        self.change_offsets = vec![0];
+        self.change_field = StringBuilder::new();
+        self.change_kind = StringBuilder::new();
+        self.change_reason = StringBuilder::new();
+        self.additional = StringBuilder::new();
+        self.data_bytes = 0;
+    }
+
+    fn push_raw_id(&mut self) {
+        let mut bytes = [0u8; 16];
+        bytes[..8].copy_from_slice(&splitmix64(&mut self.uuid_state).to_le_bytes());
+        bytes[8..].copy_from_slice(&splitmix64(&mut self.uuid_state).to_le_bytes());
+        let id = uuid::Builder::from_random_bytes(bytes).into_uuid();
+        let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        self.raw_ids.append_value(id.hyphenated().encode_lower(&mut buf));
+    }
+
+    /// The rows pushed so far as one RecordBatch (schema = [`StreamSchema::arrow_schema`]); the builder is
+    /// empty afterwards and can be reused.
+    pub fn finish(&mut self) -> Result<RecordBatch, ConnectorError> {
+        let rows = self.len();
+        let mut arrays: Vec<ArrayRef> = Vec::with_capacity(self.arrow.fields().len());
+        arrays.push(Arc::new(self.raw_ids.finish()));
+        let extracted = TimestampMicrosecondArray::from(std::mem::take(&mut self.extracted_at)).with_timezone("UTC");
+        arrays.push(Arc::new(extracted));
+        arrays.push(Arc::new(Int64Array::from_value(self.schema.generation_id, rows)));
+        arrays.push(self.finish_meta(rows)?);
+        for column in &mut self.root.columns {
+            arrays.push(column.finish()?);
+        }
+        arrays.push(Arc::new(self.additional.finish()));
+        self.data_bytes = 0;
+        RecordBatch::try_new(self.arrow.clone(), arrays)
+            .map_err(|e| ConnectorError::system(format!("cannot assemble a record batch: {e}")))
+    }
+
+    fn finish_meta(&mut self, rows: usize) -> Result<ArrayRef, ConnectorError> {
+        let DataType::Struct(meta_fields) = crate::schema::meta_type() else { unreachable!("meta is a struct") };
+        let DataType::List(item) = meta_fields[1].data_type().clone() else { unreachable!("changes is a list") };
+        let DataType::Struct(change_fields) = item.data_type().clone() else { unreachable!("change is a struct") };
+        let changes = StructArray::try_new(
+            change_fields,
+            vec![
+                Arc::new(self.change_field.finish()),
+                Arc::new(self.change_kind.finish()),
+                Arc::new(self.change_reason.finish()),
+            ],
+            None,
+        )
+        .map_err(arrow_error)?;
+        let offsets = OffsetBuffer::new(ScalarBuffer::from(std::mem::replace(&mut self.change_offsets, vec![0])));
+        let list = ListArray::try_new(item, offsets, Arc::new(changes), None).map_err(arrow_error)?;
+        let sync_id: ArrayRef = match self.schema.sync_id {
+            Some(id) => Arc::new(Int64Array::from_value(id, rows)),
+            None => new_null_array(&DataType::Int64, rows),
+        };
+        Ok(Arc::new(StructArray::try_new(meta_fields, vec![sync_id, Arc::new(list)], None).map_err(arrow_error)?))
+    }
+}
+
+fn arrow_error(e: arrow::error::ArrowError) -> ConnectorError {
+    ConnectorError::system(format!("cannot build Arrow arrays: {e}"))
+}
+
+fn change_kind_str(change: &FieldChange) -> &'static str {
+    match change.change {
+        airbyte_protocol::ChangeKind::Nulled => "NULLED",
+        airbyte_protocol::ChangeKind::Truncated => "TRUNCATED",
+    }
+}
+
+fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The declared properties of one object level (the record itself or a nested struct).
+struct ObjectColumns {
+    names: Vec<String>,
+    by_name: HashMap<String, usize>,
+    columns: Vec<Column>,
+    /// `seen[i] == stamp` when property i was filled in the current object (catches duplicates and gaps).
+    seen: Vec<u64>,
+    stamp: u64,
+}
+
+impl ObjectColumns {
+    fn new(specs: &[ColumnSpec]) -> Self {
+        ObjectColumns {
+            names: specs.iter().map(|c| c.name.clone()).collect(),
+            by_name: specs.iter().enumerate().map(|(i, c)| (c.name.clone(), i)).collect(),
+            columns: specs.iter().map(|c| Column::new(&c.kind)).collect(),
+            seen: vec![0; specs.len()],
+            stamp: 0,
+        }
+    }
+    fn find(&self, key: &str, hint: usize) -> Option<usize> {
+        // Records usually list keys in schema order: try the next column before hashing.
+        if self.names.get(hint).is_some_and(|n| n == key) {
+            return Some(hint);
+        }
+        self.by_name.get(key).copied()
+    }
+    fn append_null(&mut self) {
+        self.columns.iter_mut().for_each(Column::append_null);
+    }
+}
+
+struct ObjectVisitor<'c, 'p> {
+    columns: &'c mut ObjectColumns,
+    ctx: &'c mut RowContext,
+    path: FieldPath<'p>,
+}
+
+impl<'de> Visitor<'de> for ObjectVisitor<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let cols = self.columns;
+        cols.stamp += 1;
+        let stamp = cols.stamp;
+        let mut hint = 0;
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            let raw: &RawValue = map.next_value()?;
+            match cols.find(&key, hint) {
+                Some(i) if cols.seen[i] != stamp => {
+                    cols.seen[i] = stamp;
+                    hint = i + 1;
+                    let path = FieldPath::Key(&key, &self.path);
+                    cols.columns[i].append_raw(raw.get(), self.ctx, &path);
+                }
+                // Undeclared, or a duplicate key: keep it rather than drop it.
+                _ => self.ctx.extra(&self.path, &key, raw.get()),
+            }
+        }
+        for (i, column) in cols.columns.iter_mut().enumerate() {
+            if cols.seen[i] != stamp {
+                column.append_null();
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Object keys, borrowed from the input when they contain no escapes.
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = std::borrow::Cow<'de, str>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = std::borrow::Cow<'de, str>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object key")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(std::borrow::Cow::Borrowed(v))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(std::borrow::Cow::Owned(v.to_string()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(std::borrow::Cow::Owned(v))
+            }
+        }
+        d.deserialize_str(KeyVisitor)
+    }
+}
+
+struct ListVisitor<'c, 'p> {
+    child: &'c mut Column,
+    ctx: &'c mut RowContext,
+    path: FieldPath<'p>,
+}
+
+impl<'de> Visitor<'de> for ListVisitor<'_, '_> {
+    type Value = usize;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON array")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<usize, A::Error> {
+        let mut n = 0;
+        while let Some(raw) = seq.next_element::<&RawValue>()? {
+            let path = FieldPath::Index(n, &self.path);
+            self.child.append_raw(raw.get(), self.ctx, &path);
+            n += 1;
+        }
+        Ok(n)
+    }
+}
+
+/// One column of any supported type.
+enum Column {
+    Integer(Int64Builder),
+    Number(Float64Builder),
+    Boolean(BooleanBuilder),
+    String(StringBuilder),
+    Json(StringBuilder),
+    Date(Date32Builder),
+    TimestampTz(TimestampMicrosecondBuilder),
+    Timestamp(TimestampMicrosecondBuilder),
+    Time(Time64MicrosecondBuilder),
+    Struct { fields: Fields, children: Box<ObjectColumns>, validity: BooleanBufferBuilder },
+    List { item: Arc<Field>, offsets: Vec<i32>, child: Box<Column>, validity: BooleanBufferBuilder },
+}
+
+impl Column {
+    fn new(kind: &ColumnType) -> Column {
+        match kind {
+            ColumnType::Integer => Column::Integer(Int64Builder::new()),
+            ColumnType::Number => Column::Number(Float64Builder::new()),
+            ColumnType::Boolean => Column::Boolean(BooleanBuilder::new()),
+            ColumnType::String => Column::String(StringBuilder::new()),
+            ColumnType::Json => Column::Json(StringBuilder::new()),
+            ColumnType::Date => Column::Date(Date32Builder::new()),
+            ColumnType::TimestampWithTimezone => Column::TimestampTz(TimestampMicrosecondBuilder::new()),
+            ColumnType::TimestampWithoutTimezone => Column::Timestamp(TimestampMicrosecondBuilder::new()),
+            ColumnType::Time => Column::Time(Time64MicrosecondBuilder::new()),
+            ColumnType::Object(specs) => {
+                let DataType::Struct(fields) = kind.arrow_type() else { unreachable!("object is a struct") };
+                Column::Struct {
+                    fields,
+                    children: Box::new(ObjectColumns::new(specs)),
+                    validity: BooleanBufferBuilder::new(0),
+                }
+            }
+            ColumnType::Array(item) => {
+                let DataType::List(field) = kind.arrow_type() else { unreachable!("array is a list") };
+                Column::List {
+                    item: field,
+                    offsets: vec![0],
+                    child: Box::new(Column::new(item)),
+                    validity: BooleanBufferBuilder::new(0),
+                }
+            }
+        }
+    }
+
+    fn append_null(&mut self) {
+        match self {
+            Column::Integer(b) => b.append_null(),
+            Column::Number(b) => b.append_null(),
+            Column::Boolean(b) => b.append_null(),
+            Column::String(b) | Column::Json(b) => b.append_null(),
+            Column::Date(b) => b.append_null(),
+            Column::TimestampTz(b) | Column::Timestamp(b) => b.append_null(),
+            Column::Time(b) => b.append_null(),
+            Column::Struct { children, validity, .. } => {
+                children.append_null();
+                validity.append(false);
+            }
+            Column::List { offsets, validity, .. } => {
+                offsets.push(*offsets.last().expect("offsets start with 0"));
+                validity.append(false);
+            }
+        }
+    }
+
+    /// Append one raw JSON value; `null` is null, a value that does not fit is null plus a change entry.
+    fn append_raw(&mut self, raw: &str, ctx: &mut RowContext, path: &FieldPath<'_>) {
+        if raw == "null" {
+            self.append_null();
+            return;
+        }
+        let ok = match self {
+            Column::Integer(b) => values::integer(raw).map(|v| b.append_value(v)).is_some(),
+            Column::Number(b) => values::number(raw).map(|v| b.append_value(v)).is_some(),
+            Column::Boolean(b) => values::boolean(raw).map(|v| b.append_value(v)).is_some(),
+            Column::String(b) => {
+                match values::string(raw) {
+                    Some(s) => b.append_value(s),
+                    // Numbers, booleans, objects and arrays keep their JSON text: nothing is lost.
+                    None => b.append_value(raw),
+                }
+                true
+            }
+            Column::Json(b) => {
+                b.append_value(raw);
+                true
+            }
+            Column::Date(b) => values::string(raw).and_then(|s| values::date(&s)).map(|v| b.append_value(v)).is_some(),
+            Column::TimestampTz(b) | Column::Timestamp(b) => {
+                values::string(raw).and_then(|s| values::timestamp_micros(&s)).map(|v| b.append_value(v)).is_some()
+            }
+            Column::Time(b) => {
+                values::string(raw).and_then(|s| values::time_micros(&s)).map(|v| b.append_value(v)).is_some()
+            }
+            Column::Struct { children, validity, .. } => {
+                if raw.starts_with('{') {
+                    let mut de = serde_json::Deserializer::from_str(raw);
+                    let visitor = ObjectVisitor { columns: children, ctx, path: *path };
+                    // `raw` is valid JSON (it came out of a parsed document), so this cannot fail.
+                    let _ = de.deserialize_map(visitor);
+                    validity.append(true);
+                    true
+                } else {
+                    false
+                }
+            }
+            Column::List { offsets, child, validity, .. } => {
+                if raw.starts_with('[') {
+                    let mut de = serde_json::Deserializer::from_str(raw);
+                    let n = de.deserialize_seq(ListVisitor { child, ctx, path: *path }).unwrap_or(0);
+                    let last = *offsets.last().expect("offsets start with 0");
+                    offsets.push(last + n as i32);
+                    validity.append(true);
+                    true
+                } else {
+                    false
+                }
+            }
+        };
+        if !ok {
+            self.append_null();
+            ctx.mismatch(path);
+        }
+    }
+
+    fn finish(&mut self) -> Result<ArrayRef, ConnectorError> {
+        Ok(match self {
+            Column::Integer(b) => Arc::new(b.finish()),
+            Column::Number(b) => Arc::new(b.finish()),
+            Column::Boolean(b) => Arc::new(b.finish()),
+            Column::String(b) | Column::Json(b) => Arc::new(b.finish()),
+            Column::Date(b) => Arc::new(b.finish()),
+            Column::TimestampTz(b) => Arc::new(b.finish().with_timezone("UTC")),
+            Column::Timestamp(b) => Arc::new(b.finish()),
+            Column::Time(b) => Arc::new(b.finish()),
+            Column::Struct { fields, children, validity } => {
+                let arrays = children
+                    .columns
+                    .iter_mut()
+                    .map(Column::finish)
+                    .collect::<Result<Vec<ArrayRef>, ConnectorError>>()?;
+                let nulls = NullBuffer::new(validity.finish());
+                let len = nulls.len();
+                if fields.is_empty() {
+                    Arc::new(StructArray::new_empty_fields(len, Some(nulls)))
+                } else {
+                    Arc::new(StructArray::try_new(fields.clone(), arrays, Some(nulls)).map_err(arrow_error)?)
+                }
+            }
+            Column::List { item, offsets, child, validity } => {
+                let values = child.finish()?;
+                let offsets = OffsetBuffer::new(ScalarBuffer::from(std::mem::replace(offsets, vec![0])));
+                let nulls = NullBuffer::new(validity.finish());
+                Arc::new(ListArray::try_new(item.clone(), offsets, values, Some(nulls)).map_err(arrow_error)?)
+            }
+        })
+    }
+}
+
+/// Convenience for tests and readers: the `_airbyte_additional_properties` column of a batch.
+pub fn additional_properties(batch: &RecordBatch) -> Option<&StringArray> {
+    batch.column_by_name(crate::schema::ADDITIONAL_PROPERTIES)?.as_any().downcast_ref::<StringArray>()
+}
