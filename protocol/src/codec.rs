@@ -101,7 +101,21 @@ fn excerpt(line: &[u8]) -> String {
 }
 
 /// Decode one line (without its newline). `line_number` only labels errors.
+///
+/// RECORD lines take a fast path ([`fast_record`]): one validating pass over the bytes that borrows
+/// `stream` and `data`. Anything it does not handle (other message types, escapes in names, `meta`,
+/// float timestamps, deep nesting, any error) goes through serde, which then decides and words the error.
+#[inline]
 pub fn decode_line(line: &[u8], line_number: u64) -> Result<InputMessage<'_>, DecodeError> {
+    if let Some(record) = fast_record(line) {
+        return Ok(InputMessage::Record(record));
+    }
+    decode_line_serde(line, line_number)
+}
+
+/// The serde-only decoder: the reference [`decode_line`]'s fast path must agree with (used by tests and fuzzing).
+#[doc(hidden)]
+pub fn decode_line_serde(line: &[u8], line_number: u64) -> Result<InputMessage<'_>, DecodeError> {
     let err = |reason: String| DecodeError { line_number, reason, excerpt: excerpt(line) };
     let env: Envelope<'_> =
         serde_json::from_slice(line).map_err(|e| err(format!("not a valid Airbyte message: {e}")))?;
@@ -130,41 +144,409 @@ pub fn decode_line(line: &[u8], line_number: u64) -> Result<InputMessage<'_>, De
     })
 }
 
+/// The fast path of [`decode_line`] for RECORD lines; `None` means "let serde decide".
+///
+/// It returns a record only for lines serde would accept with the same result: the whole line is
+/// validated as JSON (strings, escapes, numbers, literals, nesting up to [`FAST_MAX_DEPTH`], nothing after the
+/// object), known keys must not repeat, and `data` is handed out as a borrowed [`RawValue`] without a
+/// second pass.
+#[doc(hidden)]
+pub fn fast_record(line: &[u8]) -> Option<RecordRef<'_>> {
+    let text = std::str::from_utf8(line).ok()?;
+    let mut sc = Scanner { s: line, pos: 0 };
+    sc.ws();
+    sc.eat(b'{')?;
+    let (mut seen_type, mut record, mut others) = (false, None, [false; 3]);
+    sc.ws();
+    loop {
+        let key = sc.plain_string()?;
+        sc.ws();
+        sc.eat(b':')?;
+        sc.ws();
+        match key {
+            b"type" => {
+                if std::mem::replace(&mut seen_type, true) || sc.plain_string()? != b"RECORD" {
+                    return None;
+                }
+            }
+            b"record" => {
+                if record.is_some() {
+                    return None;
+                }
+                record = Some(sc.record(text)?);
+            }
+            b"state" | b"trace" | b"log" => {
+                let i = match key {
+                    b"state" => 0,
+                    b"trace" => 1,
+                    _ => 2,
+                };
+                if std::mem::replace(&mut others[i], true) {
+                    return None;
+                }
+                sc.value(1)?;
+            }
+            _ => sc.value(1)?,
+        }
+        sc.ws();
+        match sc.next()? {
+            b',' => sc.ws(),
+            b'}' => break,
+            _ => return None,
+        }
+    }
+    sc.ws();
+    if sc.pos != line.len() || !seen_type {
+        return None;
+    }
+    record
+}
+
+/// Nesting the fast path validates itself (serde_json's own limit is 128; deeper input goes to serde).
+pub const FAST_MAX_DEPTH: usize = 100;
+
+/// Bytes that end a run of plain string content: quote, backslash, control characters.
+static STRING_STOP: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
+/// Index of the first quote, backslash or control character in `s`, eight bytes at a time.
+fn find_string_stop(s: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut i = 0;
+    while let Some(chunk) = s.get(i..i + 8) {
+        let w = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+        let quote = w ^ (ONES * b'"' as u64);
+        let backslash = w ^ (ONES * b'\\' as u64);
+        // Classic "has zero byte" / "has byte below n" tests; the lowest flagged byte is exact.
+        let hits = (quote.wrapping_sub(ONES) & !quote
+            | backslash.wrapping_sub(ONES) & !backslash
+            | w.wrapping_sub(ONES * 0x20) & !w)
+            & HIGH;
+        if hits != 0 {
+            return Some(i + (hits.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    s[i..].iter().position(|&b| STRING_STOP[b as usize]).map(|p| i + p)
+}
+
+struct Scanner<'a> {
+    s: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Scanner<'a> {
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.s.get(self.pos) {
+            self.pos += 1;
+        }
+    }
+    fn peek(&self) -> Option<u8> {
+        self.s.get(self.pos).copied()
+    }
+    fn next(&mut self) -> Option<u8> {
+        let b = self.peek()?;
+        self.pos += 1;
+        Some(b)
+    }
+    fn eat(&mut self, b: u8) -> Option<()> {
+        (self.next()? == b).then_some(())
+    }
+    fn literal(&mut self, lit: &[u8]) -> Option<()> {
+        if self.s.get(self.pos..self.pos + lit.len())? == lit {
+            self.pos += lit.len();
+            Some(())
+        } else {
+            None
+        }
+    }
+
+    /// A string; returns its raw content and whether it holds escapes.
+    fn string(&mut self) -> Option<(&'a [u8], bool)> {
+        self.eat(b'"')?;
+        let start = self.pos;
+        let mut escaped = false;
+        loop {
+            self.pos += find_string_stop(self.s.get(self.pos..)?)?;
+            match self.s[self.pos] {
+                b'"' => {
+                    self.pos += 1;
+                    return Some((&self.s[start..self.pos - 1], escaped));
+                }
+                b'\\' => {
+                    escaped = true;
+                    match *self.s.get(self.pos + 1)? {
+                        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => self.pos += 2,
+                        b'u' => {
+                            if !self.s.get(self.pos + 2..self.pos + 6)?.iter().all(u8::is_ascii_hexdigit) {
+                                return None;
+                            }
+                            self.pos += 6;
+                        }
+                        _ => return None,
+                    }
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// A string without escapes (keys, names, the type).
+    fn plain_string(&mut self) -> Option<&'a [u8]> {
+        match self.string()? {
+            (s, false) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// A number per the JSON grammar; returns its text and whether it is an integer.
+    fn number(&mut self) -> Option<(&'a [u8], bool)> {
+        let start = self.pos;
+        if self.peek() == Some(b'-') {
+            self.pos += 1;
+        }
+        match self.next()? {
+            b'0' => {}
+            b'1'..=b'9' => self.digits(),
+            _ => return None,
+        }
+        let mut integer = true;
+        if self.peek() == Some(b'.') {
+            self.pos += 1;
+            self.some_digits()?;
+            integer = false;
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.pos += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.pos += 1;
+            }
+            self.some_digits()?;
+            integer = false;
+        }
+        Some((&self.s[start..self.pos], integer))
+    }
+    fn digits(&mut self) {
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.pos += 1;
+        }
+    }
+    fn some_digits(&mut self) -> Option<()> {
+        let start = self.pos;
+        self.digits();
+        (self.pos > start).then_some(())
+    }
+
+    /// Validate one value at nesting `depth` (the envelope object is depth 1).
+    fn value(&mut self, depth: usize) -> Option<()> {
+        match self.peek()? {
+            b'"' => self.string().map(drop),
+            b'{' => {
+                if depth >= FAST_MAX_DEPTH {
+                    return None;
+                }
+                self.pos += 1;
+                self.ws();
+                if self.peek()? == b'}' {
+                    self.pos += 1;
+                    return Some(());
+                }
+                loop {
+                    self.string()?;
+                    self.ws();
+                    self.eat(b':')?;
+                    self.ws();
+                    self.value(depth + 1)?;
+                    self.ws();
+                    match self.next()? {
+                        b',' => self.ws(),
+                        b'}' => return Some(()),
+                        _ => return None,
+                    }
+                }
+            }
+            b'[' => {
+                if depth >= FAST_MAX_DEPTH {
+                    return None;
+                }
+                self.pos += 1;
+                self.ws();
+                if self.peek()? == b']' {
+                    self.pos += 1;
+                    return Some(());
+                }
+                loop {
+                    self.value(depth + 1)?;
+                    self.ws();
+                    match self.next()? {
+                        b',' => self.ws(),
+                        b']' => return Some(()),
+                        _ => return None,
+                    }
+                }
+            }
+            b't' => self.literal(b"true"),
+            b'f' => self.literal(b"false"),
+            b'n' => self.literal(b"null"),
+            b'-' | b'0'..=b'9' => self.number().map(drop),
+            _ => None,
+        }
+    }
+
+    /// The `record` object of a RECORD line (text is the whole line, already valid UTF-8).
+    fn record(&mut self, text: &'a str) -> Option<RecordRef<'a>> {
+        self.eat(b'{')?;
+        self.ws();
+        let (mut stream, mut namespace, mut emitted_at, mut data) = (None, None, None, None);
+        if self.peek()? == b'}' {
+            return None;
+        }
+        loop {
+            let key = self.plain_string()?;
+            self.ws();
+            self.eat(b':')?;
+            self.ws();
+            match key {
+                b"stream" => {
+                    let s = self.plain_string()?;
+                    if stream.replace(s).is_some() {
+                        return None;
+                    }
+                }
+                b"namespace" => {
+                    let ns = if self.peek()? == b'n' {
+                        self.literal(b"null")?;
+                        None
+                    } else {
+                        Some(self.plain_string()?)
+                    };
+                    if namespace.replace(ns).is_some() {
+                        return None;
+                    }
+                }
+                b"emitted_at" => {
+                    let (n, integer) = self.number()?;
+                    // Floats and out-of-range integers are left to serde's rules.
+                    let v: i64 = if integer { std::str::from_utf8(n).ok()?.parse().ok()? } else { return None };
+                    if emitted_at.replace(v).is_some() {
+                        return None;
+                    }
+                }
+                b"data" => {
+                    let start = self.pos;
+                    if self.peek()? != b'{' {
+                        return None;
+                    }
+                    self.value(2)?;
+                    if data.replace(&text[start..self.pos]).is_some() {
+                        return None;
+                    }
+                }
+                b"meta" => return None,
+                _ => self.value(2)?,
+            }
+            self.ws();
+            match self.next()? {
+                b',' => self.ws(),
+                b'}' => break,
+                _ => return None,
+            }
+        }
+        let as_str = |b: &'a [u8]| std::str::from_utf8(b).ok();
+        Some(RecordRef {
+            stream: Cow::Borrowed(as_str(stream?)?),
+            namespace: match namespace.flatten() {
+                Some(ns) => Some(Cow::Borrowed(as_str(ns)?)),
+                None => None,
+            },
+            emitted_at: emitted_at?,
+            data: borrowed_raw_value(data?)?,
+            meta: None,
+        })
+    }
+}
+
+/// serde_json's marker for its raw-value (de)serialisation.
+const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
+
+/// A `&RawValue` borrowing already-validated JSON text, built through serde_json's public `Deserialize`
+/// impl (the map form its own deserializer uses), so nothing is parsed twice. `None` if serde_json ever
+/// changes that form (the caller then falls back to serde).
+fn borrowed_raw_value(json: &str) -> Option<&RawValue> {
+    use serde::de::value::{BorrowedStrDeserializer, Error, MapDeserializer};
+    let entry = (BorrowedStrDeserializer::<Error>::new(RAW_VALUE_TOKEN), BorrowedStrDeserializer::<Error>::new(json));
+    <&RawValue>::deserialize(MapDeserializer::new(std::iter::once(entry))).ok()
+}
+
 /// Splits a byte stream into protocol lines.
 pub struct LineReader<R> {
     reader: R,
     buf: Vec<u8>,
     line_number: u64,
+    /// Bytes of the reader's buffer handed out by the last call, consumed on the next one.
+    pending_consume: usize,
+}
+
+/// The part of a raw line that is the message: no BOM (first line), no trailing CR/LF; `None` if blank.
+fn message_range(raw: &[u8], first_line: bool) -> Option<(usize, usize)> {
+    let start = if first_line && raw.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
+    let mut end = raw.len();
+    while end > start && matches!(raw[end - 1], b'\n' | b'\r') {
+        end -= 1;
+    }
+    (!raw[start..end].iter().all(u8::is_ascii_whitespace)).then_some((start, end))
 }
 
 impl<R: BufRead> LineReader<R> {
     pub fn new(reader: R) -> Self {
-        LineReader { reader, buf: Vec::with_capacity(64 * 1024), line_number: 0 }
+        LineReader { reader, buf: Vec::with_capacity(64 * 1024), line_number: 0, pending_consume: 0 }
     }
 
     /// The next non-blank line, without BOM or line ending, with its 1-based number; `None` at EOF.
+    ///
+    /// A line that lies whole in the reader's buffer is returned in place (no copy); one that spans
+    /// buffer refills is assembled in an owned buffer.
     pub fn next_line(&mut self) -> std::io::Result<Option<(u64, &[u8])>> {
         loop {
-            self.buf.clear();
-            let n = self.reader.read_until(b'\n', &mut self.buf)?;
-            if n == 0 {
-                return Ok(None);
+            self.reader.consume(std::mem::take(&mut self.pending_consume));
+            // Borrow the reader's buffer only to find the line; it is re-borrowed below to return it.
+            let in_place = {
+                let available = self.reader.fill_buf()?;
+                if available.is_empty() {
+                    return Ok(None);
+                }
+                memchr::memchr(b'\n', available).map(|i| (i + 1, message_range(&available[..i + 1], self.line_number == 0)))
+            };
+            match in_place {
+                Some((len, range)) => {
+                    self.line_number += 1;
+                    self.pending_consume = len;
+                    if let Some((start, end)) = range {
+                        let available = self.reader.fill_buf()?;
+                        return Ok(Some((self.line_number, &available[start..end])));
+                    }
+                }
+                None => {
+                    self.buf.clear();
+                    if self.reader.read_until(b'\n', &mut self.buf)? == 0 {
+                        return Ok(None);
+                    }
+                    self.line_number += 1;
+                    if let Some((start, end)) = message_range(&self.buf, self.line_number == 1) {
+                        return Ok(Some((self.line_number, &self.buf[start..end])));
+                    }
+                }
             }
-            self.line_number += 1;
-            let mut line: &[u8] = &self.buf;
-            if self.line_number == 1 {
-                line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
-            }
-            while let [rest @ .., b'\n' | b'\r'] = line {
-                line = rest;
-            }
-            if line.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            // Re-borrow from self.buf so the returned slice lives as long as `&mut self`.
-            let start = line.as_ptr() as usize - self.buf.as_ptr() as usize;
-            let end = start + line.len();
-            return Ok(Some((self.line_number, &self.buf[start..end])));
         }
     }
 
@@ -233,6 +615,124 @@ mod tests {
         let (n, l) = r.next_line().unwrap().unwrap();
         assert_eq!((n, l), (4, &b"{\"b\":2}"[..]));
         assert!(r.next_line().unwrap().is_none());
+    }
+
+    /// The fast path may only answer where serde agrees exactly.
+    fn assert_agrees(line: &[u8]) {
+        let Some(fast) = fast_record(line) else { return };
+        match decode_line_serde(line, 1) {
+            Ok(InputMessage::Record(slow)) => {
+                assert_eq!(fast.stream, slow.stream, "{}", String::from_utf8_lossy(line));
+                assert_eq!(fast.namespace, slow.namespace, "{}", String::from_utf8_lossy(line));
+                assert_eq!(fast.emitted_at, slow.emitted_at, "{}", String::from_utf8_lossy(line));
+                assert_eq!(fast.data.get(), slow.data.get(), "{}", String::from_utf8_lossy(line));
+                assert!(slow.meta.is_none());
+            }
+            other => panic!("fast path accepted what serde gives {other:?}: {}", String::from_utf8_lossy(line)),
+        }
+    }
+
+    const SAMPLES: &[&str] = &[
+        r#"{"type":"RECORD","record":{"stream":"epd","emitted_at":1764115200000,"data":{"uuid":"a-b","n":-1.5e3,"o":null,"t":true,"f":false,"x":{"y":[1,2,{"z":"\u00e9\n"}]},"e":[],"eo":{}}}}"#,
+        r#" { "record" : { "namespace" : "ns" , "data" : { "a" : "b\"c" } , "emitted_at" : -0 , "stream" : "s" , "extra" : [ 1 ] } , "type" : "RECORD" , "state" : {"x":1} } "#,
+        r#"{"type":"RECORD","record":{"stream":"s","namespace":null,"emitted_at":5,"data":{"k":"ø 漢字 🦀"}}}"#,
+    ];
+
+    #[test]
+    fn fast_path_is_taken_for_plain_records() {
+        for s in SAMPLES {
+            assert!(fast_record(s.as_bytes()).is_some(), "{s}");
+            assert_agrees(s.as_bytes());
+        }
+        let r = fast_record(SAMPLES[1].as_bytes()).unwrap();
+        assert_eq!((r.stream.as_ref(), r.namespace.as_deref(), r.emitted_at), ("s", Some("ns"), 0));
+        assert_eq!(r.data.get(), r#"{ "a" : "b\"c" }"#);
+    }
+
+    #[test]
+    fn fast_path_leaves_unusual_lines_to_serde() {
+        for line in [
+            r#"{"type":"RECORD","record":{"stream":"s\u0041","emitted_at":5,"data":{}}}"#,
+            r#"{"type":"RECORD","record":{"stream":"s","emitted_at":5.5,"data":{}}}"#,
+            r#"{"type":"RECORD","record":{"stream":"s","emitted_at":99999999999999999999,"data":{}}}"#,
+            r#"{"type":"RECORD","record":{"stream":"s","emitted_at":5,"data":{},"meta":{"changes":[]}}}"#,
+            r#"{"type":"RECORD","type":"RECORD","record":{"stream":"s","emitted_at":5,"data":{}}}"#,
+            r#"{"type":"RECORD","record":{"stream":"s","stream":"t","emitted_at":5,"data":{}}}"#,
+            r#"{"type":"STATE","state":{"type":"STREAM"}}"#,
+            r#"{"type":"RECORD","record":{"stream":"s","emitted_at":5,"data":[1]}}"#,
+            r#"{"type":"RECORD","record":{"stream":"s","emitted_at":5,"data":{"a":01}}}"#,
+            r#"{"type":"RECORD","record":{"stream":"s","emitted_at":5,"data":{"a":1}}} x"#,
+            r#"{"type":"RECORD","record":{"stream":"s","emitted_at":5,"data":{"a":"tab	in string"}}}"#,
+        ] {
+            assert!(fast_record(line.as_bytes()).is_none(), "{line}");
+        }
+        let deep = format!(r#"{{"type":"RECORD","record":{{"stream":"s","emitted_at":5,"data":{}{}}}}}"#, "[".repeat(200), "]".repeat(200));
+        assert!(fast_record(deep.as_bytes()).is_none());
+        assert!(decode_line(deep.as_bytes(), 1).is_err(), "serde's recursion limit answers");
+    }
+
+    #[test]
+    fn fast_path_agrees_with_serde_under_mutation() {
+        // Every single-byte deletion and substitution of the samples: the fast path either steps aside
+        // or gives exactly serde's answer.
+        let alphabet = b"{}[],:\"\\ 0123456789-+.eEtrufalsn\x01\x7f\xc3\xa9";
+        let mut checked = 0;
+        for s in SAMPLES {
+            let b = s.as_bytes();
+            for i in 0..b.len() {
+                let mut deleted = b.to_vec();
+                deleted.remove(i);
+                assert_agrees(&deleted);
+                for &c in alphabet {
+                    let mut changed = b.to_vec();
+                    changed[i] = c;
+                    assert_agrees(&changed);
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 5000);
+    }
+
+    #[test]
+    fn string_stop_matches_the_table() {
+        let mut text: Vec<u8> = (0u8..=255).collect();
+        text.extend_from_slice(b"abcdefghijklmnopqrstuvwxyz\xc3\xa9\xe2\x80\xa8");
+        for start in 0..text.len() {
+            for len in 0..40.min(text.len() - start) {
+                let s = &text[start..start + len];
+                let expected = s.iter().position(|&b| STRING_STOP[b as usize]);
+                assert_eq!(find_string_stop(s), expected, "{s:?}");
+            }
+        }
+        let plain = [b'a'; 37];
+        assert_eq!(find_string_stop(&plain), None);
+        let mut q = plain;
+        q[29] = b'"';
+        assert_eq!(find_string_stop(&q), Some(29));
+    }
+
+    #[test]
+    fn reader_handles_lines_across_buffer_refills() {
+        let mut input = Vec::new();
+        for i in 0..200 {
+            input.extend_from_slice(format!("{{\"line\":{i},\"pad\":\"{}\"}}\r\n\n", "x".repeat(i % 23)).as_bytes());
+        }
+        input.extend_from_slice(b"last-without-newline");
+        // A tiny buffer forces lines to span refills and take the owned path.
+        let mut r = LineReader::new(std::io::BufReader::with_capacity(16, &input[..]));
+        let mut n = 0;
+        while let Some((number, line)) = r.next_line().unwrap() {
+            if n < 200 {
+                assert_eq!(number, 2 * n + 1);
+                let v: serde_json::Value = serde_json::from_slice(line).unwrap();
+                assert_eq!(v["line"], n);
+            } else {
+                assert_eq!(line, b"last-without-newline");
+            }
+            n += 1;
+        }
+        assert_eq!(n, 201);
     }
 
     #[test]
