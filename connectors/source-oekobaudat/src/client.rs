@@ -1,5 +1,5 @@
 //! soda4LCA Service API calls. Every request goes through the shared [`HttpClient`] (retries, backoff,
-//! `Retry-After`) and one [`RateLimit`] shared by list, detail and retry requests alike.
+//! `Retry-After`) and one evenly spaced [`RateLimit`] (no bursts) shared by list, detail and retry requests.
 
 use crate::config::OekobaudatConfig;
 use airbyte_protocol::http::{HttpClient, HttpError, HttpResponse, RateLimit, RetryPolicy};
@@ -82,7 +82,7 @@ impl SodaClient {
     pub fn new(config: &OekobaudatConfig) -> Result<Self> {
         let policy = RetryPolicy { max_retries: config.max_retries, ..RetryPolicy::default() };
         let http = HttpClient::new(USER_AGENT, Duration::from_secs(config.request_timeout_seconds), policy)?;
-        Ok(SodaClient { http, limit: RateLimit::per_second(config.requests_per_second), base: config.base_url.clone() })
+        Ok(SodaClient { http, limit: RateLimit::spaced(config.requests_per_second), base: config.base_url.clone() })
     }
 
     pub fn base_url(&self) -> &str {

@@ -14,7 +14,6 @@ pub const MAX_PAGE_SIZE: u32 = 500;
 
 /// How to reach a soda4LCA node and what to read from it. Holds no secrets (public read needs none).
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct OekobaudatConfig {
     /// The node's Service API root, e.g. `https://oekobaudat.de/OEKOBAU.DAT/resource`.
     #[serde(default = "default_base_url")]
@@ -126,6 +125,13 @@ fn default_max_retries() -> u32 {
 impl OekobaudatConfig {
     /// Parse and check a validated config; problems are config errors naming the field.
     pub fn from_config(config: &Config) -> Result<Self> {
+        // The schema allows other properties (Airbyte's convention); name them, as they are likely typos.
+        let spec = connection_specification();
+        if let (Some(given), Some(known)) = (config.value().as_object(), spec["properties"].as_object()) {
+            for key in given.keys().filter(|k| !known.contains_key(*k)) {
+                tracing::warn!("Config property {key} is not used by this connector.");
+            }
+        }
         let parsed: OekobaudatConfig = config.parse()?;
         parsed.checked()
     }
@@ -172,7 +178,7 @@ pub fn connection_specification() -> Value {
         "title": "Oekobaudat (soda4LCA) Source Spec",
         "type": "object",
         "required": [],
-        "additionalProperties": false,
+        "additionalProperties": true,
         "properties": {
             "base_url": {
                 "type": "string",
@@ -322,7 +328,6 @@ mod tests {
         assert!(e.is_config() && e.message.contains("/page_size"), "{e}");
         let e = Config::validate(&spec, json!({"base_url": "ftp://x"})).unwrap_err();
         assert!(e.message.contains("/base_url"), "{e}");
-        let e = Config::validate(&spec, json!({"unknown": 1})).unwrap_err();
-        assert!(e.message.contains("unknown"), "{e}");
+        assert!(Config::validate(&spec, json!({"unknown": 1})).is_ok(), "other properties are allowed");
     }
 }

@@ -189,48 +189,61 @@ fn versions_state(map: &BTreeMap<&str, &str>) -> Value {
     json!({ "versions": map })
 }
 
-/// One incremental-capable stream during a read.
+/// One of the EPD streams during a read. Full refresh and incremental reads both emit the `versions` state
+/// (the platform wants a state per stream; a later switch to incremental can use it).
 struct Tracked {
     writer: StreamWriter,
     incremental: bool,
     old: HashMap<String, String>,
     /// Emitted in this read: uuid -> version.
     done: HashMap<String, String>,
+    /// The last state emitted, so the same state is not sent twice without records in between.
+    last_state: Option<Value>,
 }
 
 impl Tracked {
     fn open(out: &SourceOutput, cs: &ConfiguredAirbyteStream, state: &InputState) -> Result<Self> {
         let incremental = reads_incrementally(cs);
         let old = if incremental { load_versions(state, cs)? } else { HashMap::new() };
-        Ok(Tracked { writer: out.start_stream(cs.descriptor())?, incremental, old, done: HashMap::new() })
+        Ok(Tracked {
+            writer: out.start_stream(cs.descriptor())?,
+            incremental,
+            old,
+            done: HashMap::new(),
+            last_state: None,
+        })
     }
     fn needs(&self, uuid: &str, version: &str) -> bool {
         !self.incremental || self.old.get(uuid).map(String::as_str) != Some(version)
     }
+    fn emit_state(&mut self, state: Value) -> Result<()> {
+        if self.last_state.as_ref() != Some(&state) {
+            self.writer.state(state.clone())?;
+            self.last_state = Some(state);
+        }
+        Ok(())
+    }
     /// Mid-read checkpoint: what was remembered plus what was emitted since.
     fn checkpoint(&mut self) -> Result<()> {
-        if !self.incremental {
-            return Ok(());
-        }
-        let mut map: BTreeMap<&str, &str> = self.old.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        map.extend(self.done.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        let state = versions_state(&map);
-        self.writer.state(state)
+        let state = {
+            let mut map: BTreeMap<&str, &str> = self.old.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            map.extend(self.done.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            versions_state(&map)
+        };
+        self.emit_state(state)
     }
     /// Final state: the EPDs of the current list this stream has emitted, now or before (drops EPDs that left
     /// the list, so the state stays as small as the stock).
     fn finish(mut self, listed: &[(String, String)]) -> Result<()> {
-        if self.incremental {
+        let state = {
             let map: BTreeMap<&str, &str> = listed
                 .iter()
-                .filter(|(u, v)| {
-                    self.done.get(u) == Some(v) || self.old.get(u.as_str()).map(String::as_str) == Some(v.as_str())
-                })
+                .filter(|(u, v)| self.done.get(u) == Some(v) || self.old.get(u.as_str()) == Some(v))
                 .map(|(u, v)| (u.as_str(), v.as_str()))
                 .collect();
-            let state = versions_state(&map);
-            self.writer.state(state)?;
-        }
+            versions_state(&map)
+        };
+        self.emit_state(state)?;
         self.writer.complete()
     }
 }
@@ -279,6 +292,7 @@ pub async fn read(
                              "root": s.root, "is_newest_obd_release": newest.as_deref() == Some(s.uuid.as_str())}),
             )?;
         }
+        w.state(json!({}))?;
         w.complete()?;
     }
     if let Some(cs) = want(CATEGORIES) {
@@ -294,6 +308,7 @@ pub async fn read(
             w.record(&json!({"classification_system": config.classification_system, "id": r.id, "name": r.name,
                              "parent_id": r.parent_id, "level": r.level, "path": r.path}))?;
         }
+        w.state(json!({}))?;
         w.complete()?;
     }
     if needs_epds {
