@@ -126,6 +126,11 @@ pub fn decode_line_serde(line: &[u8], line_number: u64) -> Result<InputMessage<'
             if !rec.data.get().starts_with('{') {
                 return Err(err("record.data is not a JSON object".into()));
             }
+            // serde_json skips raw values without its recursion limit; keep every consumer of `data`
+            // (which may build a tree recursively) safe from stack exhaustion.
+            if nesting_depth(rec.data.get().as_bytes()) > MAX_DATA_DEPTH {
+                return Err(err(format!("record.data nests deeper than {MAX_DATA_DEPTH} levels")));
+            }
             InputMessage::Record(rec)
         }
         MessageType::State => {
@@ -142,6 +147,32 @@ pub fn decode_line_serde(line: &[u8], line_number: u64) -> Result<InputMessage<'
         }
         other => InputMessage::Other(other),
     })
+}
+
+/// Deepest nesting accepted in `record.data` (serde_json's recursion limit for a `Value`).
+pub const MAX_DATA_DEPTH: usize = 127;
+
+/// Deepest array/object nesting of valid JSON text (strings skipped).
+fn nesting_depth(json: &[u8]) -> usize {
+    let (mut depth, mut max, mut i) = (0usize, 0usize, 0usize);
+    while i < json.len() {
+        match json[i] {
+            b'"' => {
+                i += 1;
+                while i < json.len() && json[i] != b'"' {
+                    i += if json[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'[' | b'{' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    max
 }
 
 /// The fast path of [`decode_line`] for RECORD lines; `None` means "let serde decide".
@@ -666,9 +697,18 @@ mod tests {
         ] {
             assert!(fast_record(line.as_bytes()).is_none(), "{line}");
         }
-        let deep = format!(r#"{{"type":"RECORD","record":{{"stream":"s","emitted_at":5,"data":{}{}}}}}"#, "[".repeat(200), "]".repeat(200));
-        assert!(fast_record(deep.as_bytes()).is_none());
-        assert!(decode_line(deep.as_bytes(), 1).is_err(), "serde's recursion limit answers");
+        let nested = |n: usize| {
+            format!(r#"{{"type":"RECORD","record":{{"stream":"s","emitted_at":5,"data":{{"a":{}{}}}}}}}"#, "[".repeat(n), "]".repeat(n))
+        };
+        assert!(fast_record(nested(200).as_bytes()).is_none());
+        let e = decode_line(nested(200).as_bytes(), 1).unwrap_err();
+        assert!(e.reason.contains("deeper than 127"), "{e}");
+        assert!(fast_record(nested(90).as_bytes()).is_some());
+        assert!(fast_record(nested(110).as_bytes()).is_none(), "beyond the fast path's own limit");
+        assert!(decode_line(nested(110).as_bytes(), 1).is_ok(), "serde path accepts up to 127");
+        assert!(decode_line(nested(126).as_bytes(), 1).is_ok());
+        assert!(decode_line(nested(127).as_bytes(), 1).is_err());
+        assert_eq!(nesting_depth(br#"{"a":"[[{{\"]]","b":[{}]}"#), 3);
     }
 
     #[test]
