@@ -118,6 +118,28 @@ pub fn draft7_problems(schema: &Value) -> Vec<String> {
     }
 }
 
+/// The validator CAT uses for records: Draft 7, with CAT's lenient `date-time` check
+/// (`connector_acceptance_test/utils/asserts.py` `CustomFormatChecker`): date, `T` or space, time, anything after,
+/// so `timestamp_without_timezone` values such as `2024-01-02T10:30:00` are valid.
+pub fn record_validator(schema: &Value) -> Option<jsonschema::Validator> {
+    jsonschema::draft7::options().with_format("date-time", cat_date_time).build(schema).ok()
+}
+
+fn cat_date_time(value: &str) -> bool {
+    let digits = |s: &[u8]| !s.is_empty() && s.iter().all(u8::is_ascii_digit);
+    let mut parts = value.splitn(2, ['T', ' ', 't']);
+    let (Some(date), Some(rest)) = (parts.next(), parts.next()) else { return false };
+    let d: Vec<&str> = date.split('-').collect();
+    let date_ok = d.len() == 3 && d[0].len() == 4 && d.iter().all(|p| digits(p.as_bytes()) && p.len() <= 4);
+    let t: Vec<&str> = rest.splitn(3, ':').collect();
+    let time_ok = t.len() == 3
+        && digits(t[0].as_bytes())
+        && digits(t[1].as_bytes())
+        && t[2].len() >= 2
+        && digits(&t[2].as_bytes()[..2]);
+    date_ok && time_ok
+}
+
 /// Every violation of `schema` by `instance`, as "at POINTER: message".
 pub fn violations(validator: &jsonschema::Validator, instance: &Value) -> Vec<String> {
     validator
@@ -178,4 +200,24 @@ pub fn airbyte_message_validator() -> &'static jsonschema::Validator {
 /// Why `message` is not a valid AirbyteMessage (empty = valid).
 pub fn message_problems(message: &Value) -> Vec<String> {
     violations(airbyte_message_validator(), message)
+}
+
+#[cfg(test)]
+mod cat_format_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn date_time_is_as_lenient_as_cat() {
+        let v = record_validator(&json!({"type": "string", "format": "date-time"})).unwrap();
+        for ok in ["2024-01-02T10:30:00", "2024-01-02 10:30:00.123", "2024-01-02T10:30:00Z", "2024-01-02T10:30:00+02:00"] {
+            assert!(v.is_valid(&json!(ok)), "{ok}");
+        }
+        for bad in ["2024-01-02", "yesterday", "10:30:00", "2024-01-02Tnoon"] {
+            assert!(!v.is_valid(&json!(bad)), "{bad}");
+        }
+        // Other formats keep the strict checks.
+        let d = record_validator(&json!({"type": "string", "format": "date"})).unwrap();
+        assert!(!d.is_valid(&json!("2024-13-45")));
+    }
 }

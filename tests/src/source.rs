@@ -184,7 +184,7 @@ impl SourceSuite {
 
         // Records: schema, undeclared fields, per-stream counts, PK values.
         let validators: HashMap<String, Option<jsonschema::Validator>> =
-            streams.iter().map(|(k, s)| (k.clone(), jsonschema::draft7::new(&s["stream"]["json_schema"]).ok())).collect();
+            streams.iter().map(|(k, s)| (k.clone(), schema::record_validator(&s["stream"]["json_schema"]))).collect();
         let (mut schema_f, mut pk_f) = (Vec::new(), Vec::new());
         let mut counts: HashMap<String, usize> = HashMap::new();
         for rec in run.of_type("RECORD") {
