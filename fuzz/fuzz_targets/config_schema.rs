@@ -1,0 +1,7 @@
+#![no_main]
+//! Fuzz target `config_schema`: see protocol/tests/fuzz_bodies/mod.rs for what it checks.
+
+#[path = "../../protocol/tests/fuzz_bodies/mod.rs"]
+mod fuzz_bodies;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| fuzz_bodies::config_against_spec(data));

@@ -1,0 +1,60 @@
+//! The bodies of the cargo-fuzz targets in `fuzz/` (which include this file by path), shared with the
+//! ordinary regression test `fuzz_regressions.rs` so every corpus input runs in `cargo test` too.
+//! Each body must never panic on any input; the assertions inside are the properties fuzzing checks.
+#![allow(dead_code)]
+
+use airbyte_protocol::codec::{decode_line, decode_line_serde, fast_record, InputMessage, LineReader};
+use airbyte_protocol::files::{from_value, parse_json, validate_catalog};
+use airbyte_protocol::{Config, ConfiguredAirbyteCatalog, InputState};
+
+/// Split stdin-like bytes into lines and decode each; the fast path must agree with serde.
+pub fn decode_lines(data: &[u8]) {
+    let mut reader = LineReader::new(data);
+    while let Ok(Some((n, line))) = reader.next_line() {
+        let decoded = decode_line(line, n);
+        if let Err(e) = &decoded {
+            assert!(e.to_string().starts_with(&format!("input line {n}:")), "{e}");
+        }
+        if let Some(fast) = fast_record(line) {
+            match decode_line_serde(line, n) {
+                Ok(InputMessage::Record(slow)) => {
+                    assert_eq!(fast.stream, slow.stream);
+                    assert_eq!(fast.namespace, slow.namespace);
+                    assert_eq!(fast.emitted_at, slow.emitted_at);
+                    assert_eq!(fast.data.get(), slow.data.get());
+                }
+                other => panic!("fast path accepted a line serde gives {other:?}"),
+            }
+        }
+        if let Ok(InputMessage::Record(r)) = decoded {
+            assert!(r.data.get().starts_with('{'));
+        }
+    }
+}
+
+/// Load bytes as a state file and as a configured catalog.
+pub fn state_and_catalog(data: &[u8]) {
+    let Ok(value) = parse_json(data, "fuzz input") else { return };
+    if let Err(e) = InputState::from_value(value.clone()) {
+        assert!(e.is_config(), "{e}");
+    }
+    match from_value::<ConfiguredAirbyteCatalog>(value, "catalog") {
+        Ok(catalog) => {
+            let _ = validate_catalog(&catalog);
+        }
+        Err(e) => assert!(e.is_config(), "{e}"),
+    }
+}
+
+/// Bytes as `spec NUL config`: validate the config against the spec (the spec may be any JSON).
+pub fn config_against_spec(data: &[u8]) {
+    let (spec, config) = match data.iter().position(|b| *b == 0) {
+        Some(i) => (&data[..i], &data[i + 1..]),
+        None => (&b"{\"type\":\"object\",\"properties\":{\"token\":{\"type\":\"string\",\"airbyte_secret\":true}}}"[..], data),
+    };
+    let (Ok(spec), Ok(config)) = (parse_json(spec, "spec"), parse_json(config, "config")) else { return };
+    let _ = airbyte_protocol::redact::collect_secrets(&spec, &config);
+    if let Err(e) = Config::validate(&spec, config) {
+        assert!(e.is_config() || e.message.contains("spec is not a valid JSON schema"), "{e}");
+    }
+}
