@@ -389,7 +389,9 @@ async fn handle(
     let at = Instant::now();
     let path = uri.path().to_string();
     if path == "/_replay/stats" {
-        return json_response(200, &stats(&state));
+        let since: f64 =
+            query_params(&uri).iter().find(|(k, _)| k == "since_ms").and_then(|(_, v)| v.parse().ok()).unwrap_or(0.0);
+        return json_response(200, &stats(&state, Duration::from_secs_f64(since / 1000.0)));
     }
     let segments: Vec<String> = path.trim_matches('/').split('/').map(percent_decode).collect();
     let base = match segments.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
@@ -414,10 +416,11 @@ async fn handle(
     response
 }
 
-/// Request counts per base for tools (the benchmark): requests, first/last arrival (ms since start), the most
-/// requests in any 950 ms window, and the 429s the limiter gave.
-fn stats(state: &ServerState) -> Value {
+/// Request counts per base for tools (the benchmark), of requests that arrived `since` after the server started:
+/// requests, first/last arrival (ms since start), the most requests in any 950 ms window, the 429s the limiter gave.
+fn stats(state: &ServerState, since: Duration) -> Value {
     let log = state.log.lock().unwrap();
+    let log: Vec<&LoggedRequest> = log.iter().filter(|r| r.at.duration_since(state.started) >= since).collect();
     let mut per_base: HashMap<String, Vec<Instant>> = HashMap::new();
     for r in log.iter().filter(|r| r.status != 429) {
         if let Some(b) = &r.base {
@@ -438,7 +441,8 @@ fn stats(state: &ServerState) -> Value {
         })
         .collect();
     let violations = log.iter().filter(|r| r.status == 429 && !r.injected).count();
-    json!({"bases": bases, "rate_limit_violations": violations, "requests": log.len()})
+    json!({"bases": bases, "rate_limit_violations": violations, "requests": log.len(),
+           "now_ms": ms(Instant::now())})
 }
 
 /// Count the request against Airtable's limits; false = over the limit.
