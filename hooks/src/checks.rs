@@ -381,8 +381,11 @@ fn ranges(col: &ColumnProfile, base: &ColumnProfile, config: &PostSyncConfig) ->
     };
     let base_share = outside(&bs);
     let cur_share = outside(&cs);
-    let limit = r.min_outside_share.max(3.0 * base_share);
-    (cur_share > limit).then(|| {
+    // More outside than the baseline by a margin, and beyond sampling noise (two-proportion z > 4).
+    let pooled = (base_share * bs.len() as f64 + cur_share * cs.len() as f64) / (bs.len() + cs.len()) as f64;
+    let se = (pooled * (1.0 - pooled) * (1.0 / bs.len() as f64 + 1.0 / cs.len() as f64)).sqrt().max(1e-12);
+    let z = (cur_share - base_share) / se;
+    (cur_share - base_share > r.min_outside_share && z > 4.0).then(|| {
         finding(
             CheckKind::Ranges,
             Some(&col.name),
@@ -398,6 +401,7 @@ fn ranges(col: &ColumnProfile, base: &ColumnProfile, config: &PostSyncConfig) ->
         )
         .with("outside_share", cur_share)
         .with("baseline_outside_share", base_share)
+        .with("z", z)
         .with("lower_fence", lo)
         .with("upper_fence", hi)
         .with("min", cur.min)

@@ -249,7 +249,7 @@ pub struct RangesCheck {
     pub enabled: bool,
     /// Fence distance in inter-quartile ranges (3 = Tukey's "far out").
     pub iqr_factor: f64,
-    /// Share outside the fences that counts, at least (and at least 3x the baseline's own share).
+    /// Share outside the fences above the baseline's own share that counts (also beyond sampling noise).
     pub min_outside_share: f64,
     pub severity: Severity,
 }

@@ -42,6 +42,7 @@ pub mod report;
 pub mod serve;
 pub mod sketch;
 pub mod store;
+pub mod synth;
 
 pub use checks::{CheckKind, Finding};
 pub use config::{PostSyncConfig, Severity, TargetConfig};

@@ -54,6 +54,7 @@ pub enum AfterFailure {
 pub struct Queue {
     conn: Arc<Mutex<Connection>>,
     path: PathBuf,
+    lease_ms: i64,
 }
 
 impl std::fmt::Debug for Queue {
@@ -95,7 +96,13 @@ impl Queue {
             CREATE INDEX IF NOT EXISTS jobs_due ON jobs (status, next_attempt_at);",
         )
         .context("cannot create the queue table")?;
-        Ok(Queue { conn: Arc::new(Mutex::new(conn)), path: path.to_path_buf() })
+        Ok(Queue { conn: Arc::new(Mutex::new(conn)), path: path.to_path_buf(), lease_ms: LEASE_MS })
+    }
+
+    /// How long a claimed job stays invisible before it counts as abandoned (default 10 minutes).
+    pub fn with_lease(mut self, lease: Duration) -> Self {
+        self.lease_ms = lease.as_millis() as i64;
+        self
     }
 
     pub fn path(&self) -> &Path {
@@ -148,7 +155,7 @@ impl Queue {
         let changed = conn.execute(
             "UPDATE jobs SET attempts = attempts + 1, next_attempt_at = ?2, updated_at = ?3
              WHERE id = ?1 AND status = 'pending' AND next_attempt_at <= ?3",
-            params![id, now + LEASE_MS, now],
+            params![id, now + self.lease_ms, now],
         )?;
         if changed != 1 {
             return Ok(None);
