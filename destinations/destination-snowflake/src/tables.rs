@@ -1,0 +1,300 @@
+//! One configured stream -> its Snowflake table: names, typed columns, dedup keys, and bringing an existing
+//! table up to date (new columns added, changed types migrated without losing values).
+
+use crate::client::SnowflakeClient;
+use crate::config::{CdcDeletionMode, SnowflakeConfig};
+use crate::sql::{self, Column, LoadKind, SfType, TableRef};
+use airbyte_protocol::{ConfiguredAirbyteStream, ConnectorError, DestinationSyncMode, Result};
+use arrow::datatypes::{Field, Schema, SchemaRef};
+use destination_core::{ColumnType, StreamSchema};
+use serde_json::{json, Value};
+use std::collections::HashSet;
+use std::sync::Arc;
+
+/// Everything the loader needs to write one stream.
+#[derive(Debug, Clone)]
+pub struct TablePlan {
+    pub target: TableRef,
+    /// Columns in the order of the core's Arrow batches: Airbyte columns, declared properties, additional
+    /// properties. Their names are the Snowflake names and the staged Parquet column names.
+    pub columns: Vec<Column>,
+    /// The core's schema, built from the catalog schema with objects and arrays as JSON text (so nested keys
+    /// keep their original names inside OBJECT/ARRAY values).
+    pub core_schema: Arc<StreamSchema>,
+    /// The Arrow schema of staged files: the core's, renamed to the Snowflake names.
+    pub staged_schema: SchemaRef,
+    pub mode: DestinationSyncMode,
+    /// Primary key and cursor columns (Snowflake names) for dedup.
+    pub primary_key: Vec<String>,
+    pub cursor: Option<String>,
+    pub hard_delete: bool,
+    pub generation_id: i64,
+    pub minimum_generation_id: i64,
+}
+
+impl TablePlan {
+    /// Whether this sync replaces the table's content (overwrite, or a truncate refresh by generation).
+    pub fn truncates(&self) -> bool {
+        self.mode == DestinationSyncMode::Overwrite
+            || (self.minimum_generation_id > 0 && self.minimum_generation_id == self.generation_id)
+    }
+
+    /// The table a truncating sync fills before it replaces the live one.
+    pub fn temp_table(&self) -> TableRef {
+        self.target.with_suffix("_AIRBYTE_TMP")
+    }
+
+    /// The internal stage of this table (server-side encrypted).
+    pub fn stage(&self) -> TableRef {
+        TableRef::new(&self.target.schema, format!("AIRBYTE_SSE_STAGE_{}", self.target.name))
+    }
+
+    pub fn is_dedup(&self) -> bool {
+        self.mode == DestinationSyncMode::AppendDedup
+    }
+
+    /// Build the plan of a configured stream.
+    pub fn new(stream: &ConfiguredAirbyteStream, config: &SnowflakeConfig) -> Result<Self> {
+        let descriptor = stream.descriptor();
+        let schema_name = sql::snowflake_name(descriptor.namespace.as_deref().unwrap_or(&config.schema));
+        let target = TableRef::new(schema_name, sql::snowflake_name(&descriptor.name));
+        let json_schema = &stream.stream.json_schema;
+        let (core_json, property_types) = core_schema_and_types(json_schema);
+        let core_schema = Arc::new(StreamSchema::from_parts(
+            descriptor.clone(),
+            &core_json,
+            stream.sync_id,
+            stream.generation_id.unwrap_or(0),
+        ));
+        let mut taken: HashSet<String> =
+            [sql::RAW_ID, sql::EXTRACTED_AT, sql::GENERATION_ID, sql::META, sql::ADDITIONAL_PROPERTIES]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+        let mut columns = vec![
+            Column { not_null: true, ..Column::new(sql::RAW_ID, SfType::Text, LoadKind::Direct) },
+            Column { not_null: true, ..Column::new(sql::EXTRACTED_AT, SfType::TimestampTz, LoadKind::Direct) },
+            Column::new(sql::GENERATION_ID, SfType::Number, LoadKind::Direct),
+            Column { not_null: true, ..Column::new(sql::META, SfType::Variant, LoadKind::Direct) },
+        ];
+        let mut property_columns = Vec::new();
+        for spec in &core_schema.columns {
+            let sf_type = property_types.iter().find(|(n, _)| *n == spec.name).map(|(_, t)| *t).unwrap_or(SfType::Variant);
+            let load = if spec.kind == ColumnType::Json { LoadKind::ParseJson } else { LoadKind::Direct };
+            // Upper-cased names can collide (`id` and `ID`): later ones get `_2`, `_3`, ...
+            let base = sql::snowflake_name(&spec.name);
+            let mut name = base.clone();
+            let mut n = 1;
+            while !taken.insert(name.clone()) {
+                n += 1;
+                name = format!("{base}_{n}");
+            }
+            property_columns.push((spec.name.clone(), name.clone()));
+            columns.push(Column::new(name, sf_type, load));
+        }
+        columns.push(Column::new(sql::ADDITIONAL_PROPERTIES, SfType::Object, LoadKind::ParseJson));
+
+        let core_arrow = core_schema.arrow_schema();
+        if core_arrow.fields().len() != columns.len() {
+            return Err(ConnectorError::system(format!(
+                "stream {descriptor}: {} Arrow fields for {} table columns",
+                core_arrow.fields().len(),
+                columns.len()
+            )));
+        }
+        let staged_fields: Vec<Field> = core_arrow
+            .fields()
+            .iter()
+            .zip(&columns)
+            .map(|(f, c)| f.as_ref().clone().with_name(c.name.clone()))
+            .collect();
+        let staged_schema = Arc::new(Schema::new(staged_fields));
+
+        let column_of = |property: &str| property_columns.iter().find(|(p, _)| p == property).map(|(_, c)| c.clone());
+        let mut primary_key = Vec::new();
+        for path in stream.primary_key.clone().unwrap_or_default() {
+            let Some(first) = path.first() else { continue };
+            primary_key.push(column_of(first).ok_or_else(|| {
+                ConnectorError::config(format!(
+                    "stream {descriptor}: primary key field {first:?} is not a property of the stream's schema"
+                ))
+            })?);
+        }
+        let cursor = stream.effective_cursor().and_then(|c| c.first()).and_then(|c| column_of(c));
+        let mode = stream.destination_sync_mode;
+        if mode == DestinationSyncMode::AppendDedup && primary_key.is_empty() {
+            return Err(ConnectorError::config(format!(
+                "stream {descriptor}: append_dedup needs a primary key in the configured catalog"
+            )));
+        }
+        if !matches!(
+            mode,
+            DestinationSyncMode::Append | DestinationSyncMode::Overwrite | DestinationSyncMode::AppendDedup
+        ) {
+            return Err(ConnectorError::config(format!(
+                "stream {descriptor}: destination sync mode {mode:?} is not supported (append, overwrite, append_dedup)"
+            )));
+        }
+        let hard_delete = config.cdc_deletion_mode == CdcDeletionMode::Hard
+            && columns.iter().any(|c| c.name == sql::CDC_DELETED_AT);
+        Ok(TablePlan {
+            target,
+            columns,
+            core_schema,
+            staged_schema,
+            mode,
+            primary_key,
+            cursor,
+            hard_delete,
+            generation_id: stream.generation_id.unwrap_or(0),
+            minimum_generation_id: stream.minimum_generation_id.unwrap_or(0),
+        })
+    }
+
+    /// Create `table` if missing, add new columns and migrate changed types. Returns statements run.
+    pub async fn ensure_table(&self, client: &dyn SnowflakeClient, table: &TableRef, retention: u32) -> Result<()> {
+        client.query(&sql::create_table(table, &self.columns, retention)).await?;
+        let existing = client.query(&sql::describe_columns(table)).await?;
+        let existing: Vec<(String, Option<SfType>)> = existing
+            .into_iter()
+            .filter_map(|row| {
+                let name = row.first().cloned().flatten()?;
+                let data_type = row.get(1).cloned().flatten().unwrap_or_default();
+                let scale = row.get(2).cloned().flatten().and_then(|s| s.parse().ok());
+                Some((name, SfType::from_information_schema(&data_type, scale)))
+            })
+            .collect();
+        for column in &self.columns {
+            match existing.iter().find(|(n, _)| *n == column.name) {
+                None => {
+                    tracing::info!(table = %table, column = %column.name, "adding column");
+                    client.query(&sql::add_column(table, column)).await?;
+                }
+                Some((_, Some(old))) if old.needs_migration_to(column.sf_type) => {
+                    tracing::info!(table = %table, column = %column.name, from = ?old, to = ?column.sf_type, "migrating column type");
+                    let unique = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
+                    for statement in sql::migrate_column(table, column, *old, &unique) {
+                        client.query(&statement).await?;
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The JSON schema handed to the core (objects and arrays as JSON text) and each property's Snowflake type
+/// (Airbyte's map: string TEXT, number FLOAT, integer NUMBER, boolean, date, timestamps with/without zone,
+/// time, object OBJECT, array ARRAY, anything else VARIANT).
+fn core_schema_and_types(json_schema: &Value) -> (Value, Vec<(String, SfType)>) {
+    let mut core = json_schema.clone();
+    let mut types = Vec::new();
+    let Some(props) = core.get_mut("properties").and_then(Value::as_object_mut) else {
+        return (core, types);
+    };
+    for (name, prop) in props.iter_mut() {
+        let sf_type = match ColumnType::from_json_schema(prop) {
+            ColumnType::Integer => SfType::Number,
+            ColumnType::Number => SfType::Float,
+            ColumnType::Boolean => SfType::Boolean,
+            ColumnType::String => SfType::Text,
+            ColumnType::Date => SfType::Date,
+            ColumnType::TimestampWithTimezone => SfType::TimestampTz,
+            ColumnType::TimestampWithoutTimezone => SfType::TimestampNtz,
+            ColumnType::Time => SfType::Time,
+            ColumnType::Object(_) => SfType::Object,
+            ColumnType::Array(_) => SfType::Array,
+            ColumnType::Json => match single_type(prop) {
+                Some("object") => SfType::Object,
+                Some("array") => SfType::Array,
+                _ => SfType::Variant,
+            },
+        };
+        if matches!(sf_type, SfType::Object | SfType::Array) {
+            // Untyped JSON text in the core: keys keep their original names inside the OBJECT/ARRAY.
+            *prop = json!({});
+        }
+        types.push((name.clone(), sf_type));
+    }
+    (core, types)
+}
+
+/// The one non-null JSON type of a property schema, if it has exactly one.
+fn single_type(schema: &Value) -> Option<&str> {
+    let types: Vec<&str> = match schema.get("type") {
+        Some(Value::String(t)) => vec![t.as_str()],
+        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => return None,
+    };
+    let non_null: Vec<&str> = types.into_iter().filter(|t| *t != "null").collect();
+    (non_null.len() == 1).then(|| non_null[0])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use airbyte_protocol::{AirbyteStream, SyncMode};
+
+    fn config() -> SnowflakeConfig {
+        SnowflakeConfig::from_value(&json!({"host":"a.snowflakecomputing.com","role":"R","warehouse":"W",
+            "database":"D","schema":"public","username":"u","credentials":{"password":"p"}}))
+        .unwrap()
+    }
+
+    #[test]
+    fn plan_maps_types_names_and_keys() {
+        let schema = json!({"properties": {
+            "id": {"type": "integer"}, "ID": {"type": "string"}, "price": {"type": ["null", "number"]},
+            "ok": {"type": "boolean"}, "day": {"type": "string", "format": "date"},
+            "at": {"type": "string", "format": "date-time"},
+            "local": {"type": "string", "format": "date-time", "airbyte_type": "timestamp_without_timezone"},
+            "t": {"type": "string", "format": "time"}, "doc": {"type": "object", "properties": {"a b": {"type": "string"}}},
+            "tags": {"type": "array", "items": {"type": "string"}}, "any": {"type": ["string", "integer"]},
+            "a\"; drop table x; --": {"type": "string"}
+        }});
+        let mut stream = ConfiguredAirbyteStream::new(
+            AirbyteStream::new("my stream", schema),
+            SyncMode::Incremental,
+            DestinationSyncMode::AppendDedup,
+        );
+        stream.primary_key = Some(vec![vec!["id".into()]]);
+        stream.cursor_field = Some(vec!["at".into()]);
+        let plan = TablePlan::new(&stream, &config()).unwrap();
+        assert_eq!(plan.target.to_string(), r#""PUBLIC"."MY STREAM""#);
+        let cols: Vec<(&str, SfType)> = plan.columns.iter().map(|c| (c.name.as_str(), c.sf_type)).collect();
+        assert!(cols.contains(&("ID", SfType::Number)) && cols.contains(&("ID_2", SfType::Text)), "{cols:?}");
+        for (name, t) in [
+            ("PRICE", SfType::Float),
+            ("OK", SfType::Boolean),
+            ("DAY", SfType::Date),
+            ("AT", SfType::TimestampTz),
+            ("LOCAL", SfType::TimestampNtz),
+            ("T", SfType::Time),
+            ("DOC", SfType::Object),
+            ("TAGS", SfType::Array),
+            ("ANY", SfType::Variant),
+            ("A\"; DROP TABLE X; --", SfType::Text),
+        ] {
+            assert!(cols.contains(&(name, t)), "{name}: {cols:?}");
+        }
+        assert_eq!(plan.primary_key, vec!["ID".to_string()]);
+        assert_eq!(plan.cursor.as_deref(), Some("AT"));
+        let staged: Vec<&str> = plan.staged_schema.fields().iter().map(|f| f.name().as_str()).collect();
+        assert_eq!(staged[..4], [sql::RAW_ID, sql::EXTRACTED_AT, sql::GENERATION_ID, sql::META]);
+        assert_eq!(staged.len(), plan.columns.len());
+        let doc = plan.columns.iter().find(|c| c.name == "DOC").unwrap();
+        assert_eq!(doc.load, LoadKind::ParseJson, "objects travel as JSON text");
+    }
+
+    #[test]
+    fn dedup_without_key_is_a_config_error() {
+        let stream = ConfiguredAirbyteStream::new(
+            AirbyteStream::new("s", json!({"properties": {"id": {"type": "integer"}}})),
+            SyncMode::Incremental,
+            DestinationSyncMode::AppendDedup,
+        );
+        let e = TablePlan::new(&stream, &config()).unwrap_err();
+        assert!(e.is_config() && e.message.contains("primary key"), "{}", e.message);
+    }
+}

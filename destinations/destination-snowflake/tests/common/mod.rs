@@ -1,0 +1,160 @@
+//! Test set-up: a fakesnow server (Snowflake emulator, real HTTP API) per test, our real client pointed at it,
+//! and helpers to run the binary and read tables back.
+#![allow(dead_code)]
+
+use conformance::support::{free_port, venv_tool, wait_for_port, workspace_root, ChildGuard};
+use destination_snowflake::client::{ApiClient, Rows, SnowflakeClient};
+use destination_snowflake::config::SnowflakeConfig;
+use serde_json::{json, Value};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+/// A running fakesnow and a database of our own in it.
+pub struct Emulator {
+    pub port: u16,
+    pub database: String,
+    _server: ChildGuard,
+}
+
+/// Wait for `tests/python/setup.sh` to have built the fakesnow venv (it may run concurrently).
+fn wait_for_venv() {
+    let stamp = workspace_root().join(".venv/fakesnow/.requirements.sha256");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(900);
+    while !stamp.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_secs(2));
+    }
+}
+
+impl Emulator {
+    pub fn start() -> Emulator {
+        wait_for_venv();
+        let port = free_port();
+        let log = std::env::temp_dir().join(format!("fakesnow-{port}.log"));
+        let child = Command::new(venv_tool("fakesnow", "fakesnow"))
+            .args(["-s", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("fakesnow log"))
+            .spawn()
+            .expect("start fakesnow");
+        let server = ChildGuard(child);
+        assert!(wait_for_port(port, 60), "fakesnow did not start on port {port}; see {}", log.display());
+        let database = format!("DB_{}", uuid::Uuid::new_v4().simple().to_string()[..8].to_uppercase());
+        let emulator = Emulator { port, database, _server: server };
+        emulator.query(&format!("CREATE DATABASE IF NOT EXISTS {}", emulator.database));
+        emulator
+    }
+
+    /// A config for this emulator (password auth; fakesnow accepts any credentials).
+    pub fn config(&self) -> Value {
+        json!({"host": format!("http://127.0.0.1:{}", self.port), "role": "SYSADMIN", "warehouse": "WH",
+               "database": self.database, "schema": "public", "username": "tester",
+               "credentials": {"auth_type": "USERNAME_PASSWORD", "password": "emulator-password"}})
+    }
+
+    pub fn client(&self) -> ApiClient {
+        ApiClient::connect(&SnowflakeConfig::from_value(&self.config()).unwrap()).unwrap()
+    }
+
+    /// Run one statement through our client (a fresh session each time).
+    pub fn query(&self, sql: &str) -> Rows {
+        let client = self.client();
+        runtime().block_on(async { client.query(sql).await }).unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    pub fn try_query(&self, sql: &str) -> Result<Rows, String> {
+        let client = self.client();
+        runtime().block_on(async { client.query(sql).await }).map_err(|e| e.message)
+    }
+}
+
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+/// The output of one connector run.
+pub struct Run {
+    pub code: i32,
+    pub messages: Vec<Value>,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn states(&self) -> Vec<&Value> {
+        self.messages.iter().filter(|m| m["type"] == "STATE").collect()
+    }
+    pub fn errors(&self) -> Vec<&Value> {
+        self.messages.iter().filter(|m| m["type"] == "TRACE" && m["trace"]["type"] == "ERROR").collect()
+    }
+    pub fn status(&self) -> Option<&Value> {
+        self.messages.iter().find(|m| m["type"] == "CONNECTION_STATUS").map(|m| &m["connectionStatus"])
+    }
+}
+
+fn write_json(dir: &tempfile::TempDir, name: &str, v: &Value) -> PathBuf {
+    let p = dir.path().join(name);
+    std::fs::write(&p, serde_json::to_vec(v).unwrap()).unwrap();
+    p
+}
+
+/// Run the binary with a command (`check`, `write`, `spec`), a config, an optional catalog and stdin lines.
+pub fn run(command: &str, config: Option<&Value>, catalog: Option<&Value>, input: &[Value]) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_destination-snowflake"));
+    cmd.arg(command);
+    if let Some(c) = config {
+        cmd.arg("--config").arg(write_json(&dir, "config.json", c));
+    }
+    if let Some(c) = catalog {
+        cmd.arg("--catalog").arg(write_json(&dir, "catalog.json", c));
+    }
+    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    {
+        let mut stdin = child.stdin.take().unwrap();
+        for line in input {
+            writeln!(stdin, "{line}").unwrap();
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    let messages = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {l}")))
+        .collect();
+    Run { code: out.status.code().unwrap_or(-1), messages, stderr: String::from_utf8_lossy(&out.stderr).into() }
+}
+
+/// A configured stream.
+pub fn stream(name: &str, namespace: Option<&str>, schema: Value, mode: &str) -> Value {
+    let mut s = json!({"stream": {"name": name, "json_schema": schema, "supported_sync_modes": ["full_refresh", "incremental"]},
+                       "sync_mode": "incremental", "destination_sync_mode": mode,
+                       "generation_id": 1, "minimum_generation_id": 0, "sync_id": 42});
+    if let Some(ns) = namespace {
+        s["stream"]["namespace"] = json!(ns);
+    }
+    s
+}
+
+pub fn record(stream: &str, namespace: Option<&str>, data: Value, emitted_at: i64) -> Value {
+    let mut r = json!({"type": "RECORD", "record": {"stream": stream, "data": data, "emitted_at": emitted_at}});
+    if let Some(ns) = namespace {
+        r["record"]["namespace"] = json!(ns);
+    }
+    r
+}
+
+pub fn state(stream: &str, namespace: Option<&str>, cursor: i64) -> Value {
+    let mut d = json!({"name": stream});
+    if let Some(ns) = namespace {
+        d["namespace"] = json!(ns);
+    }
+    json!({"type": "STATE", "state": {"type": "STREAM", "stream": {"stream_descriptor": d, "stream_state": {"cursor": cursor}}}})
+}
+
+pub fn complete(stream: &str, namespace: Option<&str>) -> Value {
+    let mut d = json!({"name": stream});
+    if let Some(ns) = namespace {
+        d["namespace"] = json!(ns);
+    }
+    json!({"type": "TRACE", "trace": {"type": "STREAM_STATUS", "emitted_at": 1.0,
+           "stream_status": {"stream_descriptor": d, "status": "COMPLETE"}}})
+}
