@@ -352,8 +352,10 @@ async fn read_epds(
     let mut seen: HashSet<String> = HashSet::new();
     let mut jobs: Vec<DetailJob> = Vec::new();
     let mut estimated = false;
+    let mut total_count = 0u64;
     while let Some(page) = pages.next().await {
         let page = page?.pop().expect("one page per item");
+        total_count = page.total_count;
         if !estimated {
             estimated = true;
             if let Some(p) = processes.as_mut() {
@@ -392,11 +394,23 @@ async fn read_epds(
             p.checkpoint()?;
         }
     }
+    if (listed.len() as u64) < total_count {
+        tracing::warn!(
+            "The list of data stock {stock} gave {} distinct EPDs although it announced {total_count}; it probably \
+             changed while being paged. The missing EPDs will be read by the next sync.",
+            listed.len()
+        );
+    }
     if let Some(p) = processes {
         p.finish(&listed)?;
     }
     if indicators.is_none() && details.is_none() {
         return Ok(());
+    }
+
+    if let Some(t) = details.as_mut() {
+        let rows = jobs.iter().filter(|j| j.details).count();
+        t.writer.estimate(Some(rows as i64), None)?;
     }
 
     // 2. Details, concurrently under the shared rate limit; rows are emitted in completion order.

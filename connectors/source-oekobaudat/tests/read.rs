@@ -355,3 +355,25 @@ async fn filters_and_short_names_reach_the_node() {
     assert_eq!((list.param("search"), list.param("classId")), (Some("true"), Some("3.2.01")));
     assert_eq!((list.param("lang"), list.param("langFallback")), (Some("de"), Some("true")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn examples_run_offline() {
+    let node = server().await;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../specs/source-oekobaudat/examples");
+    let read_json = |name: &str| -> Value { serde_json::from_slice(&std::fs::read(dir.join(name)).unwrap()).unwrap() };
+    let mut cfg = read_json("config.json");
+    // The example points at replay_server.sh's fixed port; this test's node listens on a free one.
+    assert_eq!(cfg["base_url"], "http://127.0.0.1:8765/resource");
+    cfg["base_url"] = json!(node.base_url);
+    let cat = read_json("configured_catalog.json");
+    let discovered = run("discover", Some(&cfg), None, None).await;
+    let streams = &discovered.of_type("CATALOG")[0]["catalog"]["streams"];
+    for (configured, found) in cat["streams"].as_array().unwrap().iter().zip(streams.as_array().unwrap()) {
+        assert_eq!(&configured["stream"], found, "the example catalog is out of date with discover");
+    }
+    let read = run("read", Some(&cfg), Some(&cat), None).await;
+    assert_eq!(read.code, 0, "{:?}", read.errors());
+    for s in ALL {
+        assert!(!read.records(s).is_empty(), "{s}");
+    }
+}
