@@ -135,11 +135,10 @@ impl AirtableClient {
         url: url::Url,
         what: &str,
     ) -> std::result::Result<T, ApiError> {
+        // The base's budget first: waiting for it must not hold a slot of the global budget.
         let base_limit = base_id.map(|b| self.base_limit(b));
-        let mut limits = vec![&self.global];
-        if let Some(l) = &base_limit {
-            limits.push(l);
-        }
+        let mut limits: Vec<&RateLimit> = base_limit.iter().collect();
+        limits.push(&self.global);
         let auth: &dyn Authenticator = self.auth.as_ref();
         self.http
             .send_authorized(&limits, Some(auth), |c| c.get(url.clone()), |r| r.json::<T>())

@@ -39,7 +39,7 @@ impl AirtableSource {
 impl Source for AirtableSource {
     fn spec(&self) -> ConnectorSpecification {
         serde_json::from_value(serde_json::json!({
-            "documentationUrl": "https://docs.airbyte.com/integrations/sources/airtable",
+            "documentationUrl": "https://github.com/airbyte-rs/connectors/blob/main/connectors/source-airtable/docs.md",
             "connectionSpecification": config::connection_specification(),
             "supportsIncremental": true,
             "protocol_version": "0.18.0"
