@@ -307,7 +307,8 @@ pub async fn deliver_matching(
     let http = client(&config.queue)?;
     let targets = target_ids(config);
     let mut stats = DeliveryStats::default();
-    while let Some(job) = queue.claim_due(sync_key, key_prefix, Some(KIND_DISPATCH))? {
+    let round_start = crate::queue::now_ms();
+    while let Some(job) = queue.claim_due_by(round_start, sync_key, key_prefix, Some(KIND_DISPATCH))? {
         match deliver_job(&http, &targets, &job).await {
             Ok(()) => {
                 queue.complete(job.id)?;

@@ -136,9 +136,21 @@ impl Queue {
         Ok((inserted == 1).then(|| conn.last_insert_rowid()))
     }
 
-    /// Take the next due job (optionally of one sync, of syncs whose key starts with `key_prefix`, and of
-    /// one kind), leasing it and counting the attempt.
+    /// Take the next job due now (optionally of one sync, of syncs whose key starts with `key_prefix`, and
+    /// of one kind), leasing it and counting the attempt.
     pub fn claim_due(&self, sync_key: Option<&str>, key_prefix: Option<&str>, kind: Option<&str>) -> Result<Option<Job>> {
+        self.claim_due_by(now_ms(), sync_key, key_prefix, kind)
+    }
+
+    /// Like [`claim_due`](Self::claim_due) for jobs due by `due_by` (unix ms): a delivery round passes its
+    /// start time, so a job that failed in the round is not taken again in the same round.
+    pub fn claim_due_by(
+        &self,
+        due_by: i64,
+        sync_key: Option<&str>,
+        key_prefix: Option<&str>,
+        kind: Option<&str>,
+    ) -> Result<Option<Job>> {
         let now = now_ms();
         let conn = self.conn();
         let id: Option<i64> = conn
@@ -147,7 +159,7 @@ impl Queue {
                    AND (?2 IS NULL OR sync_key = ?2) AND (?3 IS NULL OR kind = ?3)
                    AND (?4 IS NULL OR substr(sync_key, 1, length(?4)) = ?4)
                  ORDER BY next_attempt_at, id LIMIT 1",
-                params![now, sync_key, kind, key_prefix],
+                params![due_by.min(now), sync_key, kind, key_prefix],
                 |r| r.get(0),
             )
             .optional()?;

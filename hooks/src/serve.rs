@@ -166,7 +166,8 @@ pub async fn process_sync_job(config: &ServeConfig, job: &SyncJob) -> Result<cra
 
 /// One worker round: run due sync jobs, then deliver due dispatch jobs of every connection.
 pub async fn work_once(config: &ServeConfig, queue: &Queue) -> Result<()> {
-    while let Some(job) = queue.claim_due(None, None, Some(KIND_SYNC))? {
+    let round_start = crate::queue::now_ms();
+    while let Some(job) = queue.claim_due_by(round_start, None, None, Some(KIND_SYNC))? {
         let parsed: Result<SyncJob> = serde_json::from_value(job.payload.clone()).context("bad sync job payload");
         let queue_config =
             parsed.as_ref().ok().and_then(|j| connection_config(config, &j.connection_id)).map(|(c, _)| c.queue);
