@@ -1,0 +1,315 @@
+//! Where committed files live: a local directory or an S3 bucket, both through `object_store` for listing,
+//! reading and deleting. Files are written to a staging file first and become visible under their final key
+//! only when complete: by `rename` on local disk, by a single PUT or a completed multipart upload on S3.
+
+use crate::config::{ParquetConfig, StorageTarget};
+use airbyte_protocol::{ConnectorError, Result};
+use futures::TryStreamExt;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as ObjectPath;
+use object_store::{
+    Attribute, AttributeValue, Attributes, BackoffConfig, ObjectStore, PutMultipartOptions, PutOptions, PutPayload,
+    RetryConfig, WriteMultipart,
+};
+use parquet::arrow::async_reader::ParquetObjectReader;
+use parquet::arrow::ParquetRecordBatchStreamBuilder;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Staging directory name under a local root; starts with `.` so dataset readers skip it.
+pub const LOCAL_STAGING_DIR: &str = ".airbyte_tmp";
+/// Whole-upload attempts on top of `object_store`'s per-request retries.
+const UPLOAD_ATTEMPTS: u32 = 3;
+
+pub struct Storage {
+    store: Arc<dyn ObjectStore>,
+    kind: Kind,
+    staging: PathBuf,
+}
+
+enum Kind {
+    Local { root: PathBuf },
+    S3 { bucket: String, part_size: usize },
+}
+
+impl Storage {
+    pub fn new(config: &ParquetConfig) -> Result<Self> {
+        match config.target() {
+            StorageTarget::Local { root } => {
+                std::fs::create_dir_all(&root).map_err(|e| {
+                    ConnectorError::config(format!("cannot create destination_path {}: {e}", root.display()))
+                })?;
+                let store = LocalFileSystem::new_with_prefix(&root).map_err(|e| {
+                    ConnectorError::config(format!("destination_path {} is not usable: {e}", root.display()))
+                })?;
+                let staging = root.join(LOCAL_STAGING_DIR);
+                Ok(Storage { store: Arc::new(store), kind: Kind::Local { root }, staging })
+            }
+            StorageTarget::S3 { bucket } => {
+                let region = if config.s3_bucket_region.is_empty() { "us-east-1" } else { &config.s3_bucket_region };
+                let retry = RetryConfig {
+                    backoff: BackoffConfig {
+                        init_backoff: Duration::from_millis(100),
+                        max_backoff: Duration::from_secs(5),
+                        base: 2.0,
+                    },
+                    max_retries: 6,
+                    retry_timeout: Duration::from_secs(120),
+                };
+                let mut builder =
+                    AmazonS3Builder::from_env().with_bucket_name(&bucket).with_region(region).with_retry(retry);
+                if let Some(endpoint) = config.s3_endpoint.as_deref().filter(|e| !e.is_empty()) {
+                    builder = builder.with_endpoint(endpoint).with_allow_http(endpoint.starts_with("http://"));
+                }
+                if let Some(key) = config.access_key_id.as_deref().filter(|k| !k.is_empty()) {
+                    let secret = config.secret_access_key.as_deref().unwrap_or_default();
+                    builder = builder.with_access_key_id(key).with_secret_access_key(secret);
+                }
+                if let Some(role) = config.role_arn.as_deref().filter(|r| !r.is_empty()) {
+                    let Ok(token_file) = std::env::var("AWS_WEB_IDENTITY_TOKEN_FILE") else {
+                        return Err(ConnectorError::config(
+                            "role_arn is set, but this destination can only assume a role with a web identity token \
+                             (AWS_WEB_IDENTITY_TOKEN_FILE, as on EKS); use access_key_id/secret_access_key instead",
+                        ));
+                    };
+                    builder = builder
+                        .with_config(AmazonS3ConfigKey::RoleArn, role)
+                        .with_config(AmazonS3ConfigKey::WebIdentityTokenFile, token_file);
+                }
+                let store = builder
+                    .build()
+                    .map_err(|e| ConnectorError::config(format!("invalid S3 settings for bucket {bucket}: {e}")))?;
+                let staging = match config.staging_directory.as_deref().filter(|s| !s.is_empty()) {
+                    Some(dir) => PathBuf::from(dir),
+                    None => std::env::temp_dir().join("destination-parquet"),
+                };
+                Ok(Storage {
+                    store: Arc::new(store),
+                    kind: Kind::S3 { bucket, part_size: config.upload_part_size_bytes() },
+                    staging,
+                })
+            }
+        }
+    }
+
+    /// A fresh staging file path (its directory exists).
+    pub fn staging_file(&self) -> Result<PathBuf> {
+        std::fs::create_dir_all(&self.staging).map_err(|e| {
+            ConnectorError::config(format!("cannot create staging directory {}: {e}", self.staging.display()))
+        })?;
+        Ok(self.staging.join(format!("{}.tmp", uuid::Uuid::new_v4())))
+    }
+
+    /// Remove staging files a killed earlier run left behind (older than an hour, so concurrent syncs into
+    /// the same directory keep theirs).
+    pub fn clean_stale_staging(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.staging) else { return };
+        for entry in entries.flatten() {
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > Duration::from_secs(3600));
+            if old && entry.file_name().to_string_lossy().ends_with(".tmp") {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+
+    pub fn describe(&self, key: &str) -> String {
+        match &self.kind {
+            Kind::Local { root } => root.join(key).display().to_string(),
+            Kind::S3 { bucket, .. } => format!("s3://{bucket}/{key}"),
+        }
+    }
+
+    /// Make a complete staging file visible under `key`, then remove the staging file.
+    pub async fn commit(&self, staged: &Path, key: &str, generation: i64) -> Result<()> {
+        match &self.kind {
+            Kind::Local { root } => {
+                let target = root.join(key);
+                if let Some(parent) = target.parent() {
+                    std::fs::create_dir_all(parent).map_err(|e| {
+                        ConnectorError::system(format!("cannot create directory {}: {e}", parent.display()))
+                    })?;
+                }
+                std::fs::rename(staged, &target).map_err(|e| {
+                    ConnectorError::system(format!("cannot move the finished file to {}: {e}", target.display()))
+                })?;
+                // Persist the directory entry too; a crash after the ack must not lose the file.
+                if let Some(parent) = target.parent() {
+                    if let Ok(dir) = std::fs::File::open(parent) {
+                        let _ = dir.sync_all();
+                    }
+                }
+                Ok(())
+            }
+            Kind::S3 { part_size, .. } => {
+                let mut last = None;
+                for attempt in 1..=UPLOAD_ATTEMPTS {
+                    match self.upload(staged, key, *part_size, generation).await {
+                        Ok(()) => {
+                            let _ = std::fs::remove_file(staged);
+                            return Ok(());
+                        }
+                        Err(e) if e.is_config() => return Err(e),
+                        Err(e) => {
+                            tracing::warn!("upload of {key} failed (attempt {attempt}/{UPLOAD_ATTEMPTS}): {}", e.message);
+                            last = Some(e);
+                            tokio::time::sleep(Duration::from_millis(500 * attempt as u64)).await;
+                        }
+                    }
+                }
+                Err(last.expect("at least one attempt"))
+            }
+        }
+    }
+
+    async fn upload(&self, staged: &Path, key: &str, part_size: usize, generation: i64) -> Result<()> {
+        let path = ObjectPath::from(key);
+        let mut file = std::fs::File::open(staged)
+            .map_err(|e| ConnectorError::system(format!("cannot reopen staged file {}: {e}", staged.display())))?;
+        let size = file.metadata().map(|m| m.len() as usize).unwrap_or(0);
+        let attributes = Attributes::from_iter([(
+            Attribute::Metadata("ab-generation-id".into()),
+            AttributeValue::from(generation.to_string()),
+        )]);
+        let read_err = |e: std::io::Error| ConnectorError::system(format!("cannot read staged file: {e}"));
+        if size <= part_size {
+            let mut bytes = Vec::with_capacity(size);
+            file.read_to_end(&mut bytes).map_err(read_err)?;
+            let opts = PutOptions { attributes, ..Default::default() };
+            self.store.put_opts(&path, PutPayload::from(bytes), opts).await.map_err(|e| self.error("upload", key, e))?;
+            return Ok(());
+        }
+        let opts = PutMultipartOptions { attributes, ..Default::default() };
+        let upload = self.store.put_multipart_opts(&path, opts).await.map_err(|e| self.error("upload", key, e))?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, part_size);
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = match file.read(&mut buf) {
+                Ok(n) => n,
+                Err(e) => {
+                    let _ = writer.abort().await;
+                    return Err(read_err(e));
+                }
+            };
+            if n == 0 {
+                break;
+            }
+            if let Err(e) = writer.wait_for_capacity(2).await {
+                let _ = writer.abort().await;
+                return Err(self.error("upload", key, e));
+            }
+            writer.write(&buf[..n]);
+        }
+        // `finish` aborts the upload itself when a part fails.
+        writer.finish().await.map_err(|e| self.error("upload", key, e))?;
+        Ok(())
+    }
+
+    pub async fn exists(&self, key: &str) -> Result<bool> {
+        match self.store.head(&ObjectPath::from(key)).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(self.error("look up", key, e)),
+        }
+    }
+
+    /// Keys under `prefix` (recursive).
+    pub async fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        let prefix_path = if prefix.is_empty() { None } else { Some(ObjectPath::from(prefix.trim_end_matches('/'))) };
+        let listed: Vec<_> = match self.store.list(prefix_path.as_ref()).try_collect().await {
+            Ok(v) => v,
+            Err(object_store::Error::NotFound { .. }) => Vec::new(),
+            Err(e) => return Err(self.error("list", prefix, e)),
+        };
+        Ok(listed.into_iter().map(|m| m.location.to_string()).collect())
+    }
+
+    pub async fn delete(&self, key: &str) -> Result<()> {
+        match self.store.delete(&ObjectPath::from(key)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.error("delete", key, e)),
+        }
+    }
+
+    /// The generation id recorded in a Parquet file's footer; `Ok(None)` when the file has none.
+    pub async fn file_generation(&self, key: &str) -> Result<Option<i64>> {
+        let reader = ParquetObjectReader::new(self.store.clone(), ObjectPath::from(key));
+        let builder = ParquetRecordBatchStreamBuilder::new(reader)
+            .await
+            .map_err(|e| ConnectorError::system(format!("cannot read the Parquet footer of {key}: {e}")))?;
+        let kv = builder.metadata().file_metadata().key_value_metadata();
+        Ok(kv.into_iter().flatten().find(|kv| kv.key == destination_core::schema::GENERATION_METADATA_KEY).and_then(
+            |kv| kv.value.as_deref().and_then(|v| v.parse().ok()),
+        ))
+    }
+
+    /// `check`: write, read back and delete a probe object under the configured prefix.
+    pub async fn probe(&self, bucket_path: &str) -> Result<()> {
+        let key = format!("{}_airbyte_connection_test_{}", prefix_of(bucket_path), uuid::Uuid::new_v4().simple());
+        let path = ObjectPath::from(key.as_str());
+        let body = b"airbyte destination-parquet connection check".to_vec();
+        self.store.put(&path, PutPayload::from(body.clone())).await.map_err(|e| self.check_error("write", &key, e))?;
+        let got = self.store.get(&path).await.map_err(|e| self.check_error("read back", &key, e))?;
+        let bytes = got.bytes().await.map_err(|e| self.check_error("read back", &key, e))?;
+        if bytes.as_ref() != body.as_slice() {
+            return Err(ConnectorError::transient(format!("the probe object {key} read back different content")));
+        }
+        let listed = self.list(&prefix_of(bucket_path)).await?;
+        if !listed.contains(&key) {
+            return Err(ConnectorError::transient(format!("the probe object {key} does not appear in a listing")));
+        }
+        self.store.delete(&path).await.map_err(|e| self.check_error("delete", &key, e))?;
+        Ok(())
+    }
+
+    fn check_error(&self, op: &str, key: &str, e: object_store::Error) -> ConnectorError {
+        let mut err = self.error(op, key, e);
+        if err.is_transient() && matches!(self.kind, Kind::S3 { .. }) {
+            // In `check`, an unreachable endpoint is almost always a wrong s3_endpoint or region.
+            err.message.push_str(" (check s3_endpoint, s3_bucket_region and network access)");
+        }
+        err
+    }
+
+    /// Map an object_store error: rejected credentials and missing buckets are config errors, the rest is
+    /// transient (object_store has already retried 5xx, throttling and dropped connections).
+    fn error(&self, op: &str, key: &str, e: object_store::Error) -> ConnectorError {
+        let text = e.to_string();
+        let target = self.describe(key);
+        let lower = text.to_ascii_lowercase();
+        if lower.contains("nosuchbucket") || lower.contains("bucket does not exist") {
+            return ConnectorError::config(format!("cannot {op} {target}: the bucket does not exist"))
+                .with_internal(text);
+        }
+        if ["403", "forbidden", "accessdenied", "invalidaccesskeyid", "signaturedoesnotmatch"]
+            .iter()
+            .any(|m| lower.contains(m))
+        {
+            return ConnectorError::config(format!(
+                "cannot {op} {target}: access denied (check access_key_id / secret_access_key and the bucket policy)"
+            ))
+            .with_internal(text);
+        }
+        match &self.kind {
+            Kind::Local { .. } => ConnectorError::system(format!("cannot {op} {target}: {text}")),
+            Kind::S3 { .. } => ConnectorError::transient(format!("cannot {op} {target} after retries: {text}")),
+        }
+    }
+}
+
+/// `data` -> `data/`, empty stays empty (leading and repeated `/` removed).
+pub fn prefix_of(bucket_path: &str) -> String {
+    let parts: Vec<&str> = bucket_path.split('/').filter(|s| !s.is_empty()).collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("{}/", parts.join("/"))
+    }
+}

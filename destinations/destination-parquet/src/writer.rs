@@ -1,0 +1,575 @@
+//! The write pipeline.
+//!
+//! ```text
+//! stdin -> pump thread -> chunker thread --(chunks of whole lines, numbered)--> N decode workers
+//!   workers: envelope decode + record data -> Arrow (destination-core), per chunk and stream
+//!   --(results, any order)--> merger (this task): reorders by chunk number, feeds the observer and the
+//!   per-stream Parquet files, counts records/states in input order, commits files and acknowledges states.
+//! ```
+//! A state is acknowledged only after every file holding a record before it is committed (renamed into
+//! place / upload completed). Files are committed when they reach the size limit, and all open files are
+//! committed together when states have waited `max_ack_delay_seconds` or `max_ack_lag_mb` of input arrived
+//! since the last commit, so frequent states do not produce tiny files.
+
+use crate::config::ParquetConfig;
+use crate::paths::{KeyPattern, KeyValues};
+use crate::storage::Storage;
+use airbyte_protocol::codec::{decode_line, InputMessage};
+use airbyte_protocol::destination::{AckTracker, StreamIndex};
+use airbyte_protocol::{
+    ConfiguredAirbyteCatalog, ConnectorError, DestinationSyncMode, Output, Result, StateMessage, TraceMessage,
+};
+use arrow::array::RecordBatch;
+use chrono::{DateTime, Utc};
+use destination_core::{BatchBuilder, StreamSchema};
+use parquet::arrow::ArrowWriter;
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use std::collections::{BTreeMap, HashSet};
+use std::io::{BufRead, BufWriter};
+use std::path::PathBuf;
+use std::sync::{mpsc, Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// Sees every RecordBatch in input order before it is written (the post-sync profiler plugs in here).
+pub trait BatchObserver: Send {
+    fn observe(&mut self, stream: &StreamSchema, batch: &RecordBatch) -> Result<()>;
+}
+
+impl<F: FnMut(&StreamSchema, &RecordBatch) -> Result<()> + Send> BatchObserver for F {
+    fn observe(&mut self, stream: &StreamSchema, batch: &RecordBatch) -> Result<()> {
+        self(stream, batch)
+    }
+}
+
+/// Input chunk size handed to one decode worker.
+const CHUNK_BYTES: usize = 4 << 20;
+/// A partial chunk is handed on after this long, so a slow source's states are not held back.
+const CHUNK_MAX_WAIT: Duration = Duration::from_millis(200);
+/// The pump stops reading stdin while this much input waits for the chunker.
+const MAX_PENDING_INPUT: usize = 16 << 20;
+
+/// What one sync wrote.
+#[derive(Debug, Default)]
+pub struct SyncSummary {
+    pub committed_keys: Vec<String>,
+    pub deleted_keys: Vec<String>,
+    pub records: u64,
+}
+
+/// Run the whole write: returns after EOF with every state acknowledged, or with the first error (after
+/// committing and acknowledging what came before it).
+pub async fn write(
+    config: &ParquetConfig,
+    catalog: &ConfiguredAirbyteCatalog,
+    input: Box<dyn BufRead + Send>,
+    out: &Output,
+    observer: Option<&mut dyn BatchObserver>,
+) -> Result<SyncSummary> {
+    let storage = Storage::new(config)?;
+    storage.clean_stale_staging();
+    let index = StreamIndex::new(catalog);
+    let schemas: Vec<Arc<StreamSchema>> = catalog.streams.iter().map(|s| Arc::new(StreamSchema::new(s))).collect();
+    let sync_start = Utc::now();
+    let props_base = writer_properties(config)?;
+    let mut sinks = Vec::new();
+    for (stream, schema) in catalog.streams.iter().zip(&schemas) {
+        let d = stream.descriptor();
+        let pattern = KeyPattern::new(
+            &config.s3_bucket_path,
+            config.s3_path_format.as_deref(),
+            config.file_name_pattern.as_deref(),
+            d.namespace.as_deref(),
+            &d.name,
+        )?;
+        pattern.validate()?;
+        let kv: Vec<KeyValue> =
+            schema.key_value_metadata().into_iter().map(|(k, v)| KeyValue::new(k, Some(v))).collect();
+        let props = props_base.clone().set_key_value_metadata(Some(kv)).build();
+        sinks.push(StreamSink::new(schema.clone(), pattern, props, sync_start));
+    }
+    check_distinct_prefixes(&sinks)?;
+
+    let (results_tx, mut results_rx) = tokio::sync::mpsc::channel::<ChunkResult>(4);
+    spawn_pipeline(input, index.clone(), schemas.clone(), results_tx);
+
+    let mut merger = Merger {
+        config,
+        storage: &storage,
+        sinks,
+        tracker: AckTracker::new(out.clone(), index),
+        observer,
+        uncommitted_input: 0,
+        oldest_pending_state: None,
+        summary: SyncSummary::default(),
+    };
+    let mut reorder: BTreeMap<u64, ChunkResult> = BTreeMap::new();
+    let mut next_seq = 0u64;
+    let max_delay = Duration::from_secs(config.max_ack_delay_seconds);
+    loop {
+        let deadline = merger.oldest_pending_state.map(|t| t + max_delay);
+        let received = match deadline {
+            Some(d) => match tokio::time::timeout_at(d.into(), results_rx.recv()).await {
+                Ok(r) => Some(r),
+                Err(_) => None,
+            },
+            None => Some(results_rx.recv().await),
+        };
+        match received {
+            None => merger.commit_all().await?,
+            Some(None) => break,
+            Some(Some(result)) => {
+                reorder.insert(result.seq, result);
+                while let Some(result) = reorder.remove(&next_seq) {
+                    next_seq += 1;
+                    merger.process(result).await?;
+                }
+            }
+        }
+    }
+    if !reorder.is_empty() {
+        return Err(ConnectorError::system("input pipeline ended with chunks missing"));
+    }
+    merger.commit_all().await?;
+    merger.finalise(catalog).await?;
+    Ok(merger.summary)
+}
+
+fn writer_properties(config: &ParquetConfig) -> Result<parquet::file::properties::WriterPropertiesBuilder> {
+    Ok(WriterProperties::builder()
+        .set_compression(config.compression()?)
+        .set_dictionary_enabled(config.format.dictionary_encoding)
+        .set_data_page_size_limit((config.format.page_size_kb as usize) * 1024)
+        .set_dictionary_page_size_limit((config.format.dictionary_page_size_kb as usize) * 1024)
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_created_by(format!("airbyte destination-parquet (Rust) {}", env!("CARGO_PKG_VERSION"))))
+}
+
+/// Two streams whose keys could collide (after sanitising) would delete each other's files on overwrite.
+fn check_distinct_prefixes(sinks: &[StreamSink]) -> Result<()> {
+    let probe = KeyValues { sync_start: DateTime::<Utc>::UNIX_EPOCH, part_number: 0, sync_id: None };
+    for (i, a) in sinks.iter().enumerate() {
+        let key_a = a.pattern.render(&probe)?;
+        for b in &sinks[i + 1..] {
+            if b.pattern.matches(&key_a)? {
+                return Err(ConnectorError::config(format!(
+                    "streams {} and {} map to the same object keys (after making names path-safe); give them \
+                     distinct names or put ${{NAMESPACE}} and ${{STREAM_NAME}} in s3_path_format",
+                    a.schema.descriptor, b.schema.descriptor
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+// ------------------------------------------------------------------------------------------ input side
+
+struct Chunk {
+    seq: u64,
+    /// Number of the line before the first line of this chunk.
+    line_offset: u64,
+    bytes: Vec<u8>,
+}
+
+enum Job {
+    Chunk(Chunk),
+    Failed(u64, ConnectorError),
+}
+
+enum Event {
+    Records(usize, u64),
+    State(Box<StateMessage>, u64),
+    Trace(Box<TraceMessage>),
+}
+
+struct ChunkResult {
+    seq: u64,
+    batches: Vec<(usize, RecordBatch)>,
+    events: Vec<Event>,
+    input_bytes: usize,
+    error: Option<ConnectorError>,
+}
+
+#[derive(Default)]
+struct Pending {
+    buf: Vec<u8>,
+    eof: bool,
+    error: Option<std::io::Error>,
+}
+
+fn spawn_pipeline(
+    mut input: Box<dyn BufRead + Send>,
+    index: StreamIndex,
+    schemas: Vec<Arc<StreamSchema>>,
+    results: tokio::sync::mpsc::Sender<ChunkResult>,
+) {
+    let shared = Arc::new((Mutex::new(Pending::default()), Condvar::new(), Condvar::new()));
+    // Pump: copies whatever stdin has into the shared buffer; the only thread that may block on stdin.
+    let pump_shared = shared.clone();
+    std::thread::spawn(move || {
+        let (lock, data_ready, space_ready) = &*pump_shared;
+        loop {
+            let (n, done, error) = match input.fill_buf() {
+                Ok([]) => (0, true, None),
+                Ok(bytes) => {
+                    let mut p = lock.lock().unwrap_or_else(|e| e.into_inner());
+                    // Wait for room, unless the chunker needs more bytes to see a line end.
+                    while p.buf.len() >= MAX_PENDING_INPUT && memchr::memchr(b'\n', &p.buf).is_some() {
+                        p = space_ready.wait(p).unwrap_or_else(|e| e.into_inner());
+                    }
+                    p.buf.extend_from_slice(bytes);
+                    data_ready.notify_one();
+                    (bytes.len(), false, None)
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => (0, true, Some(e)),
+            };
+            input.consume(n);
+            if done {
+                let mut p = lock.lock().unwrap_or_else(|e| e.into_inner());
+                p.eof = true;
+                p.error = error;
+                data_ready.notify_one();
+                return;
+            }
+        }
+    });
+
+    let (jobs_tx, jobs_rx) = mpsc::sync_channel::<Job>(2);
+    // Chunker: cuts the buffered input at line ends into numbered chunks.
+    std::thread::spawn(move || {
+        let (lock, data_ready, space_ready) = &*shared;
+        let mut seq = 0u64;
+        let mut lines_before = 0u64;
+        let mut first = true;
+        loop {
+            let mut p = lock.lock().unwrap_or_else(|e| e.into_inner());
+            let waiting_since = Instant::now();
+            loop {
+                if p.eof || p.buf.len() >= CHUNK_BYTES {
+                    break;
+                }
+                let waited = waiting_since.elapsed();
+                if !p.buf.is_empty() && waited >= CHUNK_MAX_WAIT && memchr::memchr(b'\n', &p.buf).is_some() {
+                    break;
+                }
+                let timeout = CHUNK_MAX_WAIT.saturating_sub(waited).max(Duration::from_millis(10));
+                p = data_ready.wait_timeout(p, timeout).unwrap_or_else(|e| e.into_inner()).0;
+            }
+            let cut = if p.eof { p.buf.len() } else { memchr::memrchr(b'\n', &p.buf).map_or(0, |i| i + 1) };
+            let mut bytes: Vec<u8> = p.buf.drain(..cut).collect();
+            let eof = p.eof && p.buf.is_empty();
+            let error = if eof { p.error.take() } else { None };
+            space_ready.notify_one();
+            drop(p);
+            if first && !bytes.is_empty() {
+                first = false;
+                if bytes.starts_with(b"\xEF\xBB\xBF") {
+                    bytes.drain(..3);
+                }
+            }
+            if !bytes.is_empty() {
+                let lines = memchr::memchr_iter(b'\n', &bytes).count() as u64;
+                let job = Job::Chunk(Chunk { seq, line_offset: lines_before, bytes });
+                lines_before += lines;
+                seq += 1;
+                if jobs_tx.send(job).is_err() {
+                    return;
+                }
+            }
+            if let Some(e) = error {
+                let _ = jobs_tx.send(Job::Failed(seq, ConnectorError::transient(format!("cannot read stdin: {e}"))));
+                return;
+            }
+            if eof {
+                return;
+            }
+        }
+    });
+
+    let jobs_rx = Arc::new(Mutex::new(jobs_rx));
+    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(1, 8);
+    for _ in 0..workers {
+        let jobs_rx = jobs_rx.clone();
+        let results = results.clone();
+        let index = index.clone();
+        let schemas = schemas.clone();
+        std::thread::spawn(move || loop {
+            let job = { jobs_rx.lock().unwrap_or_else(|e| e.into_inner()).recv() };
+            let result = match job {
+                Ok(Job::Chunk(chunk)) => decode_chunk(chunk, &index, &schemas),
+                Ok(Job::Failed(seq, error)) => {
+                    ChunkResult { seq, batches: Vec::new(), events: Vec::new(), input_bytes: 0, error: Some(error) }
+                }
+                Err(_) => return,
+            };
+            if results.blocking_send(result).is_err() {
+                return;
+            }
+        });
+    }
+}
+
+/// Decode one chunk: every line's envelope, record data into per-stream builders.
+fn decode_chunk(chunk: Chunk, index: &StreamIndex, schemas: &[Arc<StreamSchema>]) -> ChunkResult {
+    let mut builders: Vec<Option<BatchBuilder>> = (0..schemas.len()).map(|_| None).collect();
+    let mut events: Vec<Event> = Vec::new();
+    let mut error = None;
+    let mut line_number = chunk.line_offset;
+    for mut line in chunk.bytes.split(|b| *b == b'\n') {
+        line_number += 1;
+        while let [rest @ .., b'\r'] = line {
+            line = rest;
+        }
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match decode_line(line, line_number) {
+            Ok(InputMessage::Record(record)) => {
+                let i = match index.require(&record.stream, record.namespace.as_deref(), line_number) {
+                    Ok(i) => i,
+                    Err(e) => {
+                        error = Some(e);
+                        break;
+                    }
+                };
+                let builder = builders[i].get_or_insert_with(|| BatchBuilder::new(schemas[i].clone()));
+                let changes = record.meta.as_ref().map(|m| m.changes.as_slice()).unwrap_or(&[]);
+                if let Err(e) = builder.push(record.data.get(), record.emitted_at, changes) {
+                    error = Some(e.context(format!("input line {line_number} (stream {})", schemas[i].descriptor)));
+                    break;
+                }
+                match events.last_mut() {
+                    Some(Event::Records(s, n)) if *s == i => *n += 1,
+                    _ => events.push(Event::Records(i, 1)),
+                }
+            }
+            Ok(InputMessage::State(state)) => events.push(Event::State(Box::new(state), line_number)),
+            Ok(InputMessage::Trace(trace)) => events.push(Event::Trace(Box::new(trace))),
+            Ok(InputMessage::Log(_) | InputMessage::Other(_)) => {}
+            Err(e) => {
+                error = Some(ConnectorError::config(e.to_string()));
+                break;
+            }
+        }
+    }
+    let mut batches = Vec::new();
+    for (i, builder) in builders.iter_mut().enumerate() {
+        if let Some(b) = builder.as_mut().filter(|b| !b.is_empty()) {
+            match b.finish() {
+                Ok(batch) => batches.push((i, batch)),
+                Err(e) => {
+                    error.get_or_insert(e);
+                }
+            }
+        }
+    }
+    ChunkResult { seq: chunk.seq, batches, events, input_bytes: chunk.bytes.len(), error }
+}
+
+// ------------------------------------------------------------------------------------------ output side
+
+struct OpenFile {
+    staged: PathBuf,
+    writer: ArrowWriter<BufWriter<std::fs::File>>,
+    rows: usize,
+}
+
+struct StreamSink {
+    schema: Arc<StreamSchema>,
+    pattern: KeyPattern,
+    props: WriterProperties,
+    sync_start: DateTime<Utc>,
+    open: Option<OpenFile>,
+    next_part: u64,
+    committed: HashSet<String>,
+}
+
+impl StreamSink {
+    fn new(schema: Arc<StreamSchema>, pattern: KeyPattern, props: WriterProperties, start: DateTime<Utc>) -> Self {
+        StreamSink { schema, pattern, props, sync_start: start, open: None, next_part: 0, committed: HashSet::new() }
+    }
+
+    fn has_rows(&self) -> bool {
+        self.open.as_ref().is_some_and(|f| f.rows > 0)
+    }
+
+    fn parquet_error(&self, e: impl std::fmt::Display) -> ConnectorError {
+        ConnectorError::system(format!("cannot write Parquet for stream {}: {e}", self.schema.descriptor))
+    }
+
+    /// Append a batch; returns true when the file reached the size limit and must be committed.
+    fn write(&mut self, storage: &Storage, batch: &RecordBatch, block_size: usize, file_limit: usize) -> Result<bool> {
+        if self.open.is_none() {
+            let staged = storage.staging_file()?;
+            let file = std::fs::File::create(&staged).map_err(|e| {
+                ConnectorError::system(format!("cannot create staging file {}: {e}", staged.display()))
+            })?;
+            let writer =
+                ArrowWriter::try_new(BufWriter::with_capacity(1 << 20, file), self.schema.arrow_schema(), Some(self.props.clone()))
+                    .map_err(|e| self.parquet_error(e))?;
+            self.open = Some(OpenFile { staged, writer, rows: 0 });
+        }
+        let open = self.open.as_mut().expect("opened above");
+        let result = open.writer.write(batch).and_then(|_| {
+            if open.writer.in_progress_size() >= block_size {
+                open.writer.flush()?;
+            }
+            Ok(())
+        });
+        open.rows += batch.num_rows();
+        let full = open.writer.bytes_written() + open.writer.in_progress_size() >= file_limit;
+        result.map_err(|e| self.parquet_error(e))?;
+        Ok(full)
+    }
+
+    /// Close the open file and make it visible under its final key.
+    async fn commit(&mut self, storage: &Storage) -> Result<Option<String>> {
+        let Some(open) = self.open.take() else { return Ok(None) };
+        let staged = open.staged.clone();
+        let finish = || -> std::result::Result<(), String> {
+            let buf = open.writer.into_inner().map_err(|e| e.to_string())?;
+            let file = buf.into_inner().map_err(|e| e.to_string())?;
+            file.sync_all().map_err(|e| e.to_string())
+        };
+        if let Err(e) = finish() {
+            let _ = std::fs::remove_file(&staged);
+            return Err(self.parquet_error(e));
+        }
+        let key = loop {
+            let values = KeyValues { sync_start: self.sync_start, part_number: self.next_part, sync_id: self.schema.sync_id };
+            self.next_part += 1;
+            let key = self.pattern.render(&values)?;
+            // A custom pattern without per-sync values could name an existing file: never overwrite one.
+            if !self.committed.contains(&key) && !storage.exists(&key).await? {
+                break key;
+            }
+        };
+        storage.commit(&staged, &key, self.schema.generation_id).await?;
+        tracing::info!("committed {} ({} rows)", storage.describe(&key), open.rows);
+        self.committed.insert(key.clone());
+        Ok(Some(key))
+    }
+}
+
+struct Merger<'a, 'o> {
+    config: &'a ParquetConfig,
+    storage: &'a Storage,
+    sinks: Vec<StreamSink>,
+    tracker: AckTracker,
+    observer: Option<&'o mut dyn BatchObserver>,
+    uncommitted_input: usize,
+    oldest_pending_state: Option<Instant>,
+    summary: SyncSummary,
+}
+
+impl Merger<'_, '_> {
+    async fn process(&mut self, result: ChunkResult) -> Result<()> {
+        let block_size = self.config.block_size_bytes();
+        let file_limit = self.config.file_size_limit_bytes();
+        for (i, batch) in &result.batches {
+            if let Some(observer) = self.observer.as_deref_mut() {
+                observer.observe(&self.sinks[*i].schema, batch)?;
+            }
+            if self.sinks[*i].write(self.storage, batch, block_size, file_limit)? {
+                if let Some(key) = self.sinks[*i].commit(self.storage).await? {
+                    self.summary.committed_keys.push(key);
+                }
+            }
+        }
+        for event in result.events {
+            match event {
+                Event::Records(i, n) => {
+                    self.tracker.record(i, n);
+                    self.summary.records += n;
+                }
+                Event::State(state, line) => {
+                    self.tracker.state(*state, line)?;
+                    self.oldest_pending_state.get_or_insert_with(Instant::now);
+                }
+                Event::Trace(trace) => self.tracker.trace(&trace),
+            }
+        }
+        self.uncommitted_input += result.input_bytes;
+        if let Some(error) = result.error {
+            // Keep what arrived before the bad input: commit it and acknowledge its states, then fail.
+            self.commit_all().await?;
+            return Err(error);
+        }
+        if self.sinks.iter().all(|s| !s.has_rows()) {
+            self.ack_all()?;
+        } else if self.tracker.pending() > 0
+            && (self.uncommitted_input >= self.config.max_ack_lag_bytes()
+                || self
+                    .oldest_pending_state
+                    .is_some_and(|t| t.elapsed() >= Duration::from_secs(self.config.max_ack_delay_seconds)))
+        {
+            self.commit_all().await?;
+        }
+        Ok(())
+    }
+
+    fn ack_all(&mut self) -> Result<()> {
+        self.tracker.commit(self.tracker.position())?;
+        self.oldest_pending_state = None;
+        Ok(())
+    }
+
+    /// Commit every open file, then acknowledge every state received so far.
+    async fn commit_all(&mut self) -> Result<()> {
+        for sink in &mut self.sinks {
+            if let Some(key) = sink.commit(self.storage).await? {
+                self.summary.committed_keys.push(key);
+            }
+        }
+        self.uncommitted_input = 0;
+        self.ack_all()
+    }
+
+    /// After a successful end: remove what overwrite and truncate refreshes replace, per stream that
+    /// succeeded (COMPLETE status, or clean EOF when the platform sends no statuses).
+    async fn finalise(&mut self, catalog: &ConfiguredAirbyteCatalog) -> Result<()> {
+        for (i, stream) in catalog.streams.iter().enumerate() {
+            if !self.tracker.stream_succeeded(i) {
+                tracing::info!("stream {} did not complete; previous files are kept", stream.descriptor());
+                continue;
+            }
+            let threshold = match (stream.destination_sync_mode, stream.generation_id, stream.minimum_generation_id) {
+                (DestinationSyncMode::Overwrite, Some(generation), _) => Cleanup::BelowGeneration(generation),
+                (DestinationSyncMode::Overwrite, None, _) => Cleanup::AllOlder,
+                (_, _, Some(minimum)) if minimum > 0 => Cleanup::BelowGeneration(minimum),
+                _ => continue,
+            };
+            let sink = &self.sinks[i];
+            let prefix = sink.pattern.list_prefix()?;
+            for key in self.storage.list(&prefix).await? {
+                if sink.committed.contains(&key) || !sink.pattern.matches(&key)? {
+                    continue;
+                }
+                let delete = match threshold {
+                    Cleanup::AllOlder => true,
+                    Cleanup::BelowGeneration(g) => match self.storage.file_generation(&key).await {
+                        Ok(found) => found.unwrap_or(-1) < g,
+                        Err(e) => {
+                            tracing::warn!("keeping {key}: {}", e.message);
+                            false
+                        }
+                    },
+                };
+                if delete {
+                    self.storage.delete(&key).await?;
+                    tracing::info!("removed {} (replaced by this sync)", self.storage.describe(&key));
+                    self.summary.deleted_keys.push(key);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Cleanup {
+    BelowGeneration(i64),
+    AllOlder,
+}
