@@ -3,8 +3,8 @@
 //! Run with `bash tests/bench/decode.sh` (builds --release). Prints messages/s and MB/s for one core and for
 //! the two-core chunked pipeline, beside the Airbyte Python CDK's 255k messages/s measured on this machine.
 
-use airbyte_protocol::codec::{decode_line, decode_line_serde, split_lines_balanced, InputMessage, LineReader};
 use airbyte_protocol::codec::DecodeError;
+use airbyte_protocol::codec::{decode_line, decode_line_serde, split_lines_balanced, InputMessage, LineReader};
 use std::path::PathBuf;
 use std::time::Instant;
 

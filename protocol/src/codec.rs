@@ -556,7 +556,8 @@ impl<R: BufRead> LineReader<R> {
                 if available.is_empty() {
                     return Ok(None);
                 }
-                memchr::memchr(b'\n', available).map(|i| (i + 1, message_range(&available[..i + 1], self.line_number == 0)))
+                memchr::memchr(b'\n', available)
+                    .map(|i| (i + 1, message_range(&available[..i + 1], self.line_number == 0)))
             };
             match in_place {
                 Some((len, range)) => {
@@ -698,7 +699,11 @@ mod tests {
             assert!(fast_record(line.as_bytes()).is_none(), "{line}");
         }
         let nested = |n: usize| {
-            format!(r#"{{"type":"RECORD","record":{{"stream":"s","emitted_at":5,"data":{{"a":{}{}}}}}}}"#, "[".repeat(n), "]".repeat(n))
+            format!(
+                r#"{{"type":"RECORD","record":{{"stream":"s","emitted_at":5,"data":{{"a":{}{}}}}}}}"#,
+                "[".repeat(n),
+                "]".repeat(n)
+            )
         };
         assert!(fast_record(nested(200).as_bytes()).is_none());
         let e = decode_line(nested(200).as_bytes(), 1).unwrap_err();

@@ -25,12 +25,9 @@ fn decode_all(bytes: &[u8]) -> Result<usize, String> {
     let mut reader = LineReader::new(bytes);
     let mut n = 0;
     while let Some((number, line)) = reader.next_line().map_err(|e| e.to_string())? {
-        match decode_line(line, number).map_err(|e| e.to_string())? {
-            InputMessage::Record(r) => {
-                // The destination's own decoder is the full check of `data`.
-                serde_json::from_str::<serde_json::Value>(r.data.get()).map_err(|e| format!("data: {e}"))?;
-            }
-            _ => {}
+        if let InputMessage::Record(r) = decode_line(line, number).map_err(|e| e.to_string())? {
+            // The destination's own decoder is the full check of `data`.
+            serde_json::from_str::<serde_json::Value>(r.data.get()).map_err(|e| format!("data: {e}"))?;
         }
         n += 1;
     }

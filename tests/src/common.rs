@@ -30,11 +30,15 @@ pub(crate) fn spec_checks(ctx: &mut Ctx, report: &mut Report, spec_dir: &Path, c
     let golden_path = spec_dir.join("spec.json");
     let golden = std::fs::read(&golden_path)
         .map_err(|e| format!("cannot read golden spec {}: {e}", golden_path.display()))
-        .and_then(|b| serde_json::from_slice::<Value>(&b).map_err(|e| format!("{} is not JSON: {e}", golden_path.display())));
+        .and_then(|b| {
+            serde_json::from_slice::<Value>(&b).map_err(|e| format!("{} is not JSON: {e}", golden_path.display()))
+        });
     let f = match (&golden, &spec) {
         (Err(e), _) => Some(e.clone()),
         (Ok(_), None) => Some("no spec to compare".into()),
-        (Ok(g), Some(s)) if g != s => Some(format!("spec output differs from {}: {}", golden_path.display(), first_difference(g, s, ""))),
+        (Ok(g), Some(s)) if g != s => {
+            Some(format!("spec output differs from {}: {}", golden_path.display(), first_difference(g, s, "")))
+        }
         _ => None,
     };
     report.add_one("spec.matches_golden", "spec output == specs/<name>/spec.json", f);
@@ -43,7 +47,11 @@ pub(crate) fn spec_checks(ctx: &mut Ctx, report: &mut Report, spec_dir: &Path, c
     for (name, what, failures) in spec_lint::lint(&cs) {
         report.add(name, what, failures);
     }
-    report.add("spec.config_matches_spec", "the test config validates against connectionSpecification", spec_lint::config_problems(&cs, config));
+    report.add(
+        "spec.config_matches_spec",
+        "the test config validates against connectionSpecification",
+        spec_lint::config_problems(&cs, config),
+    );
     spec
 }
 
@@ -63,7 +71,10 @@ pub(crate) fn check_checks(
     }
     if let Some(s) = statuses.first() {
         if s["connectionStatus"]["status"] != "SUCCEEDED" {
-            f.push(format!("status {} for the good config: {}", s["connectionStatus"]["status"], s["connectionStatus"]["message"]));
+            f.push(format!(
+                "status {} for the good config: {}",
+                s["connectionStatus"]["status"], s["connectionStatus"]["message"]
+            ));
         }
     }
     if !good.succeeded() || good.count("TRACE") > 0 {
@@ -73,7 +84,11 @@ pub(crate) fn check_checks(
 
     let mut crash_runs = vec![good];
     match invalid_config {
-        None => report.skip("check.invalid_config_failed", "check with a bad config: one FAILED status, exit 0", "no invalid_config"),
+        None => report.skip(
+            "check.invalid_config_failed",
+            "check with a bad config: one FAILED status, exit 0",
+            "no invalid_config",
+        ),
         Some(bad) => {
             let p = ctx.write("invalid_config.json", bad);
             let run = ctx.run(&["check", "--config", &path_str(&p)], None);
@@ -98,7 +113,11 @@ pub(crate) fn check_checks(
         if run.succeeded() && run.count("CONNECTION_STATUS") == 1 {
             // Reporting the problem as a status is also acceptable to CAT.
         } else if traces.len() != 1 || !traces[0]["trace"]["error"]["message"].is_string() {
-            f.push(format!("a failing check must give exactly one TRACE with error.message, got {} TRACE ({})", traces.len(), run.describe_end()));
+            f.push(format!(
+                "a failing check must give exactly one TRACE with error.message, got {} TRACE ({})",
+                traces.len(),
+                run.describe_end()
+            ));
         }
         report.add("check.crash_one_trace", "a crashing check gives exactly one TRACE ERROR with a message", f);
         crash_runs.push(run);
@@ -108,7 +127,12 @@ pub(crate) fn check_checks(
     for run in crash_runs.iter().filter(|r| !r.succeeded()) {
         let traces: Vec<&Value> = run.of_type("TRACE").collect();
         if traces.len() != 1 || !traces[0]["trace"]["error"]["message"].is_string() {
-            f.push(format!("`{}` ended with {} and {} TRACE messages (exactly one TRACE ERROR required)", run.label, run.describe_end(), traces.len()));
+            f.push(format!(
+                "`{}` ended with {} and {} TRACE messages (exactly one TRACE ERROR required)",
+                run.label,
+                run.describe_end(),
+                traces.len()
+            ));
         }
     }
     report.add("check.crash_one_trace", "a crashing check gives exactly one TRACE ERROR with a message", f);
@@ -159,12 +183,15 @@ pub fn first_difference(a: &Value, b: &Value, pointer: &str) -> String {
                 None => format!("{pointer}: values differ"),
             }
         }
-        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
-            match x.iter().zip(y).position(|(p, q)| p != q) {
-                Some(i) => first_difference(&x[i], &y[i], &format!("{pointer}/{i}")),
-                None => format!("{pointer}: values differ"),
-            }
-        }
-        _ => format!("at {}: golden {} vs output {}", if pointer.is_empty() { "/" } else { pointer }, crate::source::excerpt(a), crate::source::excerpt(b)),
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => match x.iter().zip(y).position(|(p, q)| p != q) {
+            Some(i) => first_difference(&x[i], &y[i], &format!("{pointer}/{i}")),
+            None => format!("{pointer}: values differ"),
+        },
+        _ => format!(
+            "at {}: golden {} vs output {}",
+            if pointer.is_empty() { "/" } else { pointer },
+            crate::source::excerpt(a),
+            crate::source::excerpt(b)
+        ),
     }
 }

@@ -55,12 +55,19 @@ impl DestinationSuite {
         if let Some(spec) = crate::common::spec_checks(&mut ctx, &mut report, &self.spec_dir, &self.config) {
             ctx.secrets = spec_lint::secret_values(&spec["connectionSpecification"], &self.config);
         }
-        crate::common::check_checks(&mut ctx, &mut report, &config_path, self.invalid_config.as_ref(), self.exception_config.as_ref());
+        crate::common::check_checks(
+            &mut ctx,
+            &mut report,
+            &config_path,
+            self.invalid_config.as_ref(),
+            self.exception_config.as_ref(),
+        );
         for scenario in scenarios() {
             let cat = ctx.write(&format!("catalog_{}.json", scenario.name), &scenario.catalog);
             let mut input = scenario.lines.join("\n").into_bytes();
             input.push(b'\n');
-            let run = ctx.run(&["write", "--config", &path_str(&config_path), "--catalog", &path_str(&cat)], Some(&input));
+            let run =
+                ctx.run(&["write", "--config", &path_str(&config_path), "--catalog", &path_str(&cat)], Some(&input));
             check_acks(&mut report, &scenario, &run);
         }
         crate::common::output_checks(&ctx, &mut report);
@@ -86,7 +93,9 @@ fn expected_acks(lines: &[String]) -> Vec<ExpectedAck> {
         match m["type"].as_str() {
             Some("RECORD") => {
                 let r = &m["record"];
-                *per_stream.entry(descriptor_label(&json!({"name": r["stream"], "namespace": r["namespace"]}))).or_default() += 1;
+                *per_stream
+                    .entry(descriptor_label(&json!({"name": r["stream"], "namespace": r["namespace"]})))
+                    .or_default() += 1;
                 global += 1;
             }
             Some("STATE") => {
@@ -138,7 +147,8 @@ fn check_acks(report: &mut Report, scenario: &Scenario, run: &Run) {
     report.add("write.exit_ok", "write exits 0 without TRACE ERROR", f);
 
     // Match each ack to an input state by identity.
-    let acks: Vec<(usize, &Value)> = run.messages.iter().filter(|(_, m)| m["type"] == "STATE").map(|(i, m)| (*i, &m["state"])).collect();
+    let acks: Vec<(usize, &Value)> =
+        run.messages.iter().filter(|(_, m)| m["type"] == "STATE").map(|(i, m)| (*i, &m["state"])).collect();
     let mut matched: Vec<(usize, Option<usize>)> = Vec::new();
     for (line, ack) in &acks {
         let id = identity(ack);
@@ -148,7 +158,13 @@ fn check_acks(report: &mut Report, scenario: &Scenario, run: &Run) {
         .iter()
         .zip(&acks)
         .filter(|((_, m), _)| m.is_none())
-        .map(|((line, _), (_, ack))| format!("scenario {name}: stdout line {} acks a state never sent: {}", line + 1, crate::source::excerpt(ack)))
+        .map(|((line, _), (_, ack))| {
+            format!(
+                "scenario {name}: stdout line {} acks a state never sent: {}",
+                line + 1,
+                crate::source::excerpt(ack)
+            )
+        })
         .collect();
     report.add("write.no_unknown_acks", "no STATE is emitted that was not in the input", unknown);
 
@@ -156,7 +172,11 @@ fn check_acks(report: &mut Report, scenario: &Scenario, run: &Run) {
     for (i, e) in expected.iter().enumerate() {
         let n = matched.iter().filter(|(_, m)| *m == Some(i)).count();
         if n != 1 {
-            f.push(format!("scenario {name}: input state #{} acked {n} times: {}", i + 1, crate::source::excerpt(&e.state)));
+            f.push(format!(
+                "scenario {name}: input state #{} acked {n} times: {}",
+                i + 1,
+                crate::source::excerpt(&e.state)
+            ));
         }
     }
     report.add("write.acks_exactly_once", "every input STATE is acked exactly once", f);
@@ -177,11 +197,16 @@ fn check_acks(report: &mut Report, scenario: &Scenario, run: &Run) {
             unchanged.push(format!(
                 "scenario {name}: ack of input state #{} differs from the input: {}",
                 i + 1,
-                crate::common::first_difference(&without_destination_stats(&e.state), &without_destination_stats(ack), "")
+                crate::common::first_difference(
+                    &without_destination_stats(&e.state),
+                    &without_destination_stats(ack),
+                    ""
+                )
             ));
         }
         let given_stats = e.state.get("destinationStats").and_then(Value::as_object).cloned().unwrap_or_default();
-        let mut ack_stats: Map<String, Value> = ack.get("destinationStats").and_then(Value::as_object).cloned().unwrap_or_default();
+        let mut ack_stats: Map<String, Value> =
+            ack.get("destinationStats").and_then(Value::as_object).cloned().unwrap_or_default();
         match ack_stats.remove("recordCount").and_then(|c| c.as_f64()) {
             Some(c) if c == e.count as f64 => {}
             other => counts.push(format!(
@@ -193,7 +218,8 @@ fn check_acks(report: &mut Report, scenario: &Scenario, run: &Run) {
         let mut given_rest = given_stats.clone();
         given_rest.remove("recordCount");
         if ack_stats != given_rest {
-            unchanged.push(format!("scenario {name}: ack of input state #{} changed other destinationStats fields", i + 1));
+            unchanged
+                .push(format!("scenario {name}: ack of input state #{} changed other destinationStats fields", i + 1));
         }
         match raw_destination_count(&run.lines[*line]) {
             Some(tok) if tok.contains('.') || tok.contains('e') || tok.contains('E') => {}
@@ -201,7 +227,11 @@ fn check_acks(report: &mut Report, scenario: &Scenario, run: &Run) {
         }
     }
     report.add("write.acks_unchanged", "each ack equals its input state apart from destinationStats", unchanged);
-    report.add("write.record_counts", "destinationStats.recordCount = records since the previous state (GLOBAL: all streams)", counts);
+    report.add(
+        "write.record_counts",
+        "destinationStats.recordCount = records since the previous state (GLOBAL: all streams)",
+        counts,
+    );
     report.add("write.count_decimal_point", "recordCount is written with a decimal point (3.0)", decimal);
 }
 
@@ -279,8 +309,11 @@ pub fn scenarios() -> Vec<Scenario> {
     });
     // [DAT] testLineBreakCharacters.
     let notes = ["foo\nbar", "a\r\nb", "x\u{2028}y", "tab\there", "quote\"back\\slash", "unicode ø 漢字 🦀"];
-    let mut lines: Vec<String> =
-        notes.iter().enumerate().map(|(i, n)| record("users", None, json!({"id": i, "note": n}), 1000 + i as i64)).collect();
+    let mut lines: Vec<String> = notes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| record("users", None, json!({"id": i, "note": n}), 1000 + i as i64))
+        .collect();
     lines.push(stream_state("users", None, json!("line\u{2028}break\nstate"), notes.len() as u64));
     out.push(Scenario { name: "line_breaks", catalog: catalog(), lines });
     // [DAT] testSyncWithLargeRecordBatch: 400 record/state blocks over two streams.
@@ -303,8 +336,13 @@ pub fn scenarios() -> Vec<Scenario> {
         lines.push(status(s, ns, "RUNNING"));
     }
     for i in 0..5 {
-        lines.push(record(FUNKY_STREAM, Some(FUNKY_NAMESPACE), json!({"camelCase": "foo\nbar", "ALLCAPS": "X",
-            "spécial": "é", "+plus": "+", "1leading": i, "order": i, "Foo.Bar": "dot", "id": i}), 3000 + i));
+        lines.push(record(
+            FUNKY_STREAM,
+            Some(FUNKY_NAMESPACE),
+            json!({"camelCase": "foo\nbar", "ALLCAPS": "X",
+            "spécial": "é", "+plus": "+", "1leading": i, "order": i, "Foo.Bar": "dot", "id": i}),
+            3000 + i,
+        ));
         lines.push(record("orders", Some("shop"), json!({"id": i, "amount": 1.5}), 3000 + i));
         if i % 2 == 1 {
             lines.push(stream_state(FUNKY_STREAM, Some(FUNKY_NAMESPACE), json!(i), 2));

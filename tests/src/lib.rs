@@ -44,9 +44,9 @@
 //! - [`support`]: locating the workspace, built binaries, Python tools in `.venv/`, free ports.
 
 mod common;
+pub mod destination;
 #[doc(hidden)]
 pub mod fixture;
-pub mod destination;
 pub mod process;
 pub mod report;
 pub mod schema;

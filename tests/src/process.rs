@@ -45,7 +45,8 @@ impl Run {
             (false, Some(c)) => format!("exit code {c}"),
             (false, None) => "killed by a signal".to_string(),
         };
-        let error = self.traces("ERROR").next().and_then(|t| t["trace"]["error"]["message"].as_str()).map(str::to_string);
+        let error =
+            self.traces("ERROR").next().and_then(|t| t["trace"]["error"]["message"].as_str()).map(str::to_string);
         let stderr = self.stderr.trim();
         let stderr_tail: String = stderr.chars().rev().take(300).collect::<Vec<_>>().into_iter().rev().collect();
         match (error, stderr.is_empty()) {

@@ -210,7 +210,9 @@ mod cat_format_tests {
     #[test]
     fn date_time_is_as_lenient_as_cat() {
         let v = record_validator(&json!({"type": "string", "format": "date-time"})).unwrap();
-        for ok in ["2024-01-02T10:30:00", "2024-01-02 10:30:00.123", "2024-01-02T10:30:00Z", "2024-01-02T10:30:00+02:00"] {
+        for ok in
+            ["2024-01-02T10:30:00", "2024-01-02 10:30:00.123", "2024-01-02T10:30:00Z", "2024-01-02T10:30:00+02:00"]
+        {
             assert!(v.is_valid(&json!(ok)), "{ok}");
         }
         for bad in ["2024-01-02", "yesterday", "10:30:00", "2024-01-02Tnoon"] {

@@ -90,7 +90,11 @@ impl SourceSuite {
                 self.full_refresh_checks(&mut ctx, &mut report, &config_path, catalog);
                 self.incremental_checks(&mut ctx, &mut report, &config_path, catalog);
             }
-            None => report.add_one("read.succeeds", "read exits 0 without TRACE ERROR", Some("no catalog: discover failed and none was given".into())),
+            None => report.add_one(
+                "read.succeeds",
+                "read exits 0 without TRACE ERROR",
+                Some("no catalog: discover failed and none was given".into()),
+            ),
         }
         crate::common::output_checks(&ctx, &mut report);
         report
@@ -107,8 +111,7 @@ impl SourceSuite {
             f.push(format!("expected exactly one CATALOG message, got {}", catalogs.len()));
         }
         let catalog = catalogs.first().map(|c| c["catalog"].clone());
-        let streams: Vec<Value> =
-            catalog.as_ref().and_then(|c| c["streams"].as_array().cloned()).unwrap_or_default();
+        let streams: Vec<Value> = catalog.as_ref().and_then(|c| c["streams"].as_array().cloned()).unwrap_or_default();
         if catalog.is_some() && streams.is_empty() {
             f.push("the catalog has no streams".into());
         }
@@ -136,16 +139,21 @@ impl SourceSuite {
             for (k, p) in schema::find_keywords(js, &["$ref", "allOf", "not"]) {
                 forbidden.push(format!("stream {name}: `{k}` at {p}"));
             }
-            for (label, list) in [("default_cursor_field", vec![s["default_cursor_field"].clone()])]
-                .into_iter()
-                .chain([("source_defined_primary_key", s["source_defined_primary_key"].as_array().cloned().unwrap_or_default())])
+            for (label, list) in
+                [("default_cursor_field", vec![s["default_cursor_field"].clone()])].into_iter().chain([(
+                    "source_defined_primary_key",
+                    s["source_defined_primary_key"].as_array().cloned().unwrap_or_default(),
+                )])
             {
                 for p in list.iter().filter(|p| !p.is_null()) {
                     let path = string_path(p);
                     if path.is_empty() || !schema::path_exists(js, &path) {
                         paths.push(format!("stream {name}: {label} {p} is not a path in json_schema.properties"));
                     } else if label == "source_defined_primary_key" {
-                        let ts = schema::property_at(js, &path).and_then(Value::as_object).map(schema::types).unwrap_or_default();
+                        let ts = schema::property_at(js, &path)
+                            .and_then(Value::as_object)
+                            .map(schema::types)
+                            .unwrap_or_default();
                         if ts.iter().any(|t| *t == "object" || *t == "array") {
                             pk_types.push(format!("stream {name}: primary key {p} has type {ts:?}"));
                         }
@@ -215,7 +223,11 @@ impl SourceSuite {
                 }
             }
         }
-        report.add("read.records_match_schema", "records validate against their stream schema, no undeclared fields", schema_f);
+        report.add(
+            "read.records_match_schema",
+            "records validate against their stream schema, no undeclared fields",
+            schema_f,
+        );
         report.add("read.pk_values", "primary key values are non-null scalars", pk_f);
         let mut count_f = Vec::new();
         if counts.values().sum::<usize>() == 0 {
@@ -244,7 +256,8 @@ impl SourceSuite {
                     with_state.insert(descriptor_label(&s["stream"]["stream_descriptor"]));
                 }
                 Some("GLOBAL") => state_f.push("GLOBAL state where CAT reads STREAM states".into()),
-                other => state_f.push(format!("state of type {} (must be STREAM, not LEGACY)", other.unwrap_or("LEGACY (absent)"))),
+                other => state_f
+                    .push(format!("state of type {} (must be STREAM, not LEGACY)", other.unwrap_or("LEGACY (absent)"))),
             }
             if !s["sourceStats"]["recordCount"].is_number() {
                 stats_f.push(format!("state without sourceStats.recordCount: {}", excerpt(s)));
@@ -280,7 +293,15 @@ impl SourceSuite {
         // `--state` with [] (PyAirbyte always passes one).
         let empty_state = ctx.write("empty_state.json", &json!([]));
         let run2 = ctx.run(
-            &["read", "--config", &path_str(config_path), "--catalog", &path_str(&catalog_path), "--state", &path_str(&empty_state)],
+            &[
+                "read",
+                "--config",
+                &path_str(config_path),
+                "--catalog",
+                &path_str(&catalog_path),
+                "--state",
+                &path_str(&empty_state),
+            ],
             None,
         );
         let mut f = Vec::new();
@@ -318,16 +339,22 @@ impl SourceSuite {
                 order_f.push(format!("full-refresh read failed: {}", r.describe_end()));
             }
         }
-        let stamps = |r: &Run| r.of_type("RECORD").filter_map(|m| m["record"]["emitted_at"].as_i64()).collect::<Vec<_>>();
+        let stamps =
+            |r: &Run| r.of_type("RECORD").filter_map(|m| m["record"]["emitted_at"].as_i64()).collect::<Vec<_>>();
         let (s1, s2) = (stamps(&r1), stamps(&r2));
         if let (Some(max1), Some(min2)) = (s1.iter().max(), s2.iter().min()) {
             if max1 >= min2 {
-                order_f.push(format!("max emitted_at of read 1 ({max1}) is not before min emitted_at of read 2 ({min2})"));
+                order_f
+                    .push(format!("max emitted_at of read 1 ({max1}) is not before min emitted_at of read 2 ({min2})"));
             }
         } else {
             order_f.push("a full-refresh read gave no records".into());
         }
-        report.add("full_refresh.emitted_at_order", "two reads ~1 s apart: all emitted_at of read 1 < those of read 2", order_f);
+        report.add(
+            "full_refresh.emitted_at_order",
+            "two reads ~1 s apart: all emitted_at of read 1 < those of read 2",
+            order_f,
+        );
 
         let streams = configured_streams(&fr);
         let keyed = |r: &Run| -> HashSet<(String, String)> {
@@ -337,7 +364,11 @@ impl SourceSuite {
                     let key = record_key(rec);
                     let pk = streams.get(&key).and_then(|s| s["primary_key"].as_array()).filter(|p| !p.is_empty());
                     let id = match pk {
-                        Some(pk) => pk.iter().map(|p| canonical(value_at(&rec["data"], &string_path(p)).unwrap_or(&Value::Null))).collect::<Vec<_>>().join("|"),
+                        Some(pk) => pk
+                            .iter()
+                            .map(|p| canonical(value_at(&rec["data"], &string_path(p)).unwrap_or(&Value::Null)))
+                            .collect::<Vec<_>>()
+                            .join("|"),
                         None => canonical(&rec["data"]),
                     };
                     (key, id)
@@ -347,15 +378,25 @@ impl SourceSuite {
         let (k1, k2) = (keyed(&r1), keyed(&r2));
         let missing: Vec<_> = k1.difference(&k2).take(5).collect();
         if !missing.is_empty() {
-            subset_f.push(format!("{} records of read 1 are not in read 2, e.g. {missing:?}", k1.difference(&k2).count()));
+            subset_f
+                .push(format!("{} records of read 1 are not in read 2, e.g. {missing:?}", k1.difference(&k2).count()));
         }
-        report.add("full_refresh.records_subset", "records of read 1 are all in read 2 (by primary key, else whole record)", subset_f);
+        report.add(
+            "full_refresh.records_subset",
+            "records of read 1 are all in read 2 (by primary key, else whole record)",
+            subset_f,
+        );
     }
 
     fn incremental_checks(&self, ctx: &mut Ctx, report: &mut Report, config_path: &Path, catalog: &Value) {
-        const TWO: (&str, &str) = ("incremental.two_reads", "read 1 gives states and records; read 2 from its states differs");
-        const SLICES: (&str, &str) = ("incremental.sequential_slices", "re-reading from each checkpoint gives >= the records sourceStats says follow it");
-        const FUTURE: (&str, &str) = ("incremental.future_state", "a far-future state gives no records and >=1 state of the same cursor type");
+        const TWO: (&str, &str) =
+            ("incremental.two_reads", "read 1 gives states and records; read 2 from its states differs");
+        const SLICES: (&str, &str) = (
+            "incremental.sequential_slices",
+            "re-reading from each checkpoint gives >= the records sourceStats says follow it",
+        );
+        const FUTURE: (&str, &str) =
+            ("incremental.future_state", "a far-future state gives no records and >=1 state of the same cursor type");
         if self.incremental_streams.is_empty() {
             for (n, w) in [TWO, SLICES, FUTURE] {
                 report.skip(n, w, "no incremental_streams configured");
@@ -371,7 +412,11 @@ impl SourceSuite {
             f.push(format!("incremental read 1 failed: {}", r1.describe_end()));
         }
         if r1.count("STATE") == 0 || r1.count("RECORD") == 0 {
-            f.push(format!("read 1 gave {} states and {} records; both must be >= 1", r1.count("STATE"), r1.count("RECORD")));
+            f.push(format!(
+                "read 1 gave {} states and {} records; both must be >= 1",
+                r1.count("STATE"),
+                r1.count("RECORD")
+            ));
         }
         let latest = latest_stream_states(&r1);
         let state_path = ctx.write("incremental_state.json", &Value::Array(latest.values().cloned().collect()));
@@ -380,7 +425,10 @@ impl SourceSuite {
             f.push(format!("incremental read 2 failed: {}", r2.describe_end()));
         }
         let records = |r: &Run| {
-            let mut v: Vec<String> = r.of_type("RECORD").map(|m| format!("{}:{}", record_key(&m["record"]), canonical(&m["record"]["data"]))).collect();
+            let mut v: Vec<String> = r
+                .of_type("RECORD")
+                .map(|m| format!("{}:{}", record_key(&m["record"]), canonical(&m["record"]["data"])))
+                .collect();
             v.sort();
             v
         };
@@ -415,7 +463,10 @@ impl SourceSuite {
                 let r = ctx.run(&[&base[..], &["--state", &path_str(&p)]].concat(), None);
                 let got = r.of_type("RECORD").filter(|m| record_key(&m["record"]) == *key).count() as f64;
                 if !r.succeeded() || got < expected {
-                    f.push(format!("stream {key}: from checkpoint {i} got {got} records, sourceStats say {expected} follow ({})", r.describe_end()));
+                    f.push(format!(
+                        "stream {key}: from checkpoint {i} got {got} records, sourceStats say {expected} follow ({})",
+                        r.describe_end()
+                    ));
                 }
             }
         }
@@ -447,11 +498,18 @@ impl SourceSuite {
         for st in r.of_type("STATE") {
             let s = &st["state"]["stream"];
             let key = descriptor_label(&s["stream_descriptor"]);
-            let (Some(Value::Object(given)), Some(Value::Object(out))) = (given.get(&key), s.get("stream_state")) else { continue };
+            let (Some(Value::Object(given)), Some(Value::Object(out))) = (given.get(&key), s.get("stream_state"))
+            else {
+                continue;
+            };
             for (k, v) in given {
                 if let Some(o) = out.get(k) {
                     if kind(o) != kind(v) {
-                        f.push(format!("stream {key}: cursor `{k}` is a {} in the emitted state, a {} in the future state", kind(o), kind(v)));
+                        f.push(format!(
+                            "stream {key}: cursor `{k}` is a {} in the emitted state, a {} in the future state",
+                            kind(o),
+                            kind(v)
+                        ));
                     }
                 }
             }
@@ -570,7 +628,9 @@ fn as_input_state(s: &Value) -> Value {
 
 fn string_path(p: &Value) -> Vec<String> {
     match p {
-        Value::Array(parts) => parts.iter().map(|x| x.as_str().map(str::to_string).unwrap_or_else(|| x.to_string())).collect(),
+        Value::Array(parts) => {
+            parts.iter().map(|x| x.as_str().map(str::to_string).unwrap_or_else(|| x.to_string())).collect()
+        }
         Value::String(s) => vec![s.clone()],
         _ => Vec::new(),
     }
@@ -609,7 +669,10 @@ fn kind(v: &Value) -> &'static str {
 pub(crate) fn excerpt(v: &Value) -> String {
     let s = v.to_string();
     if s.len() > 160 {
-        format!("{}…", &s[..s.char_indices().take_while(|(i, _)| *i < 160).last().map(|(i, c)| i + c.len_utf8()).unwrap_or(0)])
+        format!(
+            "{}…",
+            &s[..s.char_indices().take_while(|(i, _)| *i < 160).last().map(|(i, c)| i + c.len_utf8()).unwrap_or(0)]
+        )
     } else {
         s
     }

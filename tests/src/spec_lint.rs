@@ -28,8 +28,18 @@ pub const SECRET_NAMES: &[&str] = &[
 ];
 
 /// Keywords CAT forbids in specs (test_forbidden_complex_types).
-pub const FORBIDDEN_KEYWORDS: &[&str] =
-    &["not", "anyOf", "patternProperties", "prefixItems", "allOf", "if", "then", "else", "dependentSchemas", "dependentRequired"];
+pub const FORBIDDEN_KEYWORDS: &[&str] = &[
+    "not",
+    "anyOf",
+    "patternProperties",
+    "prefixItems",
+    "allOf",
+    "if",
+    "then",
+    "else",
+    "dependentSchemas",
+    "dependentRequired",
+];
 
 /// One lint rule: check name, what it asserts, and the function.
 pub type Rule = (&'static str, &'static str, fn(&Value) -> Vec<String>);
@@ -38,12 +48,24 @@ pub type Rule = (&'static str, &'static str, fn(&Value) -> Vec<String>);
 pub const RULES: &[Rule] = &[
     ("spec.valid_schema", "connectionSpecification is a valid Draft-7 JSON schema", valid_schema),
     ("spec.enum_unique", "every enum lists unique values", enum_unique),
-    ("spec.oneof_rules", "oneOf/anyOf: object parent, variants with properties sharing one const discriminator", oneof_rules),
-    ("spec.secrets_marked", "secret-named string/number properties are airbyte_secret; no other type is", secrets_marked),
+    (
+        "spec.oneof_rules",
+        "oneOf/anyOf: object parent, variants with properties sharing one const discriminator",
+        oneof_rules,
+    ),
+    (
+        "spec.secrets_marked",
+        "secret-named string/number properties are airbyte_secret; no other type is",
+        secrets_marked,
+    ),
     ("spec.type_arrays", "type arrays are only [T] or [T, \"null\"]", type_arrays),
     ("spec.object_not_empty", "every nested object declares properties (or oneOf)", object_not_empty),
     ("spec.array_items", "array items are one schema of type object/string/number/integer or an enum", array_items),
-    ("spec.forbidden_keywords", "no not/anyOf/allOf/patternProperties/prefixItems/if/then/else/dependent*", forbidden_keywords),
+    (
+        "spec.forbidden_keywords",
+        "no not/anyOf/allOf/patternProperties/prefixItems/if/then/else/dependent*",
+        forbidden_keywords,
+    ),
     ("spec.group_order", "order unique within a group; group only on top-level properties", group_order),
     ("spec.display_type", "display_type only on oneOf fields, dropdown or radio", display_type),
     ("spec.refs_resolvable", "every $ref resolves inside the spec", refs_resolvable),
@@ -192,7 +214,10 @@ pub fn array_items(spec: &Value) -> Vec<String> {
                 let ok = items.contains_key("enum")
                     || types(items).iter().any(|t| matches!(*t, "object" | "string" | "number" | "integer"));
                 if !ok {
-                    out.push(format!("{}/items: items must be of type object/string/number/integer or an enum", n.pointer));
+                    out.push(format!(
+                        "{}/items: items must be of type object/string/number/integer or an enum",
+                        n.pointer
+                    ));
                 }
             }
             Some(_) => out.push(format!("{}/items: items must be one schema, not a list", n.pointer)),
@@ -221,7 +246,10 @@ pub fn group_order(spec: &Value) -> Vec<String> {
             let Some(order) = p.get("order") else { continue };
             let group = p.get("group").map(Value::to_string).unwrap_or_default();
             if let Some(other) = seen.insert((group.clone(), order.to_string()), name) {
-                out.push(format!("{}/properties: `{other}` and `{name}` share order {order} in group {group}", n.pointer));
+                out.push(format!(
+                    "{}/properties: `{other}` and `{name}` share order {order} in group {group}",
+                    n.pointer
+                ));
             }
         }
     });
@@ -248,7 +276,8 @@ pub fn refs_resolvable(spec: &Value) -> Vec<String> {
             Value::Object(m) => {
                 for (k, sub) in m {
                     if k == "$ref" {
-                        let ok = sub.as_str().and_then(|r| r.strip_prefix('#')).is_some_and(|p| root.pointer(p).is_some());
+                        let ok =
+                            sub.as_str().and_then(|r| r.strip_prefix('#')).is_some_and(|p| root.pointer(p).is_some());
                         if !ok {
                             out.push(format!("{pointer}: $ref {sub} does not resolve inside the spec"));
                         }

@@ -40,8 +40,10 @@ pub fn destination_suite(defect: &str, dir: &std::path::Path) -> DestinationSuit
         spec_dir("fixture-destination"),
         json!({"destination_path": dir.to_string_lossy(), "api_key": DESTINATION_KEY}),
     );
-    d.invalid_config = Some(json!({"destination_path": dir.join("does/not/exist").to_string_lossy(), "api_key": "other-secret-77"}));
-    d.exception_config = Some(json!({"destination_path": dir.to_string_lossy(), "api_key": DESTINATION_KEY, "crash": true}));
+    d.invalid_config =
+        Some(json!({"destination_path": dir.join("does/not/exist").to_string_lossy(), "api_key": "other-secret-77"}));
+    d.exception_config =
+        Some(json!({"destination_path": dir.to_string_lossy(), "api_key": DESTINATION_KEY, "crash": true}));
     d.env = vec![("FIXTURE_DEFECT".into(), defect.into())];
     d.timeout = Duration::from_secs(60);
     d
@@ -60,7 +62,9 @@ pub fn assert_fails_exactly(report: &Report, expected: &[&str]) {
 /// The good fixture's discovered streams as a full-refresh configured catalog (for defects that add a
 /// broken stream to discover only).
 pub fn good_configured_catalog() -> airbyte_protocol::ConfiguredAirbyteCatalog {
-    use airbyte_protocol::{AirbyteCatalog, ConfiguredAirbyteCatalog, ConfiguredAirbyteStream, DestinationSyncMode, SyncMode};
+    use airbyte_protocol::{
+        AirbyteCatalog, ConfiguredAirbyteCatalog, ConfiguredAirbyteStream, DestinationSyncMode, SyncMode,
+    };
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config.json");
     std::fs::write(&config, json!({"api_token": SOURCE_KEY}).to_string()).unwrap();
@@ -85,7 +89,11 @@ pub fn good_configured_catalog() -> airbyte_protocol::ConfiguredAirbyteCatalog {
 /// A spec dir whose golden spec.json is the given binary's own `spec` output under `defect`
 /// (so a spec-lint defect is judged by its lint rule alone, not by the golden comparison).
 pub fn own_golden(binary: &str, defect: &str) -> tempfile::TempDir {
-    let out = std::process::Command::new(support::bin_path(binary)).arg("spec").env("FIXTURE_DEFECT", defect).output().unwrap();
+    let out = std::process::Command::new(support::bin_path(binary))
+        .arg("spec")
+        .env("FIXTURE_DEFECT", defect)
+        .output()
+        .unwrap();
     let line = String::from_utf8(out.stdout).unwrap().lines().next().unwrap().to_string();
     let msg: Value = serde_json::from_str(&line).unwrap();
     let dir = tempfile::tempdir().unwrap();

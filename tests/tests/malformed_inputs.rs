@@ -39,7 +39,8 @@ fn assert_one_clear_error(run: &Run, failure_type: &str, must_mention: &str, wha
 
 fn destination_files(dir: &Path) -> (PathBuf, PathBuf) {
     let config = dir.join("config.json");
-    std::fs::write(&config, json!({"destination_path": dir.to_string_lossy(), "api_key": DESTINATION_KEY}).to_string()).unwrap();
+    std::fs::write(&config, json!({"destination_path": dir.to_string_lossy(), "api_key": DESTINATION_KEY}).to_string())
+        .unwrap();
     let catalog = dir.join("catalog.json");
     let c = json!({"streams": [{"stream": {"name": "users", "json_schema": {"type": "object"}, "supported_sync_modes": ["full_refresh"]},
         "sync_mode": "full_refresh", "destination_sync_mode": "append"}]});
@@ -55,7 +56,10 @@ fn every_malformed_stdin_file_gives_one_trace_error_from_the_destination() {
     for path in corpus("lines") {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let input = std::fs::read(&path).unwrap();
-        let run = dest.run(&["write", "--config", config.to_str().unwrap(), "--catalog", catalog.to_str().unwrap()], Some(&input));
+        let run = dest.run(
+            &["write", "--config", config.to_str().unwrap(), "--catalog", catalog.to_str().unwrap()],
+            Some(&input),
+        );
         if name.starts_with("ok_") {
             assert!(run.succeeded(), "{name}: {}", run.describe_end());
             assert_eq!(run.count("STATE"), 1, "{name}");
@@ -83,7 +87,12 @@ fn deep_nesting_and_a_fifty_megabyte_line_through_the_destination() {
     let line = format!("{{\"type\":\"RECORD\",\"record\":{{\"stream\":\"users\",\"emitted_at\":1,\"data\":{{\"a\":{deep}}}}}}}\n{state}\n");
     assert_one_clear_error(&dest.run(&args, Some(line.as_bytes())), "config_error", "input line 1", "10k-deep data");
     let deep_state = format!("{{\"type\":\"STATE\",\"state\":{deep}}}\n");
-    assert_one_clear_error(&dest.run(&args, Some(deep_state.as_bytes())), "config_error", "input line 1", "10k-deep state");
+    assert_one_clear_error(
+        &dest.run(&args, Some(deep_state.as_bytes())),
+        "config_error",
+        "input line 1",
+        "10k-deep state",
+    );
 
     let big = "y".repeat(50 * 1024 * 1024);
     let input = format!("{{\"type\":\"RECORD\",\"record\":{{\"stream\":\"users\",\"emitted_at\":1,\"data\":{{\"blob\":\"{big}\"}}}}}}\n{state}\n");
@@ -117,7 +126,15 @@ fn every_malformed_state_file_gives_one_trace_error_from_the_source() {
     files.push(deep);
     for path in files {
         let run = src.run(
-            &["read", "--config", config.to_str().unwrap(), "--catalog", catalog.to_str().unwrap(), "--state", path.to_str().unwrap()],
+            &[
+                "read",
+                "--config",
+                config.to_str().unwrap(),
+                "--catalog",
+                catalog.to_str().unwrap(),
+                "--state",
+                path.to_str().unwrap(),
+            ],
             None,
         );
         assert_one_clear_error(&run, "config_error", "state file", &path.display().to_string());

@@ -54,7 +54,10 @@ fn source_secrets_are_masked_in_logs_statuses_errors_and_panics() {
 
     let run = src.run(&["check", "--config", &bad], None);
     let status = run.of_type("CONNECTION_STATUS").next().expect("a status").clone();
-    assert!(status["connectionStatus"]["message"].as_str().unwrap().contains("API token **** was rejected"), "{status}");
+    assert!(
+        status["connectionStatus"]["message"].as_str().unwrap().contains("API token **** was rejected"),
+        "{status}"
+    );
     assert_masked(&run, &secrets, "check with a rejected key (status message)");
 
     let run = src.run(&["check", "--config", &crash], None);

@@ -48,25 +48,43 @@ fn each_rule_fails_alone_on_its_defect() {
     let cases: Vec<(&[&str], Value)> = vec![
         (&["spec.valid_schema"], with(|s| s["properties"]["region"]["type"] = json!("strung"))),
         (&["spec.enum_unique"], with(|s| s["properties"]["region"]["enum"] = json!(["eu", "eu"]))),
-        (&["spec.oneof_rules"], with(|s| s["properties"]["credentials"]["oneOf"][1]["properties"]["auth_type"] = json!({"type": "string"}))),
-        (&["spec.oneof_rules"], with(|s| s["properties"]["credentials"]["oneOf"][0]["properties"]["auth_type"]["default"] = json!("other"))),
+        (
+            &["spec.oneof_rules"],
+            with(|s| s["properties"]["credentials"]["oneOf"][1]["properties"]["auth_type"] = json!({"type": "string"})),
+        ),
+        (
+            &["spec.oneof_rules"],
+            with(|s| s["properties"]["credentials"]["oneOf"][0]["properties"]["auth_type"]["default"] = json!("other")),
+        ),
         (&["spec.oneof_rules"], with(|s| drop(s["properties"]["credentials"].as_object_mut().unwrap().remove("type")))),
-        (&["spec.secrets_marked"], with(|s| s["properties"]["credentials"]["oneOf"][1]["properties"]["password"] = json!({"type": "string"}))),
+        (
+            &["spec.secrets_marked"],
+            with(|s| s["properties"]["credentials"]["oneOf"][1]["properties"]["password"] = json!({"type": "string"})),
+        ),
         (&["spec.secrets_marked"], with(|s| s["properties"]["Secret"] = json!({"type": "string"}))),
-        (&["spec.secrets_marked"], with(|s| s["properties"]["flag"] = json!({"type": "boolean", "airbyte_secret": true}))),
+        (
+            &["spec.secrets_marked"],
+            with(|s| s["properties"]["flag"] = json!({"type": "boolean", "airbyte_secret": true})),
+        ),
         (&["spec.type_arrays"], with(|s| s["properties"]["start"]["type"] = json!(["null", "string"]))),
         (&["spec.type_arrays"], with(|s| s["properties"]["start"]["type"] = json!(["string", "integer"]))),
         (&["spec.object_not_empty"], with(|s| s["properties"]["empty"] = json!({"type": "object"}))),
         (&["spec.array_items"], with(|s| s["properties"]["tags"]["items"] = json!({"type": "boolean"}))),
         (&["spec.array_items"], with(|s| s["properties"]["tags"]["items"] = json!([{"type": "string"}]))),
         (&["spec.forbidden_keywords"], with(|s| s["properties"]["region"]["not"] = json!({"const": "x"}))),
-        (&["spec.forbidden_keywords"], with(|s| s["properties"]["nested"]["patternProperties"] = json!({"^x": {"type": "string"}}))),
+        (
+            &["spec.forbidden_keywords"],
+            with(|s| s["properties"]["nested"]["patternProperties"] = json!({"^x": {"type": "string"}})),
+        ),
         (&["spec.group_order"], with(|s| s["properties"]["region"]["order"] = json!(2))),
         (&["spec.group_order"], with(|s| s["properties"]["nested"]["properties"]["not"]["group"] = json!("auth"))),
         (&["spec.display_type"], with(|s| s["properties"]["region"]["display_type"] = json!("dropdown"))),
         (&["spec.display_type"], with(|s| s["properties"]["credentials"]["display_type"] = json!("tabs"))),
         // An unresolvable $ref also stops the schema from compiling.
-        (&["spec.valid_schema", "spec.refs_resolvable"], with(|s| s["properties"]["nested"]["properties"]["ref"]["$ref"] = json!("#/definitions/missing"))),
+        (
+            &["spec.valid_schema", "spec.refs_resolvable"],
+            with(|s| s["properties"]["nested"]["properties"]["ref"]["$ref"] = json!("#/definitions/missing")),
+        ),
         (&["spec.additional_properties"], with(|s| s["additionalProperties"] = json!(false))),
     ];
     for (rules, spec) in cases {

@@ -50,7 +50,10 @@ pub fn state_and_catalog(data: &[u8]) {
 pub fn config_against_spec(data: &[u8]) {
     let (spec, config) = match data.iter().position(|b| *b == 0) {
         Some(i) => (&data[..i], &data[i + 1..]),
-        None => (&b"{\"type\":\"object\",\"properties\":{\"token\":{\"type\":\"string\",\"airbyte_secret\":true}}}"[..], data),
+        None => (
+            &b"{\"type\":\"object\",\"properties\":{\"token\":{\"type\":\"string\",\"airbyte_secret\":true}}}"[..],
+            data,
+        ),
     };
     let (Ok(spec), Ok(config)) = (parse_json(spec, "spec"), parse_json(config, "config")) else { return };
     let _ = airbyte_protocol::redact::collect_secrets(&spec, &config);

@@ -6,7 +6,9 @@
 use airbyte_protocol::cli::Destination;
 use airbyte_protocol::codec::{decode_line, InputMessage, LineReader};
 use airbyte_protocol::destination::{AckTracker, StreamIndex};
-use airbyte_protocol::{Config, ConfiguredAirbyteCatalog, ConnectorError, ConnectorSpecification, Output, Result, ResultExt};
+use airbyte_protocol::{
+    Config, ConfiguredAirbyteCatalog, ConnectorError, ConnectorSpecification, Output, Result, ResultExt,
+};
 use conformance::fixture::{defect, Edit, Tamper};
 use serde_json::{json, Value};
 use std::io::{BufRead, Write};
@@ -42,10 +44,12 @@ impl FixtureDestination {
                     m["state"]["destinationStats"]["recordCount"] = json!(c as u64);
                     Edit::Replace(m.clone())
                 }
-                "fabricated_ack" if states == 1 => Edit::Append(vec![json!({"type": "STATE", "state": {"type": "STREAM",
+                "fabricated_ack" if states == 1 => {
+                    Edit::Append(vec![json!({"type": "STATE", "state": {"type": "STREAM",
                     "stream": {"stream_descriptor": {"name": "users"}, "stream_state": {"made": "up"}},
                     "destinationStats": {"recordCount": 0.0}}})
-                .to_string()]),
+                    .to_string()])
+                }
                 "alters_state" => {
                     m["state"].as_object_mut().expect("state object").remove("unknown_field_kept");
                     Edit::Replace(m.clone())
@@ -88,7 +92,10 @@ impl Destination for FixtureDestination {
             panic!("fixture crash requested (key {key})");
         }
         if !root.is_dir() && self.defect != "accept_any_config" {
-            return Err(ConnectorError::config(format!("destination_path {} is not a folder (key {key})", root.display())));
+            return Err(ConnectorError::config(format!(
+                "destination_path {} is not a folder (key {key})",
+                root.display()
+            )));
         }
         Ok(())
     }
@@ -110,9 +117,14 @@ impl Destination for FixtureDestination {
         for i in 0..index.len() {
             let d = index.descriptor(i);
             let name = format!("{}__{}.jsonl", d.namespace.as_deref().unwrap_or("default"), d.name);
-            let safe: String = name.chars().map(|c| if c.is_alphanumeric() || "._-".contains(c) { c } else { '_' }).collect();
+            let safe: String =
+                name.chars().map(|c| if c.is_alphanumeric() || "._-".contains(c) { c } else { '_' }).collect();
             let path = root.join(safe);
-            let f = std::fs::OpenOptions::new().create(true).append(true).open(&path).config_context(format!("cannot open {}", path.display()))?;
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .config_context(format!("cannot open {}", path.display()))?;
             files.push(std::io::BufWriter::new(f));
         }
         let out = self.tampered(out);

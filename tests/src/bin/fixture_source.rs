@@ -39,7 +39,10 @@ fn spec_value(defect: &str) -> Value {
     });
     match defect {
         "secret_not_marked" => {
-            spec["connectionSpecification"]["properties"]["api_token"].as_object_mut().unwrap().remove("airbyte_secret");
+            spec["connectionSpecification"]["properties"]["api_token"]
+                .as_object_mut()
+                .unwrap()
+                .remove("airbyte_secret");
         }
         "spec_differs_from_golden" => spec["connectionSpecification"]["title"] = json!("Fixture source (changed)"),
         _ => {}
@@ -71,14 +74,20 @@ impl FixtureSource {
             json!({"type": "object", "properties": {"id": {"type": ["null", "integer"]}, "kind": {"type": ["null", "string"]}}}),
         );
         events.source_defined_primary_key = Some(vec![vec!["id".into()]]);
-        let empty = AirbyteStream::new("empty_stream", json!({"type": "object", "properties": {"id": {"type": ["null", "integer"]}}}));
+        let empty = AirbyteStream::new(
+            "empty_stream",
+            json!({"type": "object", "properties": {"id": {"type": ["null", "integer"]}}}),
+        );
         let mut streams = vec![users, events, empty];
         let extra = |name: &str, schema: Value| AirbyteStream::new(name, schema);
         let simple = json!({"type": "object", "properties": {"id": {"type": "integer"}}});
         match self.defect.as_str() {
             "duplicate_stream_names" => streams.push(streams[1].clone()),
             "invalid_schema" => streams.push(extra("broken_schema", json!({"type": "objekt"}))),
-            "allof_in_schema" => streams.push(extra("with_allof", json!({"type": "object", "properties": {"id": {"allOf": [{"type": "integer"}]}}}))),
+            "allof_in_schema" => streams.push(extra(
+                "with_allof",
+                json!({"type": "object", "properties": {"id": {"allOf": [{"type": "integer"}]}}}),
+            )),
             "pk_not_in_schema" => {
                 let mut s = extra("bad_pk", simple);
                 s.source_defined_primary_key = Some(vec![vec!["missing".into()]]);
@@ -89,11 +98,15 @@ impl FixtureSource {
                 s.supported_sync_modes = vec![];
                 streams.push(s);
             }
-            "additional_properties_false" => {
-                streams.push(extra("closed", json!({"type": "object", "additionalProperties": false, "properties": {"id": {"type": "integer"}}})))
-            }
+            "additional_properties_false" => streams.push(extra(
+                "closed",
+                json!({"type": "object", "additionalProperties": false, "properties": {"id": {"type": "integer"}}}),
+            )),
             "pk_object" => {
-                let mut s = extra("object_pk", json!({"type": "object", "properties": {"id": {"type": "object", "properties": {"a": {"type": "integer"}}}}}));
+                let mut s = extra(
+                    "object_pk",
+                    json!({"type": "object", "properties": {"id": {"type": "object", "properties": {"a": {"type": "integer"}}}}}),
+                );
                 s.source_defined_primary_key = Some(vec![vec!["id".into()]]);
                 streams.push(s);
             }
@@ -123,9 +136,9 @@ impl FixtureSource {
                     m["state"].as_object_mut().unwrap().remove("sourceStats");
                     Edit::Replace(m.clone())
                 }
-                ("legacy_state", "STATE") => {
-                    Edit::Replace(json!({"type": "STATE", "state": {"type": "LEGACY", "data": {m["state"]["stream"]["stream_descriptor"]["name"].as_str().unwrap_or("s"): m["state"]["stream"]["stream_state"]}, "sourceStats": m["state"]["sourceStats"]}}))
-                }
+                ("legacy_state", "STATE") => Edit::Replace(
+                    json!({"type": "STATE", "state": {"type": "LEGACY", "data": {m["state"]["stream"]["stream_descriptor"]["name"].as_str().unwrap_or("s"): m["state"]["stream"]["stream_state"]}, "sourceStats": m["state"]["sourceStats"]}}),
+                ),
                 ("wrong_status_order", "TRACE") if m["trace"]["stream_status"]["status"] == "RUNNING" => Edit::Drop,
                 ("emitted_at_constant", "RECORD") => {
                     m["record"]["emitted_at"] = json!(1_600_000_000_000i64);
@@ -191,7 +204,8 @@ impl Source for FixtureSource {
         }
         let out = self.tampered(out);
         let discovered = AirbyteCatalog { streams: self.streams(), extra: Default::default() };
-        let offset = if self.defect == "nondeterministic_records" { airbyte_protocol::now_millis() % 100_000 } else { 0 };
+        let offset =
+            if self.defect == "nondeterministic_records" { airbyte_protocol::now_millis() % 100_000 } else { 0 };
         for (configured, stream) in match_catalog(&discovered, catalog)? {
             let mut w = out.start_stream(stream.descriptor())?;
             match stream.name.as_str() {
