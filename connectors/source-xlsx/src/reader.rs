@@ -95,7 +95,8 @@ pub enum FileData {
 impl FileAccess {
     pub fn new(config: &XlsxConfig) -> Result<Self> {
         let policy = RetryPolicy { max_retries: 4, ..RetryPolicy::default() };
-        let http = HttpClient::new(concat!("source-xlsx/", env!("CARGO_PKG_VERSION")), Duration::from_secs(300), policy)?;
+        let http =
+            HttpClient::new(concat!("source-xlsx/", env!("CARGO_PKG_VERSION")), Duration::from_secs(300), policy)?;
         Ok(FileAccess { s3: config.s3.clone(), s3_stores: Default::default(), http })
     }
 
@@ -127,7 +128,8 @@ impl FileAccess {
         // HEAD gives the version without downloading; servers that refuse HEAD are downloaded on read.
         let version = match self.http.send(&[], |c| c.head(url.clone())).await {
             Ok(resp) => version_from_headers(&resp.headers, None),
-            Err(HttpError::Status { status, .. }) if matches!(status, 405 | 501 | 403) => FileVersion::default(),
+            // Presigned URLs sign the method, so HEAD may be refused (403) where GET works.
+            Err(HttpError::Status { status: 405 | 501 | 403, .. }) => FileVersion::default(),
             Err(e) => return Err(http_error(e, &display)),
         };
         Ok(SourceFile { display, location: Location::Http(url), version })
@@ -154,7 +156,8 @@ impl FileAccess {
             b = b.with_token(k);
         }
         let store = Arc::new(
-            b.build().map_err(|e| ConnectorError::config(format!("cannot set up S3 access to bucket {bucket}: {e}")))?,
+            b.build()
+                .map_err(|e| ConnectorError::config(format!("cannot set up S3 access to bucket {bucket}: {e}")))?,
         );
         stores.insert(bucket.to_string(), store.clone());
         Ok(store)
@@ -163,7 +166,9 @@ impl FileAccess {
     async fn resolve_s3(&self, rest: &str) -> Result<Vec<SourceFile>> {
         let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
         if bucket.is_empty() || key.is_empty() {
-            return Err(ConnectorError::config(format!("s3://{rest} must name a bucket and a key: s3://bucket/path/file.xlsx")));
+            return Err(ConnectorError::config(format!(
+                "s3://{rest} must name a bucket and a key: s3://bucket/path/file.xlsx"
+            )));
         }
         let store = self.s3_store(bucket)?;
         let make = |key: &str, meta: &object_store::ObjectMeta| SourceFile {
@@ -206,7 +211,8 @@ impl FileAccess {
         match &file.location {
             Location::Local(p) => Ok(FileData::Local(p.clone())),
             Location::Http(url) => {
-                let resp = self.http.send(&[], |c| c.get(url.clone())).await.map_err(|e| http_error(e, &file.display))?;
+                let resp =
+                    self.http.send(&[], |c| c.get(url.clone())).await.map_err(|e| http_error(e, &file.display))?;
                 let v = version_from_headers(&resp.headers, Some(resp.body.len() as u64));
                 if v.etag.is_some() || v.last_modified.is_some() {
                     file.version = v;
@@ -231,7 +237,8 @@ impl FileAccess {
 fn resolve_local(entry: &str) -> Result<Vec<SourceFile>> {
     let entry = entry.strip_prefix("file://").unwrap_or(entry);
     let paths: Vec<PathBuf> = if has_glob(entry) {
-        let mut v: Vec<PathBuf> = glob::glob(entry)
+        let options = glob::MatchOptions { require_literal_separator: true, ..Default::default() };
+        let mut v: Vec<PathBuf> = glob::glob_with(entry, options)
             .map_err(|e| ConnectorError::config(format!("{entry} is not a valid glob: {e}")))?
             .filter_map(|p| p.ok())
             .filter(|p| p.is_file())
@@ -369,9 +376,9 @@ fn sniff(data: &FileData, display: &str, extension: &str) -> Result<Format> {
             format_name(f),
             if head.iter().all(|b| b.is_ascii()) { " (it looks like text, e.g. CSV or HTML)" } else { "" }
         ))),
-        (None, _, _) => Err(ConnectorError::config(format!(
-            "file {display} is not a workbook (.xlsx, .xlsm, .xlsb, .xls or .ods)"
-        ))),
+        (None, _, _) => {
+            Err(ConnectorError::config(format!("file {display} is not a workbook (.xlsx, .xlsm, .xlsb, .xls or .ods)")))
+        }
     }
 }
 

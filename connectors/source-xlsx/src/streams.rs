@@ -507,7 +507,8 @@ pub async fn read(
             errors.push(e);
         }
     }
-    let missing: Vec<String> = targets.values().filter(|t| !t.done).map(|t| t.configured.descriptor().to_string()).collect();
+    let missing: Vec<String> =
+        targets.values().filter(|t| !t.done).map(|t| t.configured.descriptor().to_string()).collect();
     if !missing.is_empty() && errors.is_empty() {
         let mut sorted = missing;
         sorted.sort();
@@ -525,7 +526,11 @@ pub async fn read(
 /// A stream whose file has not changed: statuses and the saved state again, no records.
 fn emit_unchanged(out: &SourceOutput, t: &Target<'_>, file: &SourceFile) -> Result<()> {
     let mut w = out.start_stream(t.configured.descriptor())?;
-    tracing::info!("Stream {}: {} is unchanged since the last sync; nothing to read.", t.configured.stream.name, file.display);
+    tracing::info!(
+        "Stream {}: {} is unchanged since the last sync; nothing to read.",
+        t.configured.stream.name,
+        file.display
+    );
     w.state(t.saved_raw.clone().unwrap_or(Value::Null))?;
     w.complete()
 }
@@ -763,7 +768,11 @@ fn read_sheet(
                             kind
                         );
                     }
-                    changes.push(FieldChange::new(name.clone(), ChangeKind::Nulled, ChangeReason::SourceSerializationError));
+                    changes.push(FieldChange::new(
+                        name.clone(),
+                        ChangeKind::Nulled,
+                        ChangeReason::SourceSerializationError,
+                    ));
                 }
             }
             Slot::Dropped => {

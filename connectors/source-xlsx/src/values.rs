@@ -60,15 +60,15 @@ impl Kind {
             "integer" => Kind::Integer,
             "number" => Kind::Number,
             "boolean" => Kind::Boolean,
-            "string" => match (
-                schema.get("format").and_then(Value::as_str),
-                schema.get("airbyte_type").and_then(Value::as_str),
-            ) {
-                (Some("date"), _) => Kind::Date,
-                (Some("date-time"), _) | (_, Some("timestamp_without_timezone")) => Kind::DateTime,
-                (_, Some("time_without_timezone")) => Kind::Time,
-                _ => Kind::String,
-            },
+            "string" => {
+                match (schema.get("format").and_then(Value::as_str), schema.get("airbyte_type").and_then(Value::as_str))
+                {
+                    (Some("date"), _) => Kind::Date,
+                    (Some("date-time"), _) | (_, Some("timestamp_without_timezone")) => Kind::DateTime,
+                    (_, Some("time_without_timezone")) => Kind::Time,
+                    _ => Kind::String,
+                }
+            }
             _ => return None,
         })
     }

@@ -20,7 +20,12 @@ fn made(kind: &str, file: &str) -> Case {
 }
 
 fn assert_no_panic(r: &Run) {
-    assert!(!r.stdout.contains("a bug in the connector") && !r.stderr.contains("panicked"), "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        !r.stdout.contains("a bug in the connector") && !r.stderr.contains("panicked"),
+        "{}\n{}",
+        r.stdout,
+        r.stderr
+    );
 }
 
 #[test]
@@ -31,7 +36,10 @@ fn not_a_workbook() {
     let e = r.error();
     assert_eq!(e["failure_type"], "config_error");
     let msg = e["message"].as_str().unwrap();
-    assert!(msg.contains("data.xlsx") && msg.contains("not a valid .xlsx workbook") && msg.contains("looks like text"), "{msg}");
+    assert!(
+        msg.contains("data.xlsx") && msg.contains("not a valid .xlsx workbook") && msg.contains("looks like text"),
+        "{msg}"
+    );
     // check reports FAILED (exit 0) with the same message.
     let c = case.check(&cfg(&case, "data.xlsx"));
     assert_eq!(c.code, 0);

@@ -15,7 +15,11 @@ fn source_suite_passes() {
         json!({"files": [sample], "infer_rows": 100}),
     );
     suite.invalid_config = Some(json!({"files": [root.join("specs/source-xlsx/examples/missing.xlsx")]}));
-    let streams = [("sample_epd_materials", "EPD Materials"), ("sample_suppliers", "Suppliers"), ("sample_lab_results", "Lab Results")];
+    let streams = [
+        ("sample_epd_materials", "EPD Materials"),
+        ("sample_suppliers", "Suppliers"),
+        ("sample_lab_results", "Lab Results"),
+    ];
     suite.incremental_streams = streams.iter().map(|(s, _)| s.to_string()).collect();
     // Every file "already read" at a far-future modification time.
     suite.future_state = Some(json!(streams

@@ -10,17 +10,23 @@ fn date_format() -> Format {
     Format::new().set_num_format("yyyy-mm-dd")
 }
 
+/// Material, GWP, density, verified, valid until (y, m, d), tested at (h, min).
+type EpdRow = (&'static str, f64, f64, bool, (u16, u8, u8), (u8, u8));
+
 /// EPD-like sheet, a supplier sheet with a title block, a hidden sheet and a headerless sheet.
 fn write_multi_sheet(path: &std::path::Path) {
     let mut wb = Workbook::new();
     let epd = wb.add_worksheet();
     epd.set_name("EPD Materials").unwrap();
-    for (c, h) in ["Material", "GWP (kg CO2e)", "Density", "Verified", "Valid until", "Tested at", "Shift start"].iter().enumerate() {
+    for (c, h) in ["Material", "GWP (kg CO2e)", "Density", "Verified", "Valid until", "Tested at", "Shift start"]
+        .iter()
+        .enumerate()
+    {
         epd.write_string(0, c as u16, *h).unwrap();
     }
     let dt = Format::new().set_num_format("yyyy-mm-dd hh:mm:ss");
     let tm = Format::new().set_num_format("hh:mm");
-    let rows: [(&str, f64, f64, bool, (u16, u8, u8), (u8, u8)); 3] = [
+    let rows: [EpdRow; 3] = [
         ("Concrete C30/37", 245.3, 2400.0, true, (2028, 5, 31), (9, 15)),
         ("Steel B500B", 735.0, 7850.0, false, (2027, 11, 30), (14, 0)),
         ("Glulam GL24h", -655.25, 470.0, true, (2029, 2, 28), (7, 30)),
@@ -32,7 +38,13 @@ fn write_multi_sheet(path: &std::path::Path) {
         epd.write_number(r, 2, *dens).unwrap();
         epd.write_boolean(r, 3, *ok).unwrap();
         epd.write_datetime_with_format(r, 4, ExcelDateTime::from_ymd(*y, *mo, *d).unwrap(), &date_format()).unwrap();
-        epd.write_datetime_with_format(r, 5, ExcelDateTime::from_ymd(2026, 3, r as u8).unwrap().and_hms(*h as u16, *mi, 0).unwrap(), &dt).unwrap();
+        epd.write_datetime_with_format(
+            r,
+            5,
+            ExcelDateTime::from_ymd(2026, 3, r as u8).unwrap().and_hms(*h as u16, *mi, 0).unwrap(),
+            &dt,
+        )
+        .unwrap();
         epd.write_datetime_with_format(r, 6, ExcelDateTime::from_hms(*h as u16, *mi, 0).unwrap(), &tm).unwrap();
     }
     let sup = wb.add_worksheet();
@@ -43,7 +55,9 @@ fn write_multi_sheet(path: &std::path::Path) {
     sup.write_string(2, 3, "Name").unwrap(); // duplicate name, and an empty header cell in column C
     sup.write_string(3, 0, "-").unwrap();
     sup.write_string(3, 1, "(text)").unwrap(); // a units row
-    for (i, (id, name, extra, other)) in [(1001, "Nordbeton", "x", "NB"), (1002, "Acier du Rhin", "y", "AR")].iter().enumerate() {
+    for (i, (id, name, extra, other)) in
+        [(1001, "Nordbeton", "x", "NB"), (1002, "Acier du Rhin", "y", "AR")].iter().enumerate()
+    {
         let r = i as u32 + 4;
         sup.write_number(r, 0, *id as f64).unwrap();
         sup.write_string(r, 1, *name).unwrap();
@@ -128,9 +142,12 @@ fn title_rows_units_row_duplicate_and_empty_headers() {
     assert_eq!(type_of(s, "ID"), "integer");
     let rows = r.data("book_suppliers_partners");
     assert_eq!(rows.len(), 2);
-    assert_eq!(rows[0], json!({"ID": 1001, "Name": "Nordbeton", "column_3": "x", "Name_2": "NB",
+    assert_eq!(
+        rows[0],
+        json!({"ID": 1001, "Name": "Nordbeton", "column_3": "x", "Name_2": "NB",
         "_ab_source_file": rows[0]["_ab_source_file"], "_ab_sheet_name": "Suppliers & Partners",
-        "_ab_source_file_last_modified": rows[0]["_ab_source_file_last_modified"], "_ab_row_number": 5}));
+        "_ab_source_file_last_modified": rows[0]["_ab_source_file_last_modified"], "_ab_row_number": 5})
+    );
     assert_records_valid(&catalog, &r);
 }
 
@@ -152,7 +169,10 @@ fn sheets_by_index_hidden_sheets_no_header_and_column_names() {
     assert_eq!(type_of(s, "column_2"), "string");
     let rows = r.data("book_raw");
     assert_eq!(rows.len(), 2);
-    assert_eq!((rows[0]["n"].clone(), rows[0]["column_2"].clone(), rows[0]["_ab_row_number"].clone()), (json!(1), json!("a"), json!(1)));
+    assert_eq!(
+        (rows[0]["n"].clone(), rows[0]["column_2"].clone(), rows[0]["_ab_row_number"].clone()),
+        (json!(1), json!("a"), json!(1))
+    );
     assert_records_valid(&catalog, &r);
     // A hidden sheet named explicitly is read.
     let d = case.discover(&config(&case, json!({"sheets": ["Lookup"]})));
@@ -188,7 +208,10 @@ fn inference_limit_and_values_that_do_not_fit() {
     assert_eq!(recs[5]["data"]["mixed"], Value::Null);
     assert_eq!(
         changes(&recs[5]),
-        [("value".to_string(), "SOURCE_SERIALIZATION_ERROR".to_string()), ("mixed".to_string(), "SOURCE_SERIALIZATION_ERROR".to_string())]
+        [
+            ("value".to_string(), "SOURCE_SERIALIZATION_ERROR".to_string()),
+            ("mixed".to_string(), "SOURCE_SERIALIZATION_ERROR".to_string())
+        ]
     );
     assert_eq!(recs[6]["data"]["value"], 42);
     assert!(changes(&recs[6]).is_empty());
@@ -219,7 +242,8 @@ fn widening_integer_number_and_date_datetime() {
     ws.write_number(2, 0, 3.25).unwrap();
     ws.write_datetime_with_format(1, 1, ExcelDateTime::from_ymd(2024, 1, 2).unwrap(), &date_format()).unwrap();
     let dt = Format::new().set_num_format("yyyy-mm-dd hh:mm");
-    ws.write_datetime_with_format(2, 1, ExcelDateTime::from_ymd(2024, 1, 3).unwrap().and_hms(12, 30, 0).unwrap(), &dt).unwrap();
+    ws.write_datetime_with_format(2, 1, ExcelDateTime::from_ymd(2024, 1, 3).unwrap().and_hms(12, 30, 0).unwrap(), &dt)
+        .unwrap();
     ws.write_boolean(1, 2, true).unwrap();
     ws.write_number(2, 2, 1.0).unwrap();
     wb.save(case.path("book.xlsx")).unwrap();
@@ -268,8 +292,14 @@ fn incremental_skips_unchanged_files_and_rereads_changed_ones() {
     first.assert_ok();
     assert_eq!(first.records("book_raw").len(), 1);
     assert_eq!(first.records("book_epd_materials").len(), 3);
-    let state: Vec<Value> =
-        first.states().into_iter().map(|mut s| { s.as_object_mut().unwrap().remove("sourceStats"); s }).collect();
+    let state: Vec<Value> = first
+        .states()
+        .into_iter()
+        .map(|mut s| {
+            s.as_object_mut().unwrap().remove("sourceStats");
+            s
+        })
+        .collect();
     assert_eq!(state.len(), 2);
     assert!(state[0]["stream"]["stream_state"]["_ab_source_file_last_modified"].is_string());
     let configured_catalog = configured(&catalog, "incremental");
@@ -299,7 +329,8 @@ fn incremental_skips_unchanged_files_and_rereads_changed_ones() {
     let future = json!([{"type": "STREAM", "stream": {"stream_descriptor": {"name": "book_raw"},
         "stream_state": {"source_file": first.data("book_raw")[0]["_ab_source_file"], "sheet": "Raw",
                          "_ab_source_file_last_modified": "2999-01-01T00:00:00.000000Z", "size": 1}}}]);
-    let fourth = case.read(&cfg, &configured(&json!({"streams": [stream(&catalog, "book_raw")]}), "incremental"), Some(&future));
+    let fourth =
+        case.read(&cfg, &configured(&json!({"streams": [stream(&catalog, "book_raw")]}), "incremental"), Some(&future));
     fourth.assert_ok();
     assert_eq!(fourth.of_type("RECORD").count(), 0);
     assert_eq!(fourth.states().len(), 1);

@@ -56,7 +56,8 @@ fn serve(body: Vec<u8>) -> (String, Arc<Hits>) {
                     body.len()
                 )
             } else if path == "/flaky.xlsx" {
-                "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nRetry-After: 0\r\nConnection: close\r\n\r\n".to_string()
+                "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nRetry-After: 0\r\nConnection: close\r\n\r\n"
+                    .to_string()
             } else {
                 "HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\nConnection: close\r\n\r\nnot found".to_string()
             };
@@ -99,7 +100,10 @@ fn http_files_with_versions_retries_and_clear_errors() {
     // 404 is a config error naming the URL.
     let e = case.discover(&json!({"files": [format!("{base}/gone.xlsx")]})).error();
     assert_eq!(e["failure_type"], "config_error");
-    assert!(e["message"].as_str().unwrap().contains("gone.xlsx") && e["message"].as_str().unwrap().contains("404"), "{e}");
+    assert!(
+        e["message"].as_str().unwrap().contains("gone.xlsx") && e["message"].as_str().unwrap().contains("404"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -126,11 +130,17 @@ fn s3_files_with_globs_on_a_real_s3_server() {
         }
     });
     let secret = "moto-secret-key-xyz";
-    let s3 = json!({"endpoint": endpoint, "region": "us-east-1", "access_key_id": "testing", "secret_access_key": secret});
+    let s3 =
+        json!({"endpoint": endpoint, "region": "us-east-1", "access_key_id": "testing", "secret_access_key": secret});
     let case = Case::new();
     let cfg = json!({"files": ["s3://epd-bucket/exports/*/*.xlsx"], "sheets": ["Lab Results"], "s3": s3});
     let c = case.check(&cfg);
-    assert_eq!(c.of_type("CONNECTION_STATUS").next().unwrap()["connectionStatus"]["status"], "SUCCEEDED", "{}", c.stdout);
+    assert_eq!(
+        c.of_type("CONNECTION_STATUS").next().unwrap()["connectionStatus"]["status"],
+        "SUCCEEDED",
+        "{}",
+        c.stdout
+    );
     let (catalog, r) = case.read_all(&cfg, "incremental", None);
     r.assert_ok();
     assert_eq!(names(&catalog), ["a_lab_results", "b_lab_results"]);

@@ -53,14 +53,18 @@ impl Run {
         );
     }
     pub fn catalog(&self) -> Value {
-        self.of_type("CATALOG").next().unwrap_or_else(|| panic!("no CATALOG:\n{}\n{}", self.stdout, self.stderr))["catalog"]
+        self.of_type("CATALOG").next().unwrap_or_else(|| panic!("no CATALOG:\n{}\n{}", self.stdout, self.stderr))
+            ["catalog"]
             .clone()
     }
     pub fn states(&self) -> Vec<Value> {
         self.of_type("STATE").map(|m| m["state"].clone()).collect()
     }
     pub fn logs(&self) -> String {
-        self.of_type("LOG").map(|m| m["log"]["message"].as_str().unwrap_or_default().to_string()).collect::<Vec<_>>().join("\n")
+        self.of_type("LOG")
+            .map(|m| m["log"]["message"].as_str().unwrap_or_default().to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 }
 
@@ -71,7 +75,12 @@ pub fn run(dir: &Path, args: &[&str]) -> Run {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {l}")))
         .collect();
-    Run { code: out.status.code().unwrap_or(-1), messages, stdout, stderr: String::from_utf8_lossy(&out.stderr).into_owned() }
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        messages,
+        stdout,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
 }
 
 /// A test folder with a config file.
@@ -110,7 +119,13 @@ impl Case {
     pub fn read(&self, config: &Value, catalog: &Value, state: Option<&Value>) -> Run {
         let c = self.write_json("config.json", config);
         let k = self.write_json("catalog.json", catalog);
-        let mut args = vec!["read".to_string(), "--config".into(), c.display().to_string(), "--catalog".into(), k.display().to_string()];
+        let mut args = vec![
+            "read".to_string(),
+            "--config".into(),
+            c.display().to_string(),
+            "--catalog".into(),
+            k.display().to_string(),
+        ];
         if let Some(s) = state {
             args.push("--state".into());
             args.push(self.write_json("state.json", s).display().to_string());
@@ -155,7 +170,9 @@ pub fn columns(stream: &Value) -> BTreeMap<String, (String, Option<String>, Opti
         .iter()
         .map(|(k, v)| {
             let t = match &v["type"] {
-                Value::Array(a) => a.iter().filter(|t| *t != "null").map(|t| t.as_str().unwrap()).collect::<Vec<_>>().join(","),
+                Value::Array(a) => {
+                    a.iter().filter(|t| *t != "null").map(|t| t.as_str().unwrap()).collect::<Vec<_>>().join(",")
+                }
                 Value::String(s) => s.clone(),
                 _ => String::new(),
             };
@@ -166,7 +183,13 @@ pub fn columns(stream: &Value) -> BTreeMap<String, (String, Option<String>, Opti
 
 /// The sheet's columns in schema order (without the `_ab_` fields).
 pub fn data_columns(stream: &Value) -> Vec<String> {
-    stream["json_schema"]["properties"].as_object().unwrap().keys().filter(|k| !k.starts_with("_ab_")).cloned().collect()
+    stream["json_schema"]["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|k| !k.starts_with("_ab_"))
+        .cloned()
+        .collect()
 }
 
 pub fn type_of(stream: &Value, column: &str) -> String {
@@ -185,11 +208,13 @@ pub fn assert_records_valid(catalog: &Value, run: &Run) {
     for s in catalog["streams"].as_array().unwrap() {
         let name = s["name"].as_str().unwrap();
         let schema = &s["json_schema"];
-        let validator = jsonschema::draft7::options().should_validate_formats(false).build(schema).expect("schema compiles");
+        let validator =
+            jsonschema::draft7::options().should_validate_formats(false).build(schema).expect("schema compiles");
         let props = schema["properties"].as_object().unwrap();
         for r in run.records(name) {
             let data = &r["data"];
-            let errors: Vec<String> = validator.iter_errors(data).map(|e| format!("{} at {}", e, e.instance_path)).collect();
+            let errors: Vec<String> =
+                validator.iter_errors(data).map(|e| format!("{} at {}", e, e.instance_path)).collect();
             assert!(errors.is_empty(), "stream {name}: record {data} does not match its schema: {errors:?}");
             for k in data.as_object().unwrap().keys() {
                 assert!(props.contains_key(k), "stream {name}: undeclared field {k:?} in {data}");
@@ -200,9 +225,14 @@ pub fn assert_records_valid(catalog: &Value, run: &Run) {
                     match (format.as_deref(), airbyte_type.as_deref()) {
                         (Some("date"), _) => assert!(is_date(text), "{name}.{k}: {text} is not a date"),
                         (Some("date-time"), Some("timestamp_without_timezone")) => {
-                            assert!(text.len() >= 19 && is_date(&text[..10]) && &text[10..11] == "T", "{name}.{k}: {text}")
+                            assert!(
+                                text.len() >= 19 && is_date(&text[..10]) && &text[10..11] == "T",
+                                "{name}.{k}: {text}"
+                            )
                         }
-                        (_, Some("time_without_timezone")) => assert!(text.len() >= 8 && &text[2..3] == ":", "{name}.{k}: {text}"),
+                        (_, Some("time_without_timezone")) => {
+                            assert!(text.len() >= 8 && &text[2..3] == ":", "{name}.{k}: {text}")
+                        }
                         _ => {}
                     }
                 }
