@@ -81,7 +81,7 @@ impl SourceSuite {
         let discovered = self.discover_checks(&mut ctx, &mut report, &config_path);
         let catalog = match (&self.configured_catalog, &discovered) {
             (Some(c), _) => Some(serde_json::to_value(c).expect("catalog serialises")),
-            (None, Some(d)) => Some(full_refresh_catalog(d, None)),
+            (None, Some(d)) => Some(full_refresh_catalog(d)),
             (None, None) => None,
         };
         match &catalog {
@@ -327,7 +327,7 @@ impl SourceSuite {
     }
 
     fn full_refresh_checks(&self, ctx: &mut Ctx, report: &mut Report, config_path: &Path, catalog: &Value) {
-        let fr = full_refresh_catalog(catalog, Some(catalog));
+        let fr = full_refresh_catalog(catalog);
         let path = ctx.write("full_refresh_catalog.json", &fr);
         let args = ["read", "--config", &path_str(config_path), "--catalog", &path_str(&path)];
         let r1 = ctx.run(&args, None);
@@ -570,7 +570,7 @@ fn configured_streams(catalog: &Value) -> BTreeMap<String, Value> {
 }
 
 /// A catalog reading every stream of `source` in full refresh (from a discovered or a configured catalog).
-fn full_refresh_catalog(source: &Value, _configured: Option<&Value>) -> Value {
+fn full_refresh_catalog(source: &Value) -> Value {
     let streams: Vec<Value> = source["streams"]
         .as_array()
         .into_iter()

@@ -37,6 +37,21 @@ fn spec_differing_from_golden_fails_matches_golden() {
 }
 
 #[test]
+fn two_spec_messages_fail_one_spec() {
+    fails_exactly("two_spec_messages", |_| {}, &["spec.one_spec"]);
+}
+
+#[test]
+fn two_catalogs_fail_one_catalog() {
+    fails_exactly("two_catalogs", |_| {}, &["discover.one_catalog"]);
+}
+
+#[test]
+fn error_trace_with_exit_zero_fails_read_succeeds() {
+    fails_exactly("error_trace_without_state", |_| {}, &["read.succeeds"]);
+}
+
+#[test]
 fn two_statuses_fail_check_succeeded() {
     fails_exactly("two_statuses", |_| {}, &["check.succeeded"]);
 }

@@ -6,8 +6,8 @@
 use airbyte_protocol::cli::{match_catalog, Source};
 use airbyte_protocol::files::reads_incrementally;
 use airbyte_protocol::{
-    AirbyteCatalog, AirbyteStream, Config, ConfiguredAirbyteCatalog, ConnectorError, ConnectorSpecification,
-    InputState, Result, SourceOutput, SyncMode,
+    AirbyteCatalog, AirbyteMessage, AirbyteStream, Config, ConfiguredAirbyteCatalog, ConnectorError,
+    ConnectorSpecification, InputState, Result, SourceOutput, SyncMode, TraceMessage,
 };
 use conformance::fixture::{defect, Edit, Tamper};
 use serde_json::{json, Value};
@@ -184,7 +184,11 @@ impl Source for FixtureSource {
     }
 
     async fn discover(&self, _config: &Config) -> Result<AirbyteCatalog> {
-        Ok(AirbyteCatalog { streams: self.streams(), extra: Default::default() })
+        let catalog = AirbyteCatalog { streams: self.streams(), extra: Default::default() };
+        if self.defect == "two_catalogs" {
+            println!("{}", serde_json::to_string(&AirbyteMessage::catalog(catalog.clone()))?);
+        }
+        Ok(catalog)
     }
 
     async fn read(
@@ -248,6 +252,10 @@ impl Source for FixtureSource {
             }
             w.complete()?;
         }
+        if self.defect == "error_trace_without_state" && !std::env::args().any(|a| a == "--state") {
+            let trace = TraceMessage::error(ConnectorError::transient("a page failed after all").to_trace());
+            out.output().emit(&AirbyteMessage::trace(trace))?;
+        }
         Ok(())
     }
 }
@@ -263,6 +271,9 @@ fn main() {
                 std::process::exit(1);
             }
         }
+    }
+    if defect == "two_spec_messages" && std::env::args().nth(1).as_deref() == Some("spec") {
+        println!(r#"{{"type":"SPEC","spec":{}}}"#, spec_value(&defect));
     }
     std::process::exit(airbyte_protocol::run_source(FixtureSource { defect }));
 }
