@@ -16,11 +16,15 @@ work=$(mktemp -d)
 server=""
 trap '[ -n "$server" ] && kill $server 2>/dev/null; rm -rf "$work"' EXIT
 
+free_port() { python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"; }
+
 run_case() {
-  local bases=$1 port=$2
+  local bases=$1 port
+  port=$(free_port)
   "$replay" --port "$port" --latency-ms 50 --bases "$bases" --tables 10 --records 2000 >"$work/replay.log" 2>&1 &
   server=$!
   for _ in $(seq 100); do grep -q listening "$work/replay.log" && break; sleep 0.1; done
+  grep -q listening "$work/replay.log" || { echo "replay server did not start:"; cat "$work/replay.log"; exit 1; }
   cat >"$work/config.json" <<JSON
 {"credentials": {"auth_method": "api_key", "api_key": "patReplay0000000.replay-secret-token"},
  "api_url": "http://127.0.0.1:$port"}
@@ -60,5 +64,5 @@ PY
   kill $server; wait $server 2>/dev/null || true; server=""
 }
 
-run_case 1 18765
-run_case 2 18766
+run_case 1
+run_case 2
