@@ -23,18 +23,52 @@ const META_FIELDS: [&str; 4] = [FIELD_FILE, FIELD_SHEET, FIELD_ROW, FIELD_MODIFI
 
 // ---------------------------------------------------------------- names
 
-/// Stream names: `<file stem>_<sheet>`, lower case ASCII, unique within the catalog.
+/// Stream names: `<file stem>_<sheet>`, lower case ASCII, unique within the catalog. Files with the same stem
+/// are told apart by their nearest differing folders (`a/book.xlsx` -> `a_book`), which depends only on the
+/// list of files, so a read that skips unchanged files names the others as discover did.
 #[derive(Default)]
 pub struct StreamNamer {
     used: HashSet<String>,
+    prefixes: HashMap<String, String>,
 }
 
 impl StreamNamer {
+    pub fn new(files: &[SourceFile]) -> Self {
+        let stems: Vec<String> = files.iter().map(|f| sanitize(&f.stem())).collect();
+        let mut prefixes = HashMap::new();
+        for (i, file) in files.iter().enumerate() {
+            let group: Vec<usize> = (0..files.len()).filter(|j| stems[*j] == stems[i]).collect();
+            let mut prefix = stems[i].clone();
+            if group.len() > 1 {
+                let folders = |j: usize| -> Vec<String> {
+                    let parts: Vec<&str> = files[j].display.split(['/', '\\']).filter(|p| !p.is_empty()).collect();
+                    parts[..parts.len().saturating_sub(1)].iter().rev().map(|p| sanitize(p)).collect()
+                };
+                let label = |j: usize, k: usize| -> String {
+                    let f = folders(j);
+                    let mut parts: Vec<String> = f.into_iter().take(k).collect();
+                    parts.reverse();
+                    parts.push(stems[j].clone());
+                    parts.into_iter().filter(|p| !p.is_empty()).collect::<Vec<_>>().join("_")
+                };
+                let deepest = group.iter().map(|j| folders(*j).len()).max().unwrap_or(0);
+                let k = (1..=deepest)
+                    .find(|k| {
+                        let labels: HashSet<String> = group.iter().map(|j| label(*j, *k)).collect();
+                        labels.len() == group.len()
+                    })
+                    .unwrap_or(deepest);
+                prefix = label(i, k);
+            }
+            prefixes.insert(file.display.clone(), prefix);
+        }
+        StreamNamer { used: HashSet::new(), prefixes }
+    }
     pub fn reserve(&mut self, name: &str) {
         self.used.insert(name.to_string());
     }
     pub fn name(&mut self, file: &SourceFile, sheet: &SheetRef) -> String {
-        let stem = sanitize(&file.stem());
+        let stem = self.prefixes.get(&file.display).cloned().unwrap_or_else(|| sanitize(&file.stem()));
         let sheet_part = sanitize(&sheet.name);
         let sheet_part = if sheet_part.is_empty() { format!("sheet_{}", sheet.index + 1) } else { sheet_part };
         let base = if stem.is_empty() { sheet_part } else { format!("{stem}_{sheet_part}") };
@@ -317,7 +351,7 @@ fn with_context(e: ConnectorError, file: &str) -> ConnectorError {
 pub async fn discover(config: &XlsxConfig) -> Result<AirbyteCatalog> {
     let access = FileAccess::new(config)?;
     let files = access.resolve(&config.files).await?;
-    let mut namer = StreamNamer::default();
+    let mut namer = StreamNamer::new(&files);
     let mut streams = Vec::new();
     for mut file in files {
         let data = access.fetch(&mut file).await?;
@@ -473,7 +507,7 @@ pub async fn read(
             },
         );
     }
-    let mut namer = StreamNamer::default();
+    let mut namer = StreamNamer::new(&files);
     let mut errors: Vec<ConnectorError> = Vec::new();
     for mut file in files {
         // Skip opening (and downloading) a file when every stream still to read is known to come from

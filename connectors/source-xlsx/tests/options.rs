@@ -271,12 +271,21 @@ fn globs_and_lists_make_unique_stream_names() {
     let cfg = json!({"files": [case.path("*/book.xlsx").display().to_string()], "sheets": ["Raw"], "header": false});
     let (catalog, r) = case.read_all(&cfg, "full_refresh", None);
     r.assert_ok();
-    assert_eq!(names(&catalog), ["book_raw", "book_raw_2"]);
-    let a = r.data("book_raw");
-    let b = r.data("book_raw_2");
+    assert_eq!(names(&catalog), ["a_book_raw", "b_book_raw"], "the nearest folder tells same-named files apart");
+    let a = r.data("a_book_raw");
+    let b = r.data("b_book_raw");
     assert_eq!((a.len(), b.len()), (2, 2));
     assert!(a[0]["_ab_source_file"].as_str().unwrap().ends_with("a/book.xlsx"));
     assert!(b[0]["_ab_source_file"].as_str().unwrap().ends_with("b/book.xlsx"));
+    // Only b's stream, incrementally: after b changes, it is found by name although a is never opened.
+    let only_b = configured(&json!({"streams": [stream(&catalog, "b_book_raw")]}), "incremental");
+    let first = case.read(&cfg, &only_b, None);
+    first.assert_ok();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    write_multi_sheet(&case.path("b/book.xlsx"));
+    let again = case.read(&cfg, &only_b, Some(&json!(first.states())));
+    again.assert_ok();
+    assert_eq!(again.data("b_book_raw").len(), 2);
     // A glob that matches nothing is a config error.
     let c = case.check(&json!({"files": [case.path("none/*.xlsx").display().to_string()]}));
     assert_eq!(c.of_type("CONNECTION_STATUS").next().unwrap()["connectionStatus"]["status"], "FAILED");
