@@ -138,6 +138,18 @@ pub(crate) fn check_checks(
     report.add("check.crash_one_trace", "a crashing check gives exactly one TRACE ERROR with a message", f);
 }
 
+/// Secret values of every config the suite uses (good, invalid, exception), per the spec's `airbyte_secret`.
+pub(crate) fn all_secrets<'a>(spec: &Value, configs: impl IntoIterator<Item = Option<&'a Value>>) -> Vec<String> {
+    let mut out: Vec<String> = configs
+        .into_iter()
+        .flatten()
+        .flat_map(|c| spec_lint::secret_values(&spec["connectionSpecification"], c))
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
 /// Over every run: each stdout line is a valid AirbyteMessage, and no secret appears anywhere.
 pub(crate) fn output_checks(ctx: &Ctx, report: &mut Report) {
     let mut f = Vec::new();

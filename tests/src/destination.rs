@@ -6,7 +6,6 @@
 use crate::process::Run;
 use crate::report::Report;
 use crate::source::{descriptor_label, path_str, Ctx};
-use crate::spec_lint;
 use serde_json::{json, Map, Value};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -53,7 +52,10 @@ impl DestinationSuite {
         let mut report = Report::default();
         let config_path = ctx.write("config.json", &self.config);
         if let Some(spec) = crate::common::spec_checks(&mut ctx, &mut report, &self.spec_dir, &self.config) {
-            ctx.secrets = spec_lint::secret_values(&spec["connectionSpecification"], &self.config);
+            ctx.secrets = crate::common::all_secrets(
+                &spec,
+                [Some(&self.config), self.invalid_config.as_ref(), self.exception_config.as_ref()],
+            );
         }
         crate::common::check_checks(
             &mut ctx,

@@ -3,7 +3,6 @@
 use crate::process::{Launcher, Run};
 use crate::report::Report;
 use crate::schema::{self, undeclared_fields};
-use crate::spec_lint;
 use airbyte_protocol::ConfiguredAirbyteCatalog;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -68,7 +67,10 @@ impl SourceSuite {
 
         let spec = crate::common::spec_checks(&mut ctx, &mut report, &self.spec_dir, &self.config);
         if let Some(spec) = &spec {
-            ctx.secrets = spec_lint::secret_values(&spec["connectionSpecification"], &self.config);
+            ctx.secrets = crate::common::all_secrets(
+                spec,
+                [Some(&self.config), self.invalid_config.as_ref(), self.exception_config.as_ref()],
+            );
         }
         crate::common::check_checks(
             &mut ctx,
