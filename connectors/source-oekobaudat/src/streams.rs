@@ -313,8 +313,7 @@ pub async fn read(
     }
     if needs_epds {
         let (stock, stock_uuid) = resolve_stock(config, stocks.as_deref())?;
-        let [p, i, d] = epd_streams;
-        read_epds(config, &client, &stock, &stock_uuid, [p, i, d], state, out).await?;
+        read_epds(config, &client, &stock, &stock_uuid, epd_streams, state, out).await?;
     }
     Ok(())
 }
@@ -354,7 +353,7 @@ async fn read_epds(
     let mut estimated = false;
     let mut total_count = 0u64;
     while let Some(page) = pages.next().await {
-        let page = page?.pop().expect("one page per item");
+        let Some(page) = page?.pop() else { continue };
         total_count = page.total_count;
         if !estimated {
             estimated = true;
