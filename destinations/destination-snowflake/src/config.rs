@@ -40,7 +40,7 @@ pub struct SnowflakeConfig {
     /// Airbyte's legacy raw-tables mode; not supported (typed tables only).
     #[serde(default)]
     pub disable_type_dedupe: bool,
-    /// Accepted for compatibility; this connector keeps no raw tables.
+    /// Schema for the connector's own objects (stages, per-run load tables); default `airbyte_internal`.
     #[serde(default)]
     pub raw_data_dataset: Option<String>,
     /// Accepted for compatibility; there is no JDBC here.
@@ -320,7 +320,7 @@ pub fn connection_specification() -> Value {
                     {
                         "title": "Key Pair Authentication", "type": "object", "required": ["private_key"],
                         "properties": {
-                            "auth_type": {"type": "string", "enum": ["PRIVATE_KEY", "Key Pair Authentication"], "default": "PRIVATE_KEY", "order": 0},
+                            "auth_type": {"type": "string", "const": "PRIVATE_KEY", "default": "PRIVATE_KEY", "order": 0},
                             "private_key": {"title": "Private Key", "type": "string", "multiline": true, "airbyte_secret": true, "order": 1,
                                 "description": "RSA private key in PKCS#8 PEM (-----BEGIN PRIVATE KEY----- or -----BEGIN ENCRYPTED PRIVATE KEY-----)."},
                             "private_key_password": {"title": "Passphrase", "type": "string", "airbyte_secret": true, "order": 2,
@@ -330,7 +330,7 @@ pub fn connection_specification() -> Value {
                     {
                         "title": "Username and Password", "type": "object", "required": ["password"],
                         "properties": {
-                            "auth_type": {"type": "string", "enum": ["USERNAME_PASSWORD", "Username and Password"], "default": "USERNAME_PASSWORD", "order": 0},
+                            "auth_type": {"type": "string", "const": "USERNAME_PASSWORD", "default": "USERNAME_PASSWORD", "order": 0},
                             "password": {"title": "Password", "type": "string", "airbyte_secret": true, "order": 1,
                                 "description": "The password of the user."}
                         }
@@ -368,7 +368,7 @@ pub fn connection_specification() -> Value {
                 "description": "Whether rows whose _ab_cdc_deleted_at is set are deleted (dedup streams) or kept as tombstones."},
             "disable_type_dedupe": {"title": "Legacy raw tables", "type": "boolean", "default": false, "order": 9,
                 "description": "Airbyte's legacy raw tables; not supported, must be false."},
-            "raw_data_dataset": {"title": "Airbyte Internal Table Dataset Name", "type": "string", "order": 10, "description": "Accepted for compatibility; unused."},
+            "raw_data_dataset": {"title": "Airbyte Internal Table Dataset Name", "type": "string", "order": 10, "description": "Schema for the connector's stages and per-run load tables. Defaults to airbyte_internal."},
             "jdbc_url_params": {"title": "JDBC URL Params", "type": "string", "order": 11, "description": "Accepted for compatibility; unused."},
             "retention_period_days": {"title": "Data Retention Period (days)", "type": "integer", "minimum": 0, "default": 1, "order": 12,
                 "description": "Snowflake Time Travel days for the tables this connector creates."},

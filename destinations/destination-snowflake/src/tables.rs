@@ -15,6 +15,9 @@ use std::sync::Arc;
 #[derive(Debug, Clone)]
 pub struct TablePlan {
     pub target: TableRef,
+    /// The schema of the connector's own objects (stages, load tables): `raw_data_dataset`, default
+    /// `airbyte_internal`, as in Airbyte.
+    pub internal_schema: String,
     /// Columns in the order of the core's Arrow batches: Airbyte columns, declared properties, additional
     /// properties. Their names are the Snowflake names and the staged Parquet column names.
     pub columns: Vec<Column>,
@@ -44,9 +47,33 @@ impl TablePlan {
         self.target.with_suffix("_AIRBYTE_TMP")
     }
 
-    /// The internal stage of this table (server-side encrypted).
+    /// The internal stage of this table (server-side encrypted). Its name keeps only `[A-Z0-9_]` of the table
+    /// name plus a hash of the exact name: stage references (`@stage/file`) are parsed by PUT and COPY, where
+    /// `/`, `"` or `.` in a name invite trouble.
     pub fn stage(&self) -> TableRef {
-        TableRef::new(&self.target.schema, format!("AIRBYTE_SSE_STAGE_{}", self.target.name))
+        TableRef::new(&self.internal_schema, format!("AIRBYTE_SSE_STAGE_{}", self.simple_name()))
+    }
+
+    /// The per-run load table (transient, dropped at the end), named like the stage.
+    pub fn load_table(&self, run: &str) -> TableRef {
+        TableRef::new(&self.internal_schema, format!("AIRBYTE_LOAD_{}_{run}", self.simple_name()))
+    }
+
+    /// `[A-Z0-9_]` of the schema and table names plus a hash of the exact names, for the connector's own
+    /// objects in the internal schema.
+    fn simple_name(&self) -> String {
+        use sha2::Digest;
+        let full = format!("{}.{}", self.target.schema, self.target.name);
+        let simple: String = self
+            .target
+            .name
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
+            .take(100)
+            .collect();
+        let hash = sha2::Sha256::digest(full.as_bytes());
+        let hash: String = hash[..4].iter().map(|b| format!("{b:02X}")).collect();
+        format!("{simple}_{hash}")
     }
 
     pub fn is_dedup(&self) -> bool {
@@ -137,8 +164,11 @@ impl TablePlan {
         }
         let hard_delete = config.cdc_deletion_mode == CdcDeletionMode::Hard
             && columns.iter().any(|c| c.name == sql::CDC_DELETED_AT);
+        let internal_schema =
+            sql::snowflake_name(config.raw_data_dataset.as_deref().filter(|s| !s.is_empty()).unwrap_or("airbyte_internal"));
         Ok(TablePlan {
             target,
+            internal_schema,
             columns,
             core_schema,
             staged_schema,
@@ -262,6 +292,9 @@ mod tests {
         stream.cursor_field = Some(vec!["at".into()]);
         let plan = TablePlan::new(&stream, &config()).unwrap();
         assert_eq!(plan.target.to_string(), r#""PUBLIC"."MY STREAM""#);
+        let stage = plan.stage().name;
+        assert!(stage.starts_with("AIRBYTE_SSE_STAGE_MY_STREAM_") && stage.len() == 36, "{stage}");
+        assert_eq!(plan.stage().schema, "AIRBYTE_INTERNAL");
         let cols: Vec<(&str, SfType)> = plan.columns.iter().map(|c| (c.name.as_str(), c.sf_type)).collect();
         assert!(cols.contains(&("ID", SfType::Number)) && cols.contains(&("ID_2", SfType::Text)), "{cols:?}");
         for (name, t) in [

@@ -89,8 +89,10 @@ impl<'a> Loader<'a> {
                     plan.target
                 )));
             }
-            if schemas.insert(plan.target.schema.clone()) {
-                client.query(&sql::create_schema(&plan.target.schema)).await?;
+            for schema in [&plan.target.schema, &plan.internal_schema] {
+                if schemas.insert(schema.clone()) {
+                    client.query(&sql::create_schema(schema)).await?;
+                }
             }
             plan.ensure_table(client, &plan.target, config.retention_period_days).await?;
             let write_table = if plan.truncates() {
@@ -106,7 +108,7 @@ impl<'a> Loader<'a> {
             if matches!(staging, Staging::Internal) {
                 client.query(&sql::create_internal_stage(&plan.stage())).await?;
             }
-            let load_table = plan.target.with_suffix(&format!("_AIRBYTE_LOAD_{}", &run[..12]));
+            let load_table = plan.load_table(&run[..12]);
             client.query(&sql::create_load_table(&load_table, &plan.columns)).await?;
             streams.push(StreamWriter {
                 builder: BatchBuilder::new(plan.core_schema.clone()),
