@@ -157,7 +157,7 @@ mod tests {
                             e.attributes()
                                 .flatten()
                                 .find(|a| a.key.as_ref() == name)
-                                .map(|a| a.unescape_value().unwrap().into_owned())
+                                .map(|a| a.decode_and_unescape_value(reader.decoder()).unwrap().into_owned())
                         };
                         match e.local_name().as_ref() {
                             b"indicator" => {

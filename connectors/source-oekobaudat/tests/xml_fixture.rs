@@ -28,7 +28,7 @@ fn read_xml() -> Vec<Entry> {
                     e.attributes()
                         .flatten()
                         .find(|a| a.key.local_name().as_ref() == name)
-                        .map(|a| a.unescape_value().unwrap().into_owned())
+                        .map(|a| a.decode_and_unescape_value(reader.decoder()).unwrap().into_owned())
                 };
                 match e.local_name().as_ref() {
                     b"exchange" => current = Some((String::new(), "flow", None, Vec::new())),
