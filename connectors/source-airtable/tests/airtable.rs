@@ -350,6 +350,13 @@ async fn oauth_refreshes_before_expiry_and_on_401_and_emits_control() {
     assert_eq!(server.tokens_issued(), 2);
     assert!(run2.controls().is_empty());
 
+    // `check` refreshes too, and announces the rotated tokens on stdout next to its status.
+    let expired = oauth_config(&server.url, None, "2020-01-01T00:00:00Z", &server.current_refresh_token());
+    let check = common::run(&["check", "--config", "{config}"], &[("config", &expired)]).await;
+    assert_eq!(check.of_type("CONNECTION_STATUS")[0]["connectionStatus"]["status"], "SUCCEEDED", "{}", check.stdout);
+    let control = &check.controls()[0]["connectorConfig"]["config"]["credentials"];
+    assert_eq!(control["refresh_token"], server.current_refresh_token());
+
     // The old refresh token was rotated away: a config that lost the CONTROL message fails clearly.
     let lost = oauth_config(&server.url, None, "2020-01-01T00:00:00Z", replay::FIRST_REFRESH_TOKEN);
     let run3 = read(&lost, &catalog, None).await;
