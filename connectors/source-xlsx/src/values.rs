@@ -145,8 +145,9 @@ impl<'a> Cell<'a> {
     }
 }
 
+/// Text cells holding only spaces count as empty (a common way to "blank" a cell).
 fn text(s: &str) -> Cell<'_> {
-    if s.is_empty() {
+    if s.trim().is_empty() {
         Cell::Empty
     } else {
         Cell::Text(s)
