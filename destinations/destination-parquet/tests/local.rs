@@ -1,0 +1,260 @@
+//! Local mode end to end, read back with pyarrow: counts, types, acks, sync modes, hostile names, bad input.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+
+fn config(root: &std::path::Path) -> Value {
+    json!({"destination_path": root.to_str().unwrap(), "s3_bucket_path": "base",
+           "format": {"format_type": "Parquet", "compression_codec": "ZSTD"}})
+}
+
+#[test]
+fn records_land_typed_with_exact_counts_and_acks_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("out");
+    let cat = catalog(vec![
+        stream("users", Some("public"), simple_schema(), "append", Some((3, 0))),
+        stream("orders", None, simple_schema(), "append", None),
+    ]);
+    let mut input = Vec::new();
+    for i in 0..2500 {
+        input.push(record("users", Some("public"), i));
+        if i % 3 == 0 {
+            input.push(record("orders", None, i));
+        }
+        if i % 500 == 499 {
+            input.push(state("users", Some("public"), i));
+        }
+    }
+    input.push(state("orders", None, 1));
+    // A value that does not fit, an undeclared property and a source change.
+    input.push(
+        json!({"type": "RECORD", "record": {"stream": "orders", "emitted_at": 1, "data": {"id": "x1", "extra": [1]},
+               "meta": {"changes": [{"field": "name", "change": "TRUNCATED", "reason": "SOURCE_FIELD_SIZE_LIMITATION"}]}}})
+        .to_string(),
+    );
+    input.push(state("orders", None, 2));
+    let out = run(dir.path(), &["write"], &config(&root), Some(&cat), &lines(&input));
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    let states = out.states();
+    assert_eq!(states.len(), 7, "{}", out.describe());
+    let counts: Vec<f64> =
+        states.iter().map(|s| s["state"]["destinationStats"]["recordCount"].as_f64().unwrap()).collect();
+    assert_eq!(counts, [500.0, 500.0, 500.0, 500.0, 500.0, 834.0, 1.0]);
+    assert_eq!(states[6]["state"]["stream"]["stream_state"]["cursor"], 2);
+
+    let files = read_local(&root);
+    assert!(files["other"].as_array().unwrap().iter().all(|f| f.as_str().unwrap().starts_with(".airbyte_tmp/") == false));
+    assert_eq!(ids_under(&files, "base/public/users/"), (0..2500).collect::<Vec<_>>());
+    assert_eq!(ids_under(&files, "base/orders/"), (0..2500).step_by(3).collect::<Vec<_>>());
+    let (key, file) = files["files"].as_object().unwrap().iter().find(|(k, _)| k.starts_with("base/public/users/")).unwrap();
+    assert!(key.ends_with("_0.parquet"), "{key}");
+    let types = &file["types"];
+    assert_eq!(types["id"], "int64");
+    assert_eq!(types["price"], "double");
+    assert_eq!(types["day"], "date32[day]");
+    assert_eq!(types["at"], "timestamp[us, tz=UTC]");
+    assert_eq!(types["tags"], "list<item: string>");
+    assert_eq!(types["address"], "struct<city: string>");
+    assert_eq!(types["_airbyte_extracted_at"], "timestamp[us, tz=UTC]");
+    assert_eq!(types["_airbyte_generation_id"], "int64");
+    assert_eq!(file["first"][0]["_airbyte_generation_id"], 3);
+    assert_eq!(file["first"][0]["_airbyte_meta"]["sync_id"], 7);
+    assert_eq!(file["first"][0]["address"]["city"], "Köln");
+    assert_eq!(file["meta"]["airbyte.stream"], "users");
+    assert_eq!(file["meta"]["airbyte.namespace"], "public");
+    assert_eq!(file["meta"]["airbyte.generation_id"], "3");
+    let schema: Value = serde_json::from_str(file["meta"]["airbyte.json_schema"].as_str().unwrap()).unwrap();
+    assert_eq!(schema, simple_schema());
+    let (_, orders_file) = files["files"].as_object().unwrap().iter().find(|(k, _)| k.starts_with("base/orders/")).unwrap();
+    assert_eq!(orders_file["rows"], 835, "the record whose id did not fit is there, with a null id");
+    let changes = &orders_file["changes"][0];
+    assert_eq!(changes[0]["field"], "name");
+    assert_eq!(changes[0]["reason"], "SOURCE_FIELD_SIZE_LIMITATION");
+    assert_eq!(changes[1]["field"], "id");
+    assert_eq!(changes[1]["change"], "NULLED");
+    assert_eq!(changes[1]["reason"], "DESTINATION_SERIALIZATION_ERROR");
+    assert_eq!(orders_file["extras"][0], r#"{"extra":[1]}"#);
+}
+
+#[test]
+fn frequent_states_do_not_make_one_file_per_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("out");
+    let cat = catalog(vec![stream("s", None, simple_schema(), "append", None)]);
+    let mut input = Vec::new();
+    for i in 0..5000 {
+        input.push(record("s", None, i));
+        input.push(state("s", None, i));
+    }
+    let out = run(dir.path(), &["write"], &config(&root), Some(&cat), &lines(&input));
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    assert_eq!(out.states().len(), 5000);
+    let files = read_local(&root);
+    assert_eq!(files["files"].as_object().unwrap().len(), 1, "5000 states, one file: {files}");
+    assert_eq!(ids_under(&files, "base/s/").len(), 5000);
+}
+
+#[test]
+fn overwrite_replaces_previous_files_only_after_success() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("out");
+    let write = |generation: i64, ids: std::ops::Range<i64>, status: Option<&str>| {
+        let cat = catalog(vec![
+            stream("s", None, simple_schema(), "overwrite", Some((generation, generation))),
+            // A stream whose name starts like the other's must never be touched by its clean-up.
+            stream("s_v2", None, simple_schema(), "append", None),
+        ]);
+        let mut input: Vec<String> = ids.clone().map(|i| record("s", None, i)).collect();
+        input.push(record("s_v2", None, generation));
+        input.push(state("s", None, ids.end));
+        if let Some(st) = status {
+            input.push(status_line("s", st));
+            input.push(status_line("s_v2", "COMPLETE"));
+        }
+        let out = run(dir.path(), &["write"], &config(&root), Some(&cat), &lines(&input));
+        assert_eq!(out.code, Some(0), "{}", out.describe());
+    };
+    write(1, 0..10, None);
+    assert_eq!(ids_under(&read_local(&root), "base/s/"), (0..10).collect::<Vec<_>>());
+    // Interrupted refresh (INCOMPLETE): old generation kept next to the new rows.
+    write(2, 100..105, Some("INCOMPLETE"));
+    let mut expected: Vec<i64> = (0..10).chain(100..105).collect();
+    assert_eq!(ids_under(&read_local(&root), "base/s/"), expected);
+    // Successful sync of the same generation keeps the interrupted attempt's rows, drops generation 1.
+    write(2, 200..203, Some("COMPLETE"));
+    expected = (100..105).chain(200..203).collect();
+    assert_eq!(ids_under(&read_local(&root), "base/s/"), expected);
+    // Next generation, clean EOF without statuses: only its rows remain.
+    write(3, 300..301, None);
+    let files = read_local(&root);
+    assert_eq!(ids_under(&files, "base/s/"), [300]);
+    assert_eq!(ids_under(&files, "base/s_v2/"), [1, 2, 2, 3], "the other stream keeps everything");
+}
+
+fn status_line(stream: &str, st: &str) -> String {
+    status(stream, None, st)
+}
+
+#[test]
+fn truncate_refresh_in_append_mode_drops_generations_below_minimum() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("out");
+    for (generation, minimum, ids) in [(1, 0, 0..3), (2, 0, 10..12), (3, 3, 20..21)] {
+        let cat = catalog(vec![stream("s", None, simple_schema(), "append", Some((generation, minimum)))]);
+        let input: Vec<String> = ids.map(|i| record("s", None, i)).collect();
+        let out = run(dir.path(), &["write"], &config(&root), Some(&cat), &lines(&input));
+        assert_eq!(out.code, Some(0), "{}", out.describe());
+    }
+    assert_eq!(ids_under(&read_local(&root), "base/s/"), [20]);
+}
+
+#[test]
+fn hostile_names_stay_inside_the_destination() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("out");
+    let names = [("..", Some("../..")), ("a/b c", Some("ns.v1")), ("Bestände 2024", None), ("1st.stream", Some("/"))];
+    let schema = json!({"type": "object", "properties": {"id": {"type": "integer"}, "first name": {"type": "string"},
+        "2nd": {"type": "string"}, "a.b": {"type": "boolean"}, "ü": {"type": "string"}}});
+    let cat = catalog(names.iter().map(|(n, ns)| stream(n, *ns, schema.clone(), "append", None)).collect());
+    let input: Vec<String> = names
+        .iter()
+        .enumerate()
+        .map(|(i, (n, ns))| {
+            let mut r = json!({"type": "RECORD", "record": {"stream": n, "emitted_at": 1,
+                "data": {"id": i, "first name": "x", "2nd": "y", "a.b": true, "ü": "z"}}});
+            if let Some(ns) = ns {
+                r["record"]["namespace"] = json!(ns);
+            }
+            r.to_string()
+        })
+        .collect();
+    let out = run(dir.path(), &["write"], &config(&root), Some(&cat), &lines(&input));
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    // Nothing escaped: the only entries beside `out` are our test files.
+    let beside: Vec<String> =
+        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let mut beside_sorted = beside.clone();
+    beside_sorted.sort();
+    assert_eq!(beside_sorted, ["catalog.json", "config.json", "out"]);
+    let files = read_local(&root);
+    let keys: Vec<&String> = files["files"].as_object().unwrap().keys().collect();
+    assert_eq!(keys.len(), 4, "{keys:?}");
+    for key in &keys {
+        assert!(key.starts_with("base/") && !key.contains(' '), "{key}");
+        assert!(key.split('/').all(|seg| !seg.is_empty() && seg != "." && seg != ".."), "{key}");
+    }
+    let file = files["files"].as_object().unwrap().values().next().unwrap();
+    for column in ["id", "first_name", "_2nd", "a_b", "_"] {
+        assert!(file["types"].get(column).is_some(), "column {column} missing: {}", file["types"]);
+    }
+    let mapping: Value = serde_json::from_str(file["meta"]["airbyte.column_mapping"].as_str().unwrap()).unwrap();
+    assert_eq!(mapping["first name"], "first_name");
+}
+
+#[test]
+fn bad_input_fails_with_trace_after_committing_what_came_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("out");
+    let cat = catalog(vec![stream("s", None, simple_schema(), "append", None)]);
+    let input = vec![record("s", None, 1), state("s", None, 1), record("s", None, 2), "{not json".to_string()];
+    let out = run(dir.path(), &["write"], &config(&root), Some(&cat), &lines(&input));
+    assert_ne!(out.code, Some(0));
+    assert_eq!(out.states().len(), 1, "{}", out.describe());
+    let errors = out.errors();
+    assert_eq!(errors.len(), 1, "{}", out.describe());
+    assert_eq!(errors[0]["trace"]["error"]["failure_type"], "config_error");
+    assert!(errors[0]["trace"]["error"]["message"].as_str().unwrap().contains("line 4"), "{}", out.describe());
+    assert_eq!(ids_under(&read_local(&root), "base/s/"), [1, 2]);
+
+    // A record for a stream that is not in the catalog names the stream.
+    let input = vec![record("nope", None, 1)];
+    let out = run(dir.path(), &["write"], &config(&root), Some(&cat), &lines(&input));
+    assert_eq!(out.errors()[0]["trace"]["error"]["failure_type"], "config_error");
+    assert!(out.errors()[0]["trace"]["error"]["message"].as_str().unwrap().contains("nope"));
+}
+
+#[test]
+fn check_writes_and_removes_a_probe_and_fails_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("out");
+    let out = run(dir.path(), &["check"], &config(&root), None, b"");
+    assert_eq!(out.status().unwrap()["status"], "SUCCEEDED", "{}", out.describe());
+    let left: Vec<_> = walk(&root);
+    assert!(left.is_empty(), "probe left behind: {left:?}");
+    let blocker = dir.path().join("file");
+    std::fs::write(&blocker, "x").unwrap();
+    let out = run(dir.path(), &["check"], &json!({"destination_path": blocker.join("sub").to_str().unwrap()}), None, b"");
+    assert_eq!(out.status().unwrap()["status"], "FAILED", "{}", out.describe());
+    assert!(out.status().unwrap()["message"].as_str().unwrap().contains("destination_path"));
+    let out = run(dir.path(), &["check"], &json!({"destination_path": "/tmp/x", "format": {"compression_codec": "LZO"}}), None, b"");
+    assert_eq!(out.status().unwrap()["status"], "FAILED");
+    assert!(out.status().unwrap()["message"].as_str().unwrap().contains("LZO"));
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.path().is_dir() {
+                out.extend(walk(&e.path()));
+            } else {
+                out.push(e.path());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn spec_matches_golden_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(binary()).arg("spec").output().unwrap();
+    let _ = dir;
+    let spec: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let golden_path = conformance::support::workspace_root().join("specs/destination-parquet/spec.json");
+    let golden: Value = serde_json::from_str(&std::fs::read_to_string(golden_path).unwrap()).unwrap();
+    assert_eq!(spec["spec"], golden);
+}
