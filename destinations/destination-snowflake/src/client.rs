@@ -204,9 +204,9 @@ pub fn map_error(e: SnowflakeApiError, sql: &str) -> ConnectorError {
                 ConnectorError::system(msg)
             }
         }
-        SnowflakeApiError::RequestError(ConnectionError::Deserialization(err)) => ConnectorError::system(format!(
-            "unexpected answer from Snowflake ({err}) to statement: {what}"
-        )),
+        SnowflakeApiError::RequestError(ConnectionError::Deserialization(err)) => {
+            ConnectorError::system(format!("unexpected answer from Snowflake ({err}) to statement: {what}"))
+        }
         SnowflakeApiError::RequestError(err) => {
             ConnectorError::transient(format!("request to Snowflake failed: {err} (statement: {what})"))
         }
@@ -233,8 +233,7 @@ pub fn unencrypted_pkcs8_pem(pem: &str, passphrase: Option<&str>) -> Result<Stri
     })?;
     match label {
         "PRIVATE KEY" => {
-            pkcs8::PrivateKeyInfo::from_der(doc.as_bytes())
-                .map_err(|e| bad(format!("not a valid PKCS#8 key: {e}")))?;
+            pkcs8::PrivateKeyInfo::from_der(doc.as_bytes()).map_err(|e| bad(format!("not a valid PKCS#8 key: {e}")))?;
             Ok(format!("{pem}\n"))
         }
         "ENCRYPTED PRIVATE KEY" => {

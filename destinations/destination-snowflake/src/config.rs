@@ -215,8 +215,7 @@ impl SnowflakeConfig {
         }
         config.auth()?;
         config.endpoint()?;
-        for (key, v) in [("warehouse", &config.warehouse), ("database", &config.database), ("schema", &config.schema)]
-        {
+        for (key, v) in [("warehouse", &config.warehouse), ("database", &config.database), ("schema", &config.schema)] {
             if v.trim().is_empty() {
                 return Err(ConnectorError::config(format!("config: `{key}` must not be empty")));
             }
@@ -412,7 +411,8 @@ mod tests {
         let c = SnowflakeConfig::from_value(&base()).unwrap();
         assert!(matches!(c.auth().unwrap(), Auth::Password(p) if p == "hunter2pw"));
         let mut v = base();
-        v["credentials"] = json!({"auth_type":"Key Pair Authentication","private_key":"PEM","private_key_password":"x"});
+        v["credentials"] =
+            json!({"auth_type":"Key Pair Authentication","private_key":"PEM","private_key_password":"x"});
         let c = SnowflakeConfig::from_value(&v).unwrap();
         assert!(matches!(c.auth().unwrap(), Auth::KeyPair { passphrase: Some(_), .. }));
         let mut v = base();

@@ -216,10 +216,7 @@ pub fn create_table(table: &TableRef, columns: &[Column], retention_days: u32) -
             format!("{} {}{null}", quote_ident(&c.name), c.sf_type.ddl())
         })
         .collect();
-    format!(
-        "CREATE TABLE IF NOT EXISTS {table} ({}) DATA_RETENTION_TIME_IN_DAYS = {retention_days}",
-        cols.join(", ")
-    )
+    format!("CREATE TABLE IF NOT EXISTS {table} ({}) DATA_RETENTION_TIME_IN_DAYS = {retention_days}", cols.join(", "))
 }
 
 /// The transient table each staged file is copied into before it is inserted or merged.
@@ -322,11 +319,9 @@ pub enum S3Auth<'a> {
 pub fn copy_from_s3(load: &TableRef, url: &str, auth: &S3Auth<'_>, purge: bool) -> String {
     let auth = match auth {
         S3Auth::Integration(name) => format!("STORAGE_INTEGRATION = {}", quote_ident(name)),
-        S3Auth::Keys { key_id, secret } => format!(
-            "CREDENTIALS = (AWS_KEY_ID = {} AWS_SECRET_KEY = {})",
-            quote_literal(key_id),
-            quote_literal(secret)
-        ),
+        S3Auth::Keys { key_id, secret } => {
+            format!("CREDENTIALS = (AWS_KEY_ID = {} AWS_SECRET_KEY = {})", quote_literal(key_id), quote_literal(secret))
+        }
     };
     format!(
         "COPY INTO {load} FROM {} {auth} FILE_FORMAT = (TYPE = PARQUET) \
@@ -492,18 +487,26 @@ mod tests {
             &cols,
             &DedupKeys { primary_key: &pk, cursor: None, hard_delete: true },
         );
-        assert!(sql.contains(r#"THEN DELETE"#) && sql.contains(r#"WHEN NOT MATCHED AND n."_AB_CDC_DELETED_AT" IS NULL"#));
+        assert!(
+            sql.contains(r#"THEN DELETE"#) && sql.contains(r#"WHEN NOT MATCHED AND n."_AB_CDC_DELETED_AT" IS NULL"#)
+        );
         assert!(sql.contains(r#"ORDER BY "_AIRBYTE_EXTRACTED_AT" DESC)"#), "{sql}");
     }
 
     #[test]
     fn stage_copy_and_swap_text() {
         let stage = TableRef::new("S", "AIRBYTE_STAGE_T");
-        assert_eq!(create_internal_stage(&stage), r#"CREATE STAGE IF NOT EXISTS "S"."AIRBYTE_STAGE_T" ENCRYPTION = (TYPE = 'SNOWFLAKE_SSE')"#);
+        assert_eq!(
+            create_internal_stage(&stage),
+            r#"CREATE STAGE IF NOT EXISTS "S"."AIRBYTE_STAGE_T" ENCRYPTION = (TYPE = 'SNOWFLAKE_SSE')"#
+        );
         let put = put("/tmp/a'b.parquet", &stage);
         assert!(put.starts_with("\nPUT 'file:///tmp/a''b.parquet' @\"S\".\"AIRBYTE_STAGE_T\""), "{put}");
         let copy = copy_from_stage(&TableRef::new("S", "L"), &stage, "f.parquet");
-        assert!(copy.contains("MATCH_BY_COLUMN_NAME = CASE_SENSITIVE") && copy.contains("@\"S\".\"AIRBYTE_STAGE_T\"/f.parquet"));
+        assert!(
+            copy.contains("MATCH_BY_COLUMN_NAME = CASE_SENSITIVE")
+                && copy.contains("@\"S\".\"AIRBYTE_STAGE_T\"/f.parquet")
+        );
         let s3 = copy_from_s3(
             &TableRef::new("S", "L"),
             "s3://b/p/f.parquet",

@@ -44,9 +44,8 @@ fn wants_client_encryption(data: &Value) -> bool {
 /// Upload `local` as Snowflake's PUT answer (`{"data": {"stageInfo": ...}}`) directs.
 pub async fn upload_internal(answer: &Value, local: &Path, http: &reqwest::Client, emulator: bool) -> Result<()> {
     let data = answer.get("data").unwrap_or(answer);
-    let info = data
-        .get("stageInfo")
-        .ok_or_else(|| ConnectorError::system("Snowflake's PUT answer has no stageInfo"))?;
+    let info =
+        data.get("stageInfo").ok_or_else(|| ConnectorError::system("Snowflake's PUT answer has no stageInfo"))?;
     let location_type = info.get("locationType").and_then(Value::as_str).unwrap_or_default().to_ascii_uppercase();
     let location = info.get("location").and_then(Value::as_str).unwrap_or_default();
     let name = file_name(local)?;
@@ -166,7 +165,12 @@ impl S3Stage {
         }
         let store = b.build().config_context("loading_method: S3 staging settings")?;
         let prefix = settings.s3_bucket_path.as_deref().unwrap_or("").trim_matches('/').to_string();
-        Ok(S3Stage { store: Arc::new(store), bucket: settings.s3_bucket_name.clone(), prefix, settings: settings.clone() })
+        Ok(S3Stage {
+            store: Arc::new(store),
+            bucket: settings.s3_bucket_name.clone(),
+            prefix,
+            settings: settings.clone(),
+        })
     }
 
     fn key(&self, name: &str) -> String {

@@ -106,7 +106,8 @@ impl TablePlan {
         ];
         let mut property_columns = Vec::new();
         for spec in &core_schema.columns {
-            let sf_type = property_types.iter().find(|(n, _)| *n == spec.name).map(|(_, t)| *t).unwrap_or(SfType::Variant);
+            let sf_type =
+                property_types.iter().find(|(n, _)| *n == spec.name).map(|(_, t)| *t).unwrap_or(SfType::Variant);
             let load = if spec.kind == ColumnType::Json { LoadKind::ParseJson } else { LoadKind::Direct };
             // Upper-cased names can collide (`id` and `ID`): later ones get `_2`, `_3`, ...
             let base = sql::snowflake_name(&spec.name);
@@ -162,10 +163,11 @@ impl TablePlan {
                 "stream {descriptor}: destination sync mode {mode:?} is not supported (append, overwrite, append_dedup)"
             )));
         }
-        let hard_delete = config.cdc_deletion_mode == CdcDeletionMode::Hard
-            && columns.iter().any(|c| c.name == sql::CDC_DELETED_AT);
-        let internal_schema =
-            sql::snowflake_name(config.raw_data_dataset.as_deref().filter(|s| !s.is_empty()).unwrap_or("airbyte_internal"));
+        let hard_delete =
+            config.cdc_deletion_mode == CdcDeletionMode::Hard && columns.iter().any(|c| c.name == sql::CDC_DELETED_AT);
+        let internal_schema = sql::snowflake_name(
+            config.raw_data_dataset.as_deref().filter(|s| !s.is_empty()).unwrap_or("airbyte_internal"),
+        );
         Ok(TablePlan {
             target,
             internal_schema,

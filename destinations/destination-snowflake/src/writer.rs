@@ -30,14 +30,14 @@ const BATCH_BYTES: usize = 8 << 20;
 /// Where staged files go.
 pub enum Staging {
     Internal,
-    S3(S3Stage),
+    S3(Box<S3Stage>),
 }
 
 impl Staging {
     pub fn from_config(config: &SnowflakeConfig) -> Result<Self> {
         Ok(match &config.loading_method {
             LoadingMethod::Internal => Staging::Internal,
-            LoadingMethod::S3(s3) => Staging::S3(S3Stage::new(s3)?),
+            LoadingMethod::S3(s3) => Staging::S3(Box::new(S3Stage::new(s3)?)),
         })
     }
 }
@@ -267,13 +267,13 @@ impl<'a> Loader<'a> {
                 let auth = match (&settings.storage_integration, &settings.access_key_id, &settings.secret_access_key) {
                     (Some(integration), _, _) => sql::S3Auth::Integration(integration),
                     (None, Some(key_id), Some(secret)) => sql::S3Auth::Keys { key_id, secret },
-                    _ => {
-                        return Err(ConnectorError::config(
-                            "loading_method: S3 staging needs storage_integration or access_key_id and secret_access_key",
-                        ))
-                    }
+                    _ => return Err(ConnectorError::config(
+                        "loading_method: S3 staging needs storage_integration or access_key_id and secret_access_key",
+                    )),
                 };
-                let copied = client.query(&sql::copy_from_s3(&stream.load_table, &url, &auth, settings.purge_staging_data)).await;
+                let copied = client
+                    .query(&sql::copy_from_s3(&stream.load_table, &url, &auth, settings.purge_staging_data))
+                    .await;
                 if copied.is_err() && settings.purge_staging_data {
                     let _ = s3.remove(&url).await;
                 }

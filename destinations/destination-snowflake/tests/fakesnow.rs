@@ -115,7 +115,7 @@ fn dedup_merge_keeps_newest_row_by_cursor_then_extracted_at() {
         user(1, Some(1), "a", 1000),
         user(2, Some(5), "b", 1001),
         user(1, Some(3), "c", 1002),
-        user(1, Some(3), "d", 1003), // same cursor, later extraction: wins
+        user(1, Some(3), "d", 1003),   // same cursor, later extraction: wins
         user(1, Some(2), "old", 1004), // older cursor, later extraction: loses
         state("users", None, 1),
     ];
@@ -124,7 +124,9 @@ fn dedup_merge_keeps_newest_row_by_cursor_then_extracted_at() {
     assert_eq!(first.states().len(), 1);
     let read = || sf.query(r#"SELECT "ID", "UPDATED", "NAME" FROM "PUBLIC"."USERS" ORDER BY "ID""#);
     let text = |rows: Vec<Vec<Option<String>>>| -> Vec<String> {
-        rows.iter().map(|r| r.iter().map(|c| c.clone().unwrap_or("null".into())).collect::<Vec<_>>().join("|")).collect()
+        rows.iter()
+            .map(|r| r.iter().map(|c| c.clone().unwrap_or("null".into())).collect::<Vec<_>>().join("|"))
+            .collect()
     };
     assert_eq!(text(read()), ["1|3|d", "2|5|b"]);
 
@@ -133,8 +135,18 @@ fn dedup_merge_keeps_newest_row_by_cursor_then_extracted_at() {
         user(1, Some(2), "stale", 2000),
         user(2, Some(6), "f", 2001),
         user(3, None, "g", 2002),
-        record("users", None, json!({"id": 1, "updated": 9, "name": "gone", "_ab_cdc_deleted_at": "2024-01-01T00:00:00Z"}), 2003),
-        record("users", None, json!({"id": 4, "updated": 1, "name": "never", "_ab_cdc_deleted_at": "2024-01-01T00:00:00Z"}), 2004),
+        record(
+            "users",
+            None,
+            json!({"id": 1, "updated": 9, "name": "gone", "_ab_cdc_deleted_at": "2024-01-01T00:00:00Z"}),
+            2003,
+        ),
+        record(
+            "users",
+            None,
+            json!({"id": 4, "updated": 1, "name": "never", "_ab_cdc_deleted_at": "2024-01-01T00:00:00Z"}),
+            2004,
+        ),
         state("users", None, 2),
     ];
     let second = run("write", Some(&sf.config()), Some(&cat), &input);
@@ -157,8 +169,11 @@ fn letter_sync(sf: &Emulator, mode: &str, generation: i64, minimum: i64, letters
     let mut s = stream("letters", None, letters_schema(), mode);
     s["generation_id"] = json!(generation);
     s["minimum_generation_id"] = json!(minimum);
-    let mut input: Vec<Value> =
-        letters.iter().enumerate().map(|(i, l)| record("letters", None, json!({"letter": l}), 1000 + i as i64)).collect();
+    let mut input: Vec<Value> = letters
+        .iter()
+        .enumerate()
+        .map(|(i, l)| record("letters", None, json!({"letter": l}), 1000 + i as i64))
+        .collect();
     input.push(state("letters", None, generation));
     if status == "COMPLETE" {
         input.push(complete("letters", None));
@@ -253,10 +268,11 @@ fn schema_evolution_adds_columns_and_migrates_types_without_losing_values() {
         vec![json!({"id": 3, "amount": 1, "code": 9})],
     );
     let t = types();
-    assert!(t.contains(&"CODE:NUMBER".to_string()) && t.contains(&"CODE_AIRBYTE_PREV_VARCHAR:TEXT".to_string()), "{t:?}");
-    let rows = sf.query(
-        r#"SELECT "ID", "CODE", "CODE_AIRBYTE_PREV_VARCHAR" FROM "PUBLIC"."EVOLVING" ORDER BY "ID""#,
+    assert!(
+        t.contains(&"CODE:NUMBER".to_string()) && t.contains(&"CODE_AIRBYTE_PREV_VARCHAR:TEXT".to_string()),
+        "{t:?}"
     );
+    let rows = sf.query(r#"SELECT "ID", "CODE", "CODE_AIRBYTE_PREV_VARCHAR" FROM "PUBLIC"."EVOLVING" ORDER BY "ID""#);
     let flat: Vec<Vec<Option<&str>>> = rows.iter().map(|r| r.iter().map(|c| c.as_deref()).collect()).collect();
     assert_eq!(flat[0], [Some("1"), Some("7"), Some("7")]);
     assert_eq!(flat[1], [Some("2"), None, Some("abc")], "the value that does not convert is kept");
@@ -279,7 +295,12 @@ fn odd_stream_namespace_and_field_names_are_quoted_not_executed() {
     }});
     let cat = catalog(vec![stream(name, Some(namespace), schema, "append")]);
     let input = vec![
-        record(name, Some(namespace), json!({"we\"ird; col": "v1", "select": 1, "ünïcode name": "ü", "semi;colon -- dash": "'; --"}), 1),
+        record(
+            name,
+            Some(namespace),
+            json!({"we\"ird; col": "v1", "select": 1, "ünïcode name": "ü", "semi;colon -- dash": "'; --"}),
+            1,
+        ),
         state(name, Some(namespace), 1),
     ];
     let r = run("write", Some(&sf.config()), Some(&cat), &input);

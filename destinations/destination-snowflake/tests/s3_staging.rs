@@ -1,0 +1,105 @@
+//! The external S3 stage: Parquet files written with object_store to a real S3-compatible server (moto), and
+//! the COPY that names them. fakesnow cannot COPY from S3 offline (its DuckDB httpfs extension is downloaded
+//! at run time), so the full write is run to show that a failed COPY acknowledges nothing.
+
+mod common;
+
+use common::*;
+use conformance::support::{free_port, venv_tool, wait_for_port, ChildGuard};
+use destination_snowflake::config::S3Staging;
+use destination_snowflake::sql::{copy_from_s3, S3Auth, TableRef};
+use destination_snowflake::stage::S3Stage;
+use serde_json::json;
+use std::process::{Command, Stdio};
+
+fn moto() -> (ChildGuard, String) {
+    let port = free_port();
+    let child = Command::new(venv_tool("tools", "moto_server"))
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start moto_server");
+    let guard = ChildGuard(child);
+    assert!(wait_for_port(port, 60), "moto_server did not start");
+    let endpoint = format!("http://127.0.0.1:{port}");
+    runtime().block_on(async {
+        let resp = reqwest::Client::new().put(format!("{endpoint}/staging-bucket")).send().await.unwrap();
+        assert!(resp.status().is_success(), "create bucket: {}", resp.status());
+    });
+    (guard, endpoint)
+}
+
+fn settings(endpoint: &str) -> S3Staging {
+    serde_json::from_value(json!({"s3_bucket_name": "staging-bucket", "s3_bucket_region": "us-east-1",
+        "s3_bucket_path": "airbyte/stage", "s3_endpoint": endpoint, "access_key_id": "testing",
+        "secret_access_key": "testing-secret"}))
+    .unwrap()
+}
+
+#[test]
+fn staged_file_lands_in_s3_and_copy_names_it() {
+    let (_moto, endpoint) = moto();
+    let stage = S3Stage::new(&settings(&endpoint)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("0123abcd.parquet");
+    let bytes: Vec<u8> = (0..(6 << 20)).map(|i| (i % 251) as u8).collect(); // above the 5 MiB part size
+    std::fs::write(&file, &bytes).unwrap();
+    let url = runtime().block_on(stage.upload(&file)).unwrap();
+    assert_eq!(url, "s3://staging-bucket/airbyte/stage/0123abcd.parquet");
+    assert!(runtime().block_on(stage.exists(&url)).unwrap());
+    let copy = copy_from_s3(
+        &TableRef::new("AIRBYTE_INTERNAL", "AIRBYTE_LOAD_T"),
+        &url,
+        &S3Auth::Keys { key_id: "testing", secret: "testing-secret" },
+        true,
+    );
+    assert_eq!(
+        copy,
+        "COPY INTO \"AIRBYTE_INTERNAL\".\"AIRBYTE_LOAD_T\" FROM 's3://staging-bucket/airbyte/stage/0123abcd.parquet' \
+         CREDENTIALS = (AWS_KEY_ID = 'testing' AWS_SECRET_KEY = 'testing-secret') FILE_FORMAT = (TYPE = PARQUET) \
+         MATCH_BY_COLUMN_NAME = CASE_SENSITIVE ON_ERROR = ABORT_STATEMENT PURGE = TRUE"
+    );
+    runtime().block_on(stage.remove(&url)).unwrap();
+    assert!(!runtime().block_on(stage.exists(&url)).unwrap());
+}
+
+#[test]
+fn a_failed_copy_from_s3_acknowledges_nothing_and_removes_the_staged_file() {
+    let (_moto, endpoint) = moto();
+    let sf = Emulator::start();
+    let mut config = sf.config();
+    config["loading_method"] = json!({"method": "S3 Staging", "s3_bucket_name": "staging-bucket",
+        "s3_bucket_path": "airbyte/stage", "s3_endpoint": endpoint, "access_key_id": "testing",
+        "secret_access_key": "testing-secret", "purge_staging_data": true});
+    let cat =
+        json!({"streams": [stream("letters", None, json!({"properties": {"letter": {"type": "string"}}}), "append")]});
+    let input = vec![record("letters", None, json!({"letter": "a"}), 1), state("letters", None, 1)];
+    let r = run("write", Some(&config), Some(&cat), &input);
+    assert_ne!(r.code, 0, "fakesnow cannot read S3 offline, so the COPY must fail");
+    assert!(r.states().is_empty(), "nothing is acked before its COPY commits: {:?}", r.messages);
+    let errors = r.errors();
+    assert_eq!(errors.len(), 1);
+    let message = errors[0]["trace"]["error"]["message"].as_str().unwrap();
+    assert!(message.contains("COPY INTO") && message.contains("s3://staging-bucket/airbyte/stage/"), "{message}");
+    assert!(!serde_json::to_string(&r.messages).unwrap().contains("testing-secret"), "secret leaked");
+    assert_eq!(
+        sf.query(r#"SELECT COUNT(*) FROM "PUBLIC"."LETTERS""#)[0][0].as_deref(),
+        Some("0"),
+        "the table exists and holds nothing"
+    );
+    let listed = runtime().block_on(async {
+        use futures::TryStreamExt;
+        let store = object_store::aws::AmazonS3Builder::new()
+            .with_bucket_name("staging-bucket")
+            .with_region("us-east-1")
+            .with_endpoint(&endpoint)
+            .with_allow_http(true)
+            .with_access_key_id("testing")
+            .with_secret_access_key("testing-secret")
+            .build()
+            .unwrap();
+        object_store::ObjectStore::list(&store, None).try_collect::<Vec<_>>().await.unwrap()
+    });
+    assert!(listed.is_empty(), "the staged file of the failed COPY is removed: {listed:?}");
+}
