@@ -152,6 +152,25 @@ fn title_rows_units_row_duplicate_and_empty_headers() {
 }
 
 #[test]
+fn column_names_override_the_header_and_keep_it_as_description() {
+    let case = Case::new();
+    write_multi_sheet(&case.path("book.xlsx"));
+    let cfg = config(
+        &case,
+        json!({"sheets": ["Suppliers & Partners"], "skip_rows": 2, "skip_rows_after_header": 1,
+               "column_names": ["supplier_id", "", "code"]}),
+    );
+    let (catalog, r) = case.read_all(&cfg, "full_refresh", None);
+    r.assert_ok();
+    let s = stream(&catalog, "book_suppliers_partners");
+    assert_eq!(data_columns(s), ["supplier_id", "Name", "code", "Name_2"]);
+    assert_eq!(s["json_schema"]["properties"]["supplier_id"]["description"], "ID");
+    let rows = r.data("book_suppliers_partners");
+    assert_eq!((rows[1]["supplier_id"].clone(), rows[1]["code"].clone()), (json!(1002), json!("y")));
+    assert_records_valid(&catalog, &r);
+}
+
+#[test]
 fn sheets_by_index_hidden_sheets_no_header_and_column_names() {
     let case = Case::new();
     write_multi_sheet(&case.path("book.xlsx"));
