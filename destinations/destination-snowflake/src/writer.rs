@@ -371,7 +371,11 @@ pub async fn check(client: &dyn SnowflakeClient, config: &SnowflakeConfig) -> Re
     let result = async {
         client.query(&format!("INSERT INTO {probe} VALUES ({})", sql::quote_literal("probe"))).await?;
         if matches!(config.loading_method, LoadingMethod::Internal) {
-            let stage = TableRef::new(&schema, "AIRBYTE_SSE_STAGE_CONNECTION_TEST");
+            let internal = sql::snowflake_name(
+                config.raw_data_dataset.as_deref().filter(|s| !s.is_empty()).unwrap_or("airbyte_internal"),
+            );
+            client.query(&sql::create_schema(&internal)).await?;
+            let stage = TableRef::new(&internal, "AIRBYTE_SSE_STAGE_CONNECTION_TEST");
             client.query(&sql::create_internal_stage(&stage)).await?;
         }
         Ok::<(), ConnectorError>(())

@@ -373,3 +373,101 @@ fn letters_named(sf: &Emulator, table: &str) -> Vec<String> {
         .map(|r| r[0].clone().unwrap_or_default())
         .collect()
 }
+
+/// Run the binary with stdin kept open: each step's lines are written followed by its pause (ms), then we wait
+/// for a STATE on stdout (the ack must not wait for the end of input), then `rest` is written and stdin closed.
+fn ack_while_input_open(sf: &Emulator, config: Value, steps: Vec<(Vec<Value>, u64)>, rest: Vec<Value>) -> (bool, Run) {
+    use std::io::{BufRead, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let cat = catalog(vec![stream("letters", None, letters_schema(), "append")]);
+    let config_path = dir.path().join("config.json");
+    let catalog_path = dir.path().join("catalog.json");
+    std::fs::write(&config_path, config.to_string()).unwrap();
+    std::fs::write(&catalog_path, cat.to_string()).unwrap();
+    let _ = sf;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_destination-snowflake"))
+        .args(["write", "--config", config_path.to_str().unwrap(), "--catalog", catalog_path.to_str().unwrap()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<Value>();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                let _ = tx.send(v);
+            }
+        }
+    });
+    let mut stdin = child.stdin.take().unwrap();
+    let mut messages = Vec::new();
+    let write = |stdin: &mut std::process::ChildStdin, lines: &[Value]| {
+        for l in lines {
+            writeln!(stdin, "{l}").unwrap();
+        }
+        stdin.flush().unwrap();
+    };
+    for (lines, pause_ms) in &steps {
+        write(&mut stdin, lines);
+        std::thread::sleep(std::time::Duration::from_millis(*pause_ms));
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut acked_early = false;
+    while std::time::Instant::now() < deadline {
+        if let Ok(m) = rx.recv_timeout(std::time::Duration::from_millis(200)) {
+            let is_state = m["type"] == "STATE";
+            messages.push(m);
+            if is_state {
+                acked_early = true;
+                break;
+            }
+        }
+    }
+    write(&mut stdin, &rest);
+    drop(stdin);
+    let status = child.wait().unwrap();
+    reader.join().unwrap();
+    messages.extend(rx.try_iter());
+    (acked_early, Run { code: status.code().unwrap_or(-1), messages, stderr: String::new() })
+}
+
+#[test]
+fn a_state_is_acked_when_its_batch_is_full_without_waiting_for_the_end() {
+    let sf = Emulator::start();
+    let mut config = sf.config();
+    config["batch_size_mb"] = json!(1);
+    // 512 records of exactly 2048 bytes of data fill the 1 MiB batch: the load runs at record 512.
+    let filler = "x".repeat(2048 - r#"{"letter":""}"#.len());
+    let mut first: Vec<Value> = (0..512).map(|i| record("letters", None, json!({"letter": filler}), i)).collect();
+    first.push(state("letters", None, 1));
+    let rest = vec![record("letters", None, json!({"letter": "last"}), 999), state("letters", None, 2)];
+    let (early, r) = ack_while_input_open(&sf, config, vec![(first, 0)], rest);
+    assert!(early, "the first state must be acked while input is still open: {:?}", r.messages.len());
+    assert_eq!(r.code, 0);
+    let states: Vec<&Value> = r.messages.iter().filter(|m| m["type"] == "STATE").collect();
+    assert_eq!(states.len(), 2);
+    assert_eq!(states[0]["state"]["destinationStats"]["recordCount"], json!(512.0));
+    assert_eq!(letters(&sf).len(), 513);
+}
+
+#[test]
+fn a_waiting_state_is_acked_after_the_flush_interval() {
+    let sf = Emulator::start();
+    let mut config = sf.config();
+    config["flush_interval_seconds"] = json!(1);
+    // The interval is checked when a STATE arrives: the first state waits (its record is buffered), the
+    // second one comes after the interval and triggers the load while input is still open.
+    let steps = vec![
+        (vec![record("letters", None, json!({"letter": "a"}), 1), state("letters", None, 1)], 1500),
+        (vec![state("letters", None, 2)], 0),
+    ];
+    let (early, r) = ack_while_input_open(&sf, config, steps, vec![record("letters", None, json!({"letter": "b"}), 2)]);
+    assert!(early, "{:?}", r.messages);
+    assert_eq!(r.code, 0);
+    let states: Vec<&Value> = r.messages.iter().filter(|m| m["type"] == "STATE").collect();
+    assert_eq!(states.len(), 2, "{:?}", r.messages);
+    assert_eq!(letters(&sf), ["a", "b"]);
+}
