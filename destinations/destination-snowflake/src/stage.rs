@@ -87,7 +87,12 @@ async fn upload_s3(info: &Value, location: &str, name: &str, bytes: Vec<u8>, dig
         .with_secret_access_key(cred("AWS_SECRET_KEY"))
         .with_token(cred("AWS_TOKEN"));
     if let Some(end_point) = info.get("endPoint").and_then(Value::as_str).filter(|e| !e.is_empty()) {
-        builder = builder.with_endpoint(format!("https://{end_point}")).with_virtual_hosted_style_request(false);
+        // Snowflake sends a bare host name (FIPS endpoints); a full URL is taken as is (S3-compatible tests).
+        let url = if end_point.contains("://") { end_point.to_string() } else { format!("https://{end_point}") };
+        builder = builder
+            .with_allow_http(url.starts_with("http://"))
+            .with_endpoint(url)
+            .with_virtual_hosted_style_request(false);
     }
     let store = builder.build().map_err(|e| ConnectorError::system(format!("stage S3 client: {e}")))?;
     let path = ObjectPath::from(format!("{prefix}{name}"));

@@ -471,3 +471,23 @@ fn a_waiting_state_is_acked_after_the_flush_interval() {
     assert_eq!(states.len(), 2, "{:?}", r.messages);
     assert_eq!(letters(&sf), ["a", "b"]);
 }
+
+#[test]
+fn dedup_with_a_truncate_refresh_merges_into_the_new_generation_only() {
+    let sf = Emulator::start();
+    let sync = |generation: i64, minimum: i64, rows: Vec<Value>| {
+        let mut s = stream("users", None, users_schema(), "append_dedup");
+        s["primary_key"] = json!([["id"]]);
+        s["cursor_field"] = json!(["updated"]);
+        s["generation_id"] = json!(generation);
+        s["minimum_generation_id"] = json!(minimum);
+        let mut input = rows;
+        input.push(state("users", None, generation));
+        let r = run("write", Some(&sf.config()), Some(&catalog(vec![s])), &input);
+        assert_eq!(r.code, 0, "{:?}", r.errors());
+    };
+    sync(1, 0, vec![user(1, Some(1), "a", 1), user(2, Some(1), "b", 2)]);
+    sync(2, 2, vec![user(1, Some(5), "x", 3), user(1, Some(4), "y", 4)]);
+    let rows = sf.query(r#"SELECT "ID", "NAME", "_AIRBYTE_GENERATION_ID" FROM "PUBLIC"."USERS" ORDER BY "ID""#);
+    assert_eq!(rows, vec![vec![Some("1".into()), Some("x".into()), Some("2".into())]], "id 2 was in generation 1 only");
+}

@@ -103,3 +103,36 @@ fn a_failed_copy_from_s3_acknowledges_nothing_and_removes_the_staged_file() {
     });
     assert!(listed.is_empty(), "the staged file of the failed COPY is removed: {listed:?}");
 }
+
+#[test]
+fn internal_stage_answer_for_aws_uploads_with_the_temporary_credentials() {
+    // The shape of Snowflake's PUT answer for an AWS-hosted SNOWFLAKE_SSE stage (no encryption material),
+    // pointed at moto: the path AWS-hosted accounts take, run against a real S3 server.
+    let (_moto, endpoint) = moto();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("feedbeef.parquet");
+    std::fs::write(&file, b"PAR1 staged bytes PAR1").unwrap();
+    let answer = json!({"success": true, "data": {"command": "UPLOAD", "src_locations": [file.to_str().unwrap()],
+        "encryptionMaterial": null, "autoCompress": false, "sourceCompression": "none", "parallel": 4,
+        "stageInfo": {"locationType": "S3", "location": "staging-bucket/stages/abc123/", "region": "us-east-1",
+            "endPoint": endpoint, "creds": {"AWS_KEY_ID": "testing", "AWS_SECRET_KEY": "testing-secret",
+            "AWS_TOKEN": "session-token"}}}});
+    let http = reqwest::Client::new();
+    runtime().block_on(destination_snowflake::stage::upload_internal(&answer, &file, &http, false)).unwrap();
+    let (bytes, digest) = runtime().block_on(async {
+        let store = object_store::aws::AmazonS3Builder::new()
+            .with_bucket_name("staging-bucket")
+            .with_region("us-east-1")
+            .with_endpoint(&endpoint)
+            .with_allow_http(true)
+            .with_access_key_id("testing")
+            .with_secret_access_key("testing-secret")
+            .build()
+            .unwrap();
+        let got = object_store::ObjectStore::get(&store, &"stages/abc123/feedbeef.parquet".into()).await.unwrap();
+        let digest = got.attributes.get(&object_store::Attribute::Metadata("sfc-digest".into())).map(|v| v.to_string());
+        (got.bytes().await.unwrap(), digest)
+    });
+    assert_eq!(&bytes[..], b"PAR1 staged bytes PAR1");
+    assert_eq!(digest.as_deref(), Some("C2mV1otGtSPgMXwxn3qu45gkYvyojphVQ74a95Bi9QU="), "sfc-digest metadata");
+}
