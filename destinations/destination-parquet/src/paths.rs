@@ -77,10 +77,7 @@ impl KeyPattern {
             rest = &rest[start + end + 1..];
         }
         tokens.push(lit(rest.to_string()));
-        tokens.push(lit("/".into()));
-        // File variables: {name}. The file name starts a new segment only when the path ends with `/`; Airbyte
-        // appends it directly, so we do not add a separator here (the `/` above collapses when redundant).
-        tokens.pop();
+        // File variables: {name}. Airbyte appends the file name to the path directly (no separator).
         let file = &self.file_pattern;
         let mut rest = file.as_str();
         while let Some(start) = rest.find('{') {
@@ -271,7 +268,7 @@ mod tests {
         )
         .unwrap();
         let key = p.render(&values(1)).unwrap();
-        assert_eq!(key, "b/s/2021/01/02/030405_0000_2021_01_02_9_1.parquet");
+        assert_eq!(key, "b/s/2021/01/02/030405_00002021_01_02_9_1.parquet");
         assert!(p.matches(&key).unwrap());
         assert_eq!(p.list_prefix().unwrap(), "b/s/");
         assert!(KeyPattern::new("", Some("${NOPE}"), None, None, "s").unwrap().validate().is_err());

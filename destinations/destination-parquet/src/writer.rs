@@ -101,6 +101,8 @@ pub async fn write(
         observer,
         uncommitted_input: 0,
         oldest_pending_state: None,
+        at_boundary: true,
+        commit_requested: false,
         summary: SyncSummary::default(),
     };
     let mut reorder: BTreeMap<u64, ChunkResult> = BTreeMap::new();
@@ -116,7 +118,7 @@ pub async fn write(
             None => Some(results_rx.recv().await),
         };
         match received {
-            None => merger.commit_all().await?,
+            None => merger.deadline_passed().await?,
             Some(None) => break,
             Some(Some(result)) => {
                 reorder.insert(result.seq, result);
@@ -178,6 +180,8 @@ enum Job {
 }
 
 enum Event {
+    /// Records of one stream, in input order up to the next state.
+    Batch(usize, RecordBatch),
     Records(usize, u64),
     State(Box<StateMessage>, u64),
     Trace(Box<TraceMessage>),
@@ -185,7 +189,6 @@ enum Event {
 
 struct ChunkResult {
     seq: u64,
-    batches: Vec<(usize, RecordBatch)>,
     events: Vec<Event>,
     input_bytes: usize,
     error: Option<ConnectorError>,
@@ -300,7 +303,7 @@ fn spawn_pipeline(
             let result = match job {
                 Ok(Job::Chunk(chunk)) => decode_chunk(chunk, &index, &schemas),
                 Ok(Job::Failed(seq, error)) => {
-                    ChunkResult { seq, batches: Vec::new(), events: Vec::new(), input_bytes: 0, error: Some(error) }
+                    ChunkResult { seq, events: Vec::new(), input_bytes: 0, error: Some(error) }
                 }
                 Err(_) => return,
             };
@@ -345,7 +348,14 @@ fn decode_chunk(chunk: Chunk, index: &StreamIndex, schemas: &[Arc<StreamSchema>]
                     _ => events.push(Event::Records(i, 1)),
                 }
             }
-            Ok(InputMessage::State(state)) => events.push(Event::State(Box::new(state), line_number)),
+            Ok(InputMessage::State(state)) => {
+                // Batches end at every state, so files can be committed exactly at state boundaries.
+                if let Err(e) = flush_builders(&mut builders, &mut events) {
+                    error = Some(e);
+                    break;
+                }
+                events.push(Event::State(Box::new(state), line_number));
+            }
             Ok(InputMessage::Trace(trace)) => events.push(Event::Trace(Box::new(trace))),
             Ok(InputMessage::Log(_) | InputMessage::Other(_)) => {}
             Err(e) => {
@@ -354,18 +364,19 @@ fn decode_chunk(chunk: Chunk, index: &StreamIndex, schemas: &[Arc<StreamSchema>]
             }
         }
     }
-    let mut batches = Vec::new();
+    if let Err(e) = flush_builders(&mut builders, &mut events) {
+        error.get_or_insert(e);
+    }
+    ChunkResult { seq: chunk.seq, events, input_bytes: chunk.bytes.len(), error }
+}
+
+fn flush_builders(builders: &mut [Option<BatchBuilder>], events: &mut Vec<Event>) -> Result<()> {
     for (i, builder) in builders.iter_mut().enumerate() {
         if let Some(b) = builder.as_mut().filter(|b| !b.is_empty()) {
-            match b.finish() {
-                Ok(batch) => batches.push((i, batch)),
-                Err(e) => {
-                    error.get_or_insert(e);
-                }
-            }
+            events.push(Event::Batch(i, b.finish()?));
         }
     }
-    ChunkResult { seq: chunk.seq, batches, events, input_bytes: chunk.bytes.len(), error }
+    Ok(())
 }
 
 // ------------------------------------------------------------------------------------------ output side
@@ -399,16 +410,24 @@ impl StreamSink {
         ConnectorError::system(format!("cannot write Parquet for stream {}: {e}", self.schema.descriptor))
     }
 
-    /// Append a batch; returns true when the file reached the size limit and must be committed.
-    fn write(&mut self, storage: &Storage, batch: &RecordBatch, block_size: usize, file_limit: usize) -> Result<bool> {
+    /// Bytes of the open file so far (written plus buffered row group).
+    fn size(&self) -> usize {
+        self.open.as_ref().map_or(0, |f| f.writer.bytes_written() + f.writer.in_progress_size())
+    }
+
+    /// Append a batch; returns the open file's size afterwards.
+    fn write(&mut self, storage: &Storage, batch: &RecordBatch, block_size: usize) -> Result<usize> {
         if self.open.is_none() {
             let staged = storage.staging_file()?;
             let file = std::fs::File::create(&staged).map_err(|e| {
                 ConnectorError::system(format!("cannot create staging file {}: {e}", staged.display()))
             })?;
-            let writer =
-                ArrowWriter::try_new(BufWriter::with_capacity(1 << 20, file), self.schema.arrow_schema(), Some(self.props.clone()))
-                    .map_err(|e| self.parquet_error(e))?;
+            let writer = ArrowWriter::try_new(
+                BufWriter::with_capacity(1 << 20, file),
+                self.schema.arrow_schema(),
+                Some(self.props.clone()),
+            )
+            .map_err(|e| self.parquet_error(e))?;
             self.open = Some(OpenFile { staged, writer, rows: 0 });
         }
         let open = self.open.as_mut().expect("opened above");
@@ -419,9 +438,8 @@ impl StreamSink {
             Ok(())
         });
         open.rows += batch.num_rows();
-        let full = open.writer.bytes_written() + open.writer.in_progress_size() >= file_limit;
         result.map_err(|e| self.parquet_error(e))?;
-        Ok(full)
+        Ok(self.size())
     }
 
     /// Close the open file and make it visible under its final key.
@@ -461,6 +479,10 @@ struct Merger<'a, 'o> {
     observer: Option<&'o mut dyn BatchObserver>,
     uncommitted_input: usize,
     oldest_pending_state: Option<Instant>,
+    /// The last event was a state: everything received is covered by a state.
+    at_boundary: bool,
+    /// The ack deadline passed between states: commit at the next one.
+    commit_requested: bool,
     summary: SyncSummary,
 }
 
@@ -468,51 +490,90 @@ impl Merger<'_, '_> {
     async fn process(&mut self, result: ChunkResult) -> Result<()> {
         let block_size = self.config.block_size_bytes();
         let file_limit = self.config.file_size_limit_bytes();
-        for (i, batch) in &result.batches {
-            if let Some(observer) = self.observer.as_deref_mut() {
-                observer.observe(&self.sinks[*i].schema, batch)?;
-            }
-            if self.sinks[*i].write(self.storage, batch, block_size, file_limit)? {
-                if let Some(key) = self.sinks[*i].commit(self.storage).await? {
-                    self.summary.committed_keys.push(key);
-                }
-            }
-        }
+        self.uncommitted_input += result.input_bytes;
         for event in result.events {
             match event {
+                Event::Batch(i, batch) => {
+                    self.at_boundary = false;
+                    if let Some(observer) = self.observer.as_deref_mut() {
+                        observer.observe(&self.sinks[i].schema, &batch)?;
+                    }
+                    let size = self.sinks[i].write(self.storage, &batch, block_size)?;
+                    // Files are cut at state boundaries; only a source that sends no states for a long
+                    // stretch makes us cut one in between (its records may then be sent again after a crash).
+                    if size >= file_limit.saturating_mul(2) {
+                        if let Some(key) = self.sinks[i].commit(self.storage).await? {
+                            self.summary.committed_keys.push(key);
+                        }
+                    }
+                }
                 Event::Records(i, n) => {
+                    self.at_boundary = false;
                     self.tracker.record(i, n);
                     self.summary.records += n;
                 }
                 Event::State(state, line) => {
                     self.tracker.state(*state, line)?;
                     self.oldest_pending_state.get_or_insert_with(Instant::now);
+                    self.at_boundary = true;
+                    if self.sinks.iter().all(|s| !s.has_rows()) {
+                        self.ack_all()?;
+                    } else if self.commit_due(file_limit) {
+                        self.commit_all().await?;
+                    }
                 }
                 Event::Trace(trace) => self.tracker.trace(&trace),
             }
         }
-        self.uncommitted_input += result.input_bytes;
         if let Some(error) = result.error {
-            // Keep what arrived before the bad input: commit it and acknowledge its states, then fail.
-            self.commit_all().await?;
+            // Commit only at a state boundary: records after the last state must not become visible
+            // without an acknowledgement, or a retry would write them twice.
+            if self.at_boundary {
+                self.commit_all().await?;
+            } else {
+                self.discard_open_files();
+            }
             return Err(error);
         }
-        if self.sinks.iter().all(|s| !s.has_rows()) {
-            self.ack_all()?;
-        } else if self.tracker.pending() > 0
-            && (self.uncommitted_input >= self.config.max_ack_lag_bytes()
-                || self
-                    .oldest_pending_state
-                    .is_some_and(|t| t.elapsed() >= Duration::from_secs(self.config.max_ack_delay_seconds)))
-        {
-            self.commit_all().await?;
-        }
         Ok(())
+    }
+
+    /// States wait and the lag, the delay or a file's size says it is time.
+    fn commit_due(&self, file_limit: usize) -> bool {
+        self.tracker.pending() > 0
+            && (self.commit_requested
+                || self.uncommitted_input >= self.config.max_ack_lag_bytes()
+                || self.oldest_pending_state.is_some_and(|t| t.elapsed() >= self.max_delay())
+                || self.sinks.iter().any(|s| s.size() >= file_limit))
+    }
+
+    fn max_delay(&self) -> Duration {
+        Duration::from_secs(self.config.max_ack_delay_seconds)
+    }
+
+    /// The ack deadline passed while no input arrived: commit now if we are at a state boundary, else at
+    /// the next state.
+    async fn deadline_passed(&mut self) -> Result<()> {
+        if self.at_boundary {
+            self.commit_all().await
+        } else {
+            self.commit_requested = true;
+            Ok(())
+        }
+    }
+
+    fn discard_open_files(&mut self) {
+        for sink in &mut self.sinks {
+            if let Some(open) = sink.open.take() {
+                let _ = std::fs::remove_file(&open.staged);
+            }
+        }
     }
 
     fn ack_all(&mut self) -> Result<()> {
         self.tracker.commit(self.tracker.position())?;
         self.oldest_pending_state = None;
+        self.commit_requested = false;
         Ok(())
     }
 

@@ -195,19 +195,27 @@ fn hostile_names_stay_inside_the_destination() {
 }
 
 #[test]
-fn bad_input_fails_with_trace_after_committing_what_came_before() {
+fn bad_input_fails_with_trace_and_commits_only_up_to_the_last_state() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("out");
     let cat = catalog(vec![stream("s", None, simple_schema(), "append", None)]);
-    let input = vec![record("s", None, 1), state("s", None, 1), record("s", None, 2), "{not json".to_string()];
+    // Bad line right after a state: everything before it is committed and acknowledged.
+    let input = vec![record("s", None, 1), state("s", None, 1), "{not json".to_string()];
     let out = run(dir.path(), &["write"], &config(&root), Some(&cat), &lines(&input));
     assert_ne!(out.code, Some(0));
     assert_eq!(out.states().len(), 1, "{}", out.describe());
     let errors = out.errors();
     assert_eq!(errors.len(), 1, "{}", out.describe());
     assert_eq!(errors[0]["trace"]["error"]["failure_type"], "config_error");
-    assert!(errors[0]["trace"]["error"]["message"].as_str().unwrap().contains("line 4"), "{}", out.describe());
-    assert_eq!(ids_under(&read_local(&root), "base/s/"), [1, 2]);
+    assert!(errors[0]["trace"]["error"]["message"].as_str().unwrap().contains("line 3"), "{}", out.describe());
+    assert_eq!(ids_under(&read_local(&root), "base/s/"), [1]);
+    // Records after the last state are not made visible without an ack (a retry resends them).
+    let input = vec![record("s", None, 2), state("s", None, 2), record("s", None, 3), "[1]".to_string()];
+    let out = run(dir.path(), &["write"], &config(&root), Some(&cat), &lines(&input));
+    assert_ne!(out.code, Some(0));
+    assert_eq!(out.states().len(), 0, "{}", out.describe());
+    assert!(out.errors()[0]["trace"]["error"]["message"].as_str().unwrap().contains("line 4"));
+    assert_eq!(ids_under(&read_local(&root), "base/s/"), [1]);
 
     // A record for a stream that is not in the catalog names the stream.
     let input = vec![record("nope", None, 1)];
