@@ -32,6 +32,8 @@ pub struct TablePlan {
     pub cursor: Option<String>,
     pub hard_delete: bool,
     pub generation_id: i64,
+    /// Whether the catalog carries generation ids (only then can an interrupted truncate be resumed).
+    pub has_generations: bool,
     pub minimum_generation_id: i64,
 }
 
@@ -179,6 +181,7 @@ impl TablePlan {
             cursor,
             hard_delete,
             generation_id: stream.generation_id.unwrap_or(0),
+            has_generations: stream.generation_id.is_some(),
             minimum_generation_id: stream.minimum_generation_id.unwrap_or(0),
         })
     }

@@ -97,7 +97,7 @@ impl<'a> Loader<'a> {
             plan.ensure_table(client, &plan.target, config.retention_period_days).await?;
             let write_table = if plan.truncates() {
                 let temp = plan.temp_table();
-                if !resumable(client, &temp, plan.generation_id).await? {
+                if !plan.has_generations || !resumable(client, &temp, plan.generation_id).await? {
                     client.query(&sql::drop_table(&temp)).await?;
                 }
                 plan.ensure_table(client, &temp, config.retention_period_days).await?;
@@ -325,7 +325,8 @@ impl<'a> Loader<'a> {
 }
 
 /// Whether a leftover temporary table holds an interrupted attempt of this same generation (then it is kept
-/// and appended to: its records were acknowledged).
+/// and appended to: its records were acknowledged). Without generation ids in the catalog the platform restarts
+/// a full refresh from the beginning, so the leftover is dropped instead.
 async fn resumable(client: &dyn SnowflakeClient, temp: &TableRef, generation: i64) -> Result<bool> {
     let exists = client.query(&sql::describe_columns(temp)).await?;
     if exists.is_empty() {
