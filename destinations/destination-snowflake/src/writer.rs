@@ -176,18 +176,20 @@ impl<'a> Loader<'a> {
                     tracker.state(state, line_number)?;
                     tracker.commit(self.durable(&tracker))?;
                     if tracker.pending() > 0 {
-                        let since = *oldest_pending.get_or_insert_with(Instant::now);
-                        if since.elapsed() >= flush_interval {
-                            self.load_all().await?;
-                            tracker.commit(self.durable(&tracker))?;
-                        }
-                    }
-                    if tracker.pending() == 0 {
-                        oldest_pending = None;
+                        oldest_pending.get_or_insert_with(Instant::now);
                     }
                 }
                 InputMessage::Trace(trace) => tracker.trace(&trace),
                 InputMessage::Log(_) | InputMessage::Other(_) => {}
+            }
+            // A STATE that has waited long enough forces a load of everything buffered (checked on every
+            // input line, so a slow source cannot hold an ack back longer than the interval plus one line).
+            if oldest_pending.is_some_and(|since| since.elapsed() >= flush_interval) {
+                self.load_all().await?;
+                tracker.commit(self.durable(&tracker))?;
+            }
+            if tracker.pending() == 0 {
+                oldest_pending = None;
             }
         }
         self.load_all().await?;

@@ -458,8 +458,8 @@ fn a_waiting_state_is_acked_after_the_flush_interval() {
     let sf = Emulator::start();
     let mut config = sf.config();
     config["flush_interval_seconds"] = json!(1);
-    // The interval is checked when a STATE arrives: the first state waits (its record is buffered), the
-    // second one comes after the interval and triggers the load while input is still open.
+    // The interval is checked as lines arrive: the first state waits (its record is buffered); the next line,
+    // after the interval, triggers the load while input is still open.
     let steps = vec![
         (vec![record("letters", None, json!({"letter": "a"}), 1), state("letters", None, 1)], 1500),
         (vec![state("letters", None, 2)], 0),
