@@ -70,14 +70,78 @@ impl Destination for ParquetDestination {
         out: &Output,
     ) -> Result<()> {
         let parsed = Self::parse(config)?;
-        let summary = writer::write(&parsed, catalog, input, out, None).await?;
-        tracing::info!(
-            "sync done: {} records, {} files committed, {} files replaced",
-            summary.records,
-            summary.committed_keys.len(),
-            summary.deleted_keys.len()
-        );
-        Ok(())
+        let Some(hook_value) = parsed.post_sync.clone() else {
+            let summary = writer::write(&parsed, catalog, input, out, None).await?;
+            log_summary(&summary);
+            return Ok(());
+        };
+        let hook: post_sync::PostSyncConfig = airbyte_protocol::files::from_value(hook_value, "config post_sync")?;
+        let mut profilers: Vec<post_sync::StreamProfiler> = catalog
+            .streams
+            .iter()
+            .map(|s| {
+                let schema = destination_core::StreamSchema::new(s);
+                post_sync::StreamProfiler::new(
+                    s.descriptor(),
+                    schema.arrow_schema(),
+                    s.primary_key.clone().unwrap_or_default(),
+                    s.effective_cursor().cloned().unwrap_or_default(),
+                )
+            })
+            .collect();
+        let index = airbyte_protocol::destination::StreamIndex::new(catalog);
+        let mut observe = |stream: &destination_core::StreamSchema, batch: &arrow::array::RecordBatch| {
+            let d = &stream.descriptor;
+            if let Some(i) = index.lookup(&d.name, d.namespace.as_deref()) {
+                profilers[i].observe(batch);
+            }
+            Ok(())
+        };
+        let summary = writer::write(&parsed, catalog, input, out, Some(&mut observe)).await?;
+        log_summary(&summary);
+        // Every state is acknowledged by now: the hook runs on committed data only.
+        let profiles: Vec<_> = profilers.into_iter().map(post_sync::StreamProfiler::finish).collect();
+        let sync_id = catalog
+            .streams
+            .iter()
+            .find_map(|s| s.sync_id)
+            .map(|id| id.to_string())
+            .unwrap_or_else(|| airbyte_protocol::now_millis().to_string());
+        let location = post_sync::DataLocation::local(hook_location(&parsed));
+        let result = post_sync::run_post_sync(&hook, &location, profiles, post_sync::SyncInfo::new(sync_id)).await;
+        if let Ok(outcome) = &result {
+            tracing::info!(
+                "post-sync: {} ({}); report {}",
+                outcome.decision.as_str(),
+                outcome.reasons.join("; "),
+                outcome.report_html.display()
+            );
+        }
+        match post_sync::sync_failure(&hook, &result) {
+            Some(message) => Err(airbyte_protocol::ConnectorError::system(message)),
+            None => Ok(()),
+        }
+    }
+}
+
+fn log_summary(summary: &writer::SyncSummary) {
+    tracing::info!(
+        "sync done: {} records, {} files committed, {} files replaced",
+        summary.records,
+        summary.committed_keys.len(),
+        summary.deleted_keys.len()
+    );
+}
+
+/// Where the post-sync hook keeps profiles, reports and its queue: the local root in local mode, the
+/// staging directory in S3 mode (mount it to keep the history between runs).
+fn hook_location(config: &ParquetConfig) -> std::path::PathBuf {
+    match config.target() {
+        config::StorageTarget::Local { root } => root,
+        config::StorageTarget::S3 { .. } => match config.staging_directory.as_deref().filter(|s| !s.is_empty()) {
+            Some(dir) => std::path::PathBuf::from(dir),
+            None => std::env::temp_dir().join("destination-parquet"),
+        },
     }
 }
 
@@ -212,8 +276,18 @@ pub fn connection_specification() -> serde_json::Value {
             },
             "post_sync": {
                 "title": "Post-Sync Data Quality Hook",
-                "description": "Optional: profile the written data and run the post-sync checks (see hooks/docs).",
-                "type": "object", "order": 16
+                "description": "Optional: profile every batch while writing and, after the last state is acknowledged, run the post-sync checks, report and retraining queue. `{}` gives a local report. Further keys (checks, rules, queue, report, triggers, notify) as documented for the post-sync hook.",
+                "type": "object",
+                "additionalProperties": true,
+                "order": 16,
+                "properties": {
+                    "enabled": {"title": "Run the checks", "type": "boolean", "default": true},
+                    "fail_sync_on_error": {"title": "Fail the sync when the hook fails", "type": "boolean", "default": false},
+                    "fail_sync_on_quarantine": {"title": "Fail the sync on a quarantine decision", "type": "boolean", "default": false},
+                    "min_new_rows": {"title": "Minimum new rows to retrain", "type": "integer", "minimum": 0},
+                    "history_syncs": {"title": "Past syncs to compare with", "type": "integer", "minimum": 1},
+                    "dispatch_inline": {"title": "Deliver queued jobs right away", "type": "boolean", "default": true}
+                }
             }
         }
     })

@@ -266,3 +266,37 @@ fn spec_matches_golden_file() {
     let golden: Value = serde_json::from_str(&std::fs::read_to_string(golden_path).unwrap()).unwrap();
     assert_eq!(spec["spec"], golden);
 }
+
+#[test]
+fn post_sync_hook_profiles_the_written_batches_and_never_fails_the_sync_unless_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("out");
+    let cat = catalog(vec![stream("s", None, simple_schema(), "append", None)]);
+    let input: Vec<String> = (0..300).map(|i| record("s", None, i)).chain([state("s", None, 300)]).collect();
+    let mut cfg = config(&root);
+    cfg["post_sync"] = json!({});
+    let out = run(dir.path(), &["write"], &cfg, Some(&cat), &lines(&input));
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    assert_eq!(out.states().len(), 1);
+    let profile_dir = root.join("_airbyte_quality");
+    let profiles: Vec<_> = walk(&profile_dir).into_iter().filter(|p| p.extension().is_some_and(|e| e == "json")).collect();
+    let profile_file = profiles.iter().find(|p| p.to_string_lossy().contains("/s/")).expect("a profile of stream s");
+    let profile: Value = serde_json::from_str(&std::fs::read_to_string(profile_file).unwrap()).unwrap();
+    assert_eq!(profile["rows"], 300, "{profile}");
+    let logs: Vec<String> = out.messages.iter().filter(|m| m["type"] == "LOG").map(|m| m.to_string()).collect();
+    assert!(logs.iter().any(|l| l.contains("post-sync: ")), "{logs:?}");
+
+    // A hook that cannot write its queue: logged, sync still succeeds ...
+    let blocker = dir.path().join("blocker");
+    std::fs::write(&blocker, "x").unwrap();
+    cfg["post_sync"] = json!({"queue": {"path": blocker.join("q.sqlite").to_str().unwrap()}});
+    let out = run(dir.path(), &["write"], &cfg, Some(&cat), &lines(&input));
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    assert_eq!(out.states().len(), 1);
+    // ... unless configured to fail it (after every state was acknowledged).
+    cfg["post_sync"]["fail_sync_on_error"] = json!(true);
+    let out = run(dir.path(), &["write"], &cfg, Some(&cat), &lines(&input));
+    assert_ne!(out.code, Some(0), "{}", out.describe());
+    assert_eq!(out.states().len(), 1);
+    assert!(out.errors()[0]["trace"]["error"]["message"].as_str().unwrap().contains("post-sync"), "{}", out.describe());
+}
