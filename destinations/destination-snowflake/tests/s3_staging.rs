@@ -13,6 +13,7 @@ use serde_json::json;
 use std::process::{Command, Stdio};
 
 fn moto() -> (ChildGuard, String) {
+    wait_for_venv("tools");
     let port = free_port();
     let child = Command::new(venv_tool("tools", "moto_server"))
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])

@@ -17,9 +17,9 @@ pub struct Emulator {
     _server: ChildGuard,
 }
 
-/// Wait for `tests/python/setup.sh` to have built the fakesnow venv (it may run concurrently).
-fn wait_for_venv() {
-    let stamp = workspace_root().join(".venv/fakesnow/.requirements.sha256");
+/// Wait for `tests/python/setup.sh` to have built a venv (it may run concurrently).
+pub fn wait_for_venv(name: &str) {
+    let stamp = workspace_root().join(".venv").join(name).join(".requirements.sha256");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(900);
     while !stamp.exists() && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_secs(2));
@@ -28,7 +28,7 @@ fn wait_for_venv() {
 
 impl Emulator {
     pub fn start() -> Emulator {
-        wait_for_venv();
+        wait_for_venv("fakesnow");
         let port = free_port();
         let log = std::env::temp_dir().join(format!("fakesnow-{port}.log"));
         let child = Command::new(venv_tool("fakesnow", "fakesnow"))
