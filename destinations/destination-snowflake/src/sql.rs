@@ -304,7 +304,7 @@ pub fn put(local_path: &str, stage: &TableRef) -> String {
 pub fn copy_from_stage(load: &TableRef, stage: &TableRef, file_name: &str) -> String {
     // The file goes in the stage path, not in FILES=(...): the name is ours (uuid + .parquet), never from data.
     format!(
-        "COPY INTO {load} FROM @{stage}/{file_name} FILE_FORMAT = (TYPE = PARQUET) \
+        "COPY INTO {load} FROM @{stage}/{file_name} FILE_FORMAT = (TYPE = PARQUET USE_LOGICAL_TYPE = TRUE) \
          MATCH_BY_COLUMN_NAME = CASE_SENSITIVE ON_ERROR = ABORT_STATEMENT PURGE = TRUE"
     )
 }
@@ -324,7 +324,7 @@ pub fn copy_from_s3(load: &TableRef, url: &str, auth: &S3Auth<'_>, purge: bool) 
         }
     };
     format!(
-        "COPY INTO {load} FROM {} {auth} FILE_FORMAT = (TYPE = PARQUET) \
+        "COPY INTO {load} FROM {} {auth} FILE_FORMAT = (TYPE = PARQUET USE_LOGICAL_TYPE = TRUE) \
          MATCH_BY_COLUMN_NAME = CASE_SENSITIVE ON_ERROR = ABORT_STATEMENT PURGE = {}",
         quote_literal(url),
         if purge { "TRUE" } else { "FALSE" }

@@ -58,7 +58,7 @@ fn staged_file_lands_in_s3_and_copy_names_it() {
     assert_eq!(
         copy,
         "COPY INTO \"AIRBYTE_INTERNAL\".\"AIRBYTE_LOAD_T\" FROM 's3://staging-bucket/airbyte/stage/0123abcd.parquet' \
-         CREDENTIALS = (AWS_KEY_ID = 'testing' AWS_SECRET_KEY = 'testing-secret') FILE_FORMAT = (TYPE = PARQUET) \
+         CREDENTIALS = (AWS_KEY_ID = 'testing' AWS_SECRET_KEY = 'testing-secret') FILE_FORMAT = (TYPE = PARQUET USE_LOGICAL_TYPE = TRUE) \
          MATCH_BY_COLUMN_NAME = CASE_SENSITIVE ON_ERROR = ABORT_STATEMENT PURGE = TRUE"
     );
     runtime().block_on(stage.remove(&url)).unwrap();
