@@ -13,6 +13,7 @@ RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
 bin="$target_dir/x86_64-unknown-linux-gnu/release"
 malformed=../protocol/tests/data/malformed
 work="$(mktemp -d)"
+mkdir -p artifacts
 for t in decode_line state_catalog config_schema; do
   case "$t" in
     decode_line) seeds="$malformed/lines" ;;
