@@ -429,6 +429,11 @@ impl Workbook {
         }
     }
 
+    /// Whether sheets are read cell by cell (xlsx, xlsb) rather than loaded whole (xls, ods).
+    pub fn is_streamed(&self) -> bool {
+        matches!(self, Workbook::Xlsx(_) | Workbook::Xlsb(_))
+    }
+
     fn sheets_metadata(&self) -> &[Sheet] {
         match self {
             Workbook::Xlsx(w) => w.sheets_metadata(),

@@ -609,7 +609,10 @@ async fn read_file(
     if jobs.is_empty() {
         return Ok(());
     }
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).min(jobs.len()).min(8);
+    // Streamed sheets cost little memory, so every sheet gets its own thread (up to 8): with 3 sheets on 2 cores
+    // the work then spreads evenly. Sheets that calamine loads whole (xls, ods) are read one per core.
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let threads = if wb.is_streamed() { jobs.len().min(8) } else { jobs.len().min(cores) };
     let queue = Mutex::new(jobs);
     let first_wb = Mutex::new(Some(wb));
     let errors: Mutex<Vec<ConnectorError>> = Mutex::new(Vec::new());
