@@ -174,11 +174,13 @@ pub struct Column {
     pub sf_type: SfType,
     pub load: LoadKind,
     pub not_null: bool,
+    /// The record property it holds (None for the Airbyte columns).
+    pub property: Option<String>,
 }
 
 impl Column {
     pub fn new(name: impl Into<String>, sf_type: SfType, load: LoadKind) -> Self {
-        Column { name: name.into(), sf_type, load, not_null: false }
+        Column { name: name.into(), sf_type, load, not_null: false, property: None }
     }
     /// The column's type in the load table (what the Parquet value lands in before the INSERT or MERGE).
     fn load_type(&self) -> &'static str {

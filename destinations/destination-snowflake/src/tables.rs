@@ -5,7 +5,9 @@ use crate::client::SnowflakeClient;
 use crate::config::{CdcDeletionMode, SnowflakeConfig};
 use crate::sql::{self, Column, LoadKind, SfType, TableRef};
 use airbyte_protocol::{ConfiguredAirbyteStream, ConnectorError, DestinationSyncMode, Result};
-use arrow::datatypes::{Field, Schema, SchemaRef};
+use arrow::array::{Array, ArrayBuilder, AsArray, ListArray, RecordBatch, StringArray, StringBuilder, StructArray};
+use arrow::buffer::{OffsetBuffer, ScalarBuffer};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use destination_core::{ColumnType, StreamSchema};
 use serde_json::{json, Value};
 use std::collections::HashSet;
@@ -120,7 +122,7 @@ impl TablePlan {
                 name = format!("{base}_{n}");
             }
             property_columns.push((spec.name.clone(), name.clone()));
-            columns.push(Column::new(name, sf_type, load));
+            columns.push(Column { property: Some(spec.name.clone()), ..Column::new(name, sf_type, load) });
         }
         columns.push(Column::new(sql::ADDITIONAL_PROPERTIES, SfType::Object, LoadKind::ParseJson));
 
@@ -216,6 +218,91 @@ impl TablePlan {
             }
         }
         Ok(())
+    }
+}
+
+impl TablePlan {
+    /// Null JSON values that do not fit their OBJECT or ARRAY column (Snowflake would reject the whole load) and
+    /// record each as a `NULLED` / `DESTINATION_SERIALIZATION_ERROR` change in `_AIRBYTE_META`. Batches without
+    /// such values are returned as they are.
+    pub fn enforce_json_shapes(&self, batch: RecordBatch) -> Result<RecordBatch> {
+        let mut nulled: Vec<(usize, Vec<bool>)> = Vec::new();
+        for (ci, column) in self.columns.iter().enumerate() {
+            let want = match (column.load, column.sf_type) {
+                (LoadKind::ParseJson, SfType::Object) if column.property.is_some() => b'{',
+                (LoadKind::ParseJson, SfType::Array) if column.property.is_some() => b'[',
+                _ => continue,
+            };
+            let Some(values) = batch.column(ci).as_string_opt::<i32>() else { continue };
+            let bad: Vec<bool> = (0..values.len())
+                .map(|r| values.is_valid(r) && values.value(r).trim_start().as_bytes().first() != Some(&want))
+                .collect();
+            if bad.iter().any(|b| *b) {
+                nulled.push((ci, bad));
+            }
+        }
+        if nulled.is_empty() {
+            return Ok(batch);
+        }
+        let arrow_err = |e: arrow::error::ArrowError| ConnectorError::system(format!("fixing JSON columns: {e}"));
+        let mut arrays = batch.columns().to_vec();
+        for (ci, bad) in &nulled {
+            let values = batch.column(*ci).as_string::<i32>();
+            let fixed: StringArray =
+                (0..values.len()).map(|r| (!bad[r] && values.is_valid(r)).then(|| values.value(r))).collect();
+            arrays[*ci] = Arc::new(fixed);
+        }
+        let meta_index = self.columns.iter().position(|c| c.name == sql::META).unwrap_or(3);
+        let meta = batch.column(meta_index).as_struct();
+        let DataType::Struct(meta_fields) = meta.data_type().clone() else {
+            return Err(ConnectorError::system("_airbyte_meta is not a struct"));
+        };
+        let changes = meta.column(1).as_list::<i32>();
+        let DataType::List(item_field) = changes.data_type().clone() else {
+            return Err(ConnectorError::system("_airbyte_meta.changes is not a list"));
+        };
+        let DataType::Struct(change_fields) = item_field.data_type().clone() else {
+            return Err(ConnectorError::system("a change is not a struct"));
+        };
+        let items = changes.values().as_struct();
+        let (old_field, old_change, old_reason) = (
+            items.column(0).as_string::<i32>(),
+            items.column(1).as_string::<i32>(),
+            items.column(2).as_string::<i32>(),
+        );
+        let (mut field, mut change, mut reason) = (StringBuilder::new(), StringBuilder::new(), StringBuilder::new());
+        let mut offsets = vec![0i32];
+        for row in 0..batch.num_rows() {
+            let start = changes.value_offsets()[row] as usize;
+            let end = changes.value_offsets()[row + 1] as usize;
+            for j in start..end {
+                field.append_value(old_field.value(j));
+                change.append_value(old_change.value(j));
+                reason.append_value(old_reason.value(j));
+            }
+            for (ci, bad) in &nulled {
+                if bad[row] {
+                    field.append_value(self.columns[*ci].property.as_deref().unwrap_or_default());
+                    change.append_value("NULLED");
+                    reason.append_value("DESTINATION_SERIALIZATION_ERROR");
+                }
+            }
+            offsets.push(field.len() as i32);
+        }
+        let items = StructArray::try_new(
+            change_fields,
+            vec![Arc::new(field.finish()), Arc::new(change.finish()), Arc::new(reason.finish())],
+            None,
+        )
+        .map_err(arrow_err)?;
+        let list =
+            ListArray::try_new(item_field, OffsetBuffer::new(ScalarBuffer::from(offsets)), Arc::new(items), None)
+                .map_err(arrow_err)?;
+        let meta =
+            StructArray::try_new(meta_fields, vec![meta.column(0).clone(), Arc::new(list)], meta.nulls().cloned())
+                .map_err(arrow_err)?;
+        arrays[meta_index] = Arc::new(meta);
+        RecordBatch::try_new(batch.schema(), arrays).map_err(arrow_err)
     }
 }
 

@@ -223,6 +223,7 @@ impl<'a> Loader<'a> {
         let batch = stream.builder.finish()?;
         let batch = RecordBatch::try_new(stream.plan.staged_schema.clone(), batch.columns().to_vec())
             .map_err(|e| ConnectorError::system(format!("renaming staged columns: {e}")))?;
+        let batch = stream.plan.enforce_json_shapes(batch)?;
         if stream.file.is_none() {
             let path = self.dir.path().join(format!("{}.parquet", uuid::Uuid::new_v4().simple()));
             let file = std::fs::File::create(&path).system_context(format!("creating {}", path.display()))?;

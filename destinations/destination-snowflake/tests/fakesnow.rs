@@ -83,6 +83,25 @@ fn append_creates_typed_table_and_acks_states_after_copy() {
     assert_eq!(cell(&rows, 1, 1), None);
     assert_eq!(cell(&rows, 2, 0), Some("3"));
 
+    // Values that are not an object / array where the schema says so: null plus a change, the load succeeds.
+    let input = vec![
+        record(
+            "people",
+            None,
+            json!({"id": 10, "doc": "not an object", "tags": {"not": "an array"}}),
+            1_700_000_000_010,
+        ),
+        state("people", None, 10),
+    ];
+    let bad = run("write", Some(&sf.config()), Some(&cat), &input);
+    assert_eq!(bad.code, 0, "{:?}", bad.errors());
+    let rows = sf.query(r#"SELECT "DOC", "TAGS", TO_JSON("_AIRBYTE_META") FROM "PUBLIC"."PEOPLE" WHERE "ID" = 10"#);
+    assert_eq!((cell(&rows, 0, 0), cell(&rows, 0, 1)), (None, None), "{rows:?}");
+    let fields: Vec<Value> =
+        json_cell(&rows, 0, 2)["changes"].as_array().unwrap().iter().map(|c| c["field"].clone()).collect();
+    assert_eq!(fields, [json!("doc"), json!("tags")]);
+    sf.query(r#"DELETE FROM "PUBLIC"."PEOPLE" WHERE "ID" = 10"#);
+
     // A second append sync adds rows.
     let input = vec![record("people", None, json!({"id": 4}), 1_700_000_000_003), state("people", None, 4)];
     let run2 = run("write", Some(&sf.config()), Some(&cat), &input);
