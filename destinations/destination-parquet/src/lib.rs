@@ -48,16 +48,15 @@ impl Destination for ParquetDestination {
 
     async fn check(&self, config: &Config) -> Result<()> {
         let parsed = Self::parse(config)?;
-        for (ns, stream) in [(Some("namespace"), "stream")] {
-            paths::KeyPattern::new(
-                &parsed.s3_bucket_path,
-                parsed.s3_path_format.as_deref(),
-                parsed.file_name_pattern.as_deref(),
-                ns,
-                stream,
-            )?
-            .validate()?;
-        }
+        // Unknown path variables are a config problem check should report.
+        paths::KeyPattern::new(
+            &parsed.s3_bucket_path,
+            parsed.s3_path_format.as_deref(),
+            parsed.file_name_pattern.as_deref(),
+            Some("namespace"),
+            "stream",
+        )?
+        .validate()?;
         let storage = storage::Storage::new(&parsed)?;
         storage.probe(&parsed.s3_bucket_path).await
     }

@@ -43,7 +43,8 @@ impl KeyPattern {
         namespace: Option<&str>,
         stream: &str,
     ) -> Result<Self> {
-        let path_format = path_format.filter(|p| !p.trim().is_empty()).unwrap_or(DEFAULT_PATH_FORMAT).trim().to_string();
+        let path_format =
+            path_format.filter(|p| !p.trim().is_empty()).unwrap_or(DEFAULT_PATH_FORMAT).trim().to_string();
         let file_pattern =
             file_pattern.filter(|p| !p.trim().is_empty()).unwrap_or(DEFAULT_FILE_NAME_PATTERN).trim().to_string();
         if file_pattern.contains('/') {
@@ -232,7 +233,11 @@ mod tests {
     use chrono::TimeZone;
 
     fn values(part: u64) -> KeyValues {
-        KeyValues { sync_start: Utc.with_ymd_and_hms(2021, 1, 2, 3, 4, 5).unwrap(), part_number: part, sync_id: Some(9) }
+        KeyValues {
+            sync_start: Utc.with_ymd_and_hms(2021, 1, 2, 3, 4, 5).unwrap(),
+            part_number: part,
+            sync_id: Some(9),
+        }
     }
 
     #[test]
@@ -249,7 +254,8 @@ mod tests {
 
     #[test]
     fn hostile_names_stay_inside_the_prefix() {
-        for (ns, stream) in [(Some(".."), ".."), (Some("a/b"), "../../etc"), (None, "Bestände 2024"), (Some("."), "/")] {
+        for (ns, stream) in [(Some(".."), ".."), (Some("a/b"), "../../etc"), (None, "Bestände 2024"), (Some("."), "/")]
+        {
             let p = KeyPattern::new("base", None, None, ns, stream).unwrap();
             let key = p.render(&values(0)).unwrap();
             assert!(key.starts_with("base/") && names::is_contained_key(&key), "{key}");

@@ -158,7 +158,10 @@ impl Storage {
                         }
                         Err(e) if e.is_config() => return Err(e),
                         Err(e) => {
-                            tracing::warn!("upload of {key} failed (attempt {attempt}/{UPLOAD_ATTEMPTS}): {}", e.message);
+                            tracing::warn!(
+                                "upload of {key} failed (attempt {attempt}/{UPLOAD_ATTEMPTS}): {}",
+                                e.message
+                            );
                             last = Some(e);
                             tokio::time::sleep(Duration::from_millis(500 * attempt as u64)).await;
                         }
@@ -183,7 +186,10 @@ impl Storage {
             let mut bytes = Vec::with_capacity(size);
             file.read_to_end(&mut bytes).map_err(read_err)?;
             let opts = PutOptions { attributes, ..Default::default() };
-            self.store.put_opts(&path, PutPayload::from(bytes), opts).await.map_err(|e| self.error("upload", key, e))?;
+            self.store
+                .put_opts(&path, PutPayload::from(bytes), opts)
+                .await
+                .map_err(|e| self.error("upload", key, e))?;
             return Ok(());
         }
         let opts = PutMultipartOptions { attributes, ..Default::default() };
@@ -245,9 +251,11 @@ impl Storage {
             .await
             .map_err(|e| ConnectorError::system(format!("cannot read the Parquet footer of {key}: {e}")))?;
         let kv = builder.metadata().file_metadata().key_value_metadata();
-        Ok(kv.into_iter().flatten().find(|kv| kv.key == destination_core::schema::GENERATION_METADATA_KEY).and_then(
-            |kv| kv.value.as_deref().and_then(|v| v.parse().ok()),
-        ))
+        Ok(kv
+            .into_iter()
+            .flatten()
+            .find(|kv| kv.key == destination_core::schema::GENERATION_METADATA_KEY)
+            .and_then(|kv| kv.value.as_deref().and_then(|v| v.parse().ok())))
     }
 
     /// `check`: write, read back and delete a probe object under the configured prefix.

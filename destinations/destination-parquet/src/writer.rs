@@ -111,10 +111,7 @@ pub async fn write(
     loop {
         let deadline = merger.oldest_pending_state.map(|t| t + max_delay);
         let received = match deadline {
-            Some(d) => match tokio::time::timeout_at(d.into(), results_rx.recv()).await {
-                Ok(r) => Some(r),
-                Err(_) => None,
-            },
+            Some(d) => tokio::time::timeout_at(d.into(), results_rx.recv()).await.ok(),
             None => Some(results_rx.recv().await),
         };
         match received {
@@ -419,9 +416,8 @@ impl StreamSink {
     fn write(&mut self, storage: &Storage, batch: &RecordBatch, block_size: usize) -> Result<usize> {
         if self.open.is_none() {
             let staged = storage.staging_file()?;
-            let file = std::fs::File::create(&staged).map_err(|e| {
-                ConnectorError::system(format!("cannot create staging file {}: {e}", staged.display()))
-            })?;
+            let file = std::fs::File::create(&staged)
+                .map_err(|e| ConnectorError::system(format!("cannot create staging file {}: {e}", staged.display())))?;
             let writer = ArrowWriter::try_new(
                 BufWriter::with_capacity(1 << 20, file),
                 self.schema.arrow_schema(),
@@ -456,7 +452,8 @@ impl StreamSink {
             return Err(self.parquet_error(e));
         }
         let key = loop {
-            let values = KeyValues { sync_start: self.sync_start, part_number: self.next_part, sync_id: self.schema.sync_id };
+            let values =
+                KeyValues { sync_start: self.sync_start, part_number: self.next_part, sync_id: self.schema.sync_id };
             self.next_part += 1;
             let key = self.pattern.render(&values)?;
             // A custom pattern without per-sync values could name an existing file: never overwrite one.

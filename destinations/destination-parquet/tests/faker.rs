@@ -35,8 +35,10 @@ fn source_faker_lands_all_streams() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| json!({"stream": s, "sync_mode": "full_refresh", "destination_sync_mode": "overwrite",
-                        "generation_id": 1, "minimum_generation_id": 1, "sync_id": 99}))
+        .map(|s| {
+            json!({"stream": s, "sync_mode": "full_refresh", "destination_sync_mode": "overwrite",
+                        "generation_id": 1, "minimum_generation_id": 1, "sync_id": 99})
+        })
         .collect();
     assert!(streams.len() >= 3, "{catalog}");
     let configured = json!({"streams": streams});

@@ -26,7 +26,11 @@ fn all_lines() -> Vec<(Option<i64>, String)> {
 }
 
 /// Run once; kill -9 after `kill_after` if given. Returns the cursors of the acknowledged states and the exit.
-fn run_round(dir: &std::path::Path, lines: &[(Option<i64>, String)], kill_after: Option<Duration>) -> (Vec<i64>, Option<i32>) {
+fn run_round(
+    dir: &std::path::Path,
+    lines: &[(Option<i64>, String)],
+    kill_after: Option<Duration>,
+) -> (Vec<i64>, Option<i32>) {
     let config = json!({"destination_path": dir.join("out").to_str().unwrap(), "max_ack_lag_mb": 1,
                         "file_size_limit_mb": 1, "format": {"compression_codec": "SNAPPY"}});
     let cat = catalog(vec![stream("k", None, simple_schema(), "append", None)]);

@@ -46,10 +46,12 @@ fn records_land_typed_with_exact_counts_and_acks_in_order() {
     assert_eq!(states[6]["state"]["stream"]["stream_state"]["cursor"], 2);
 
     let files = read_local(&root);
-    assert!(files["other"].as_array().unwrap().iter().all(|f| f.as_str().unwrap().starts_with(".airbyte_tmp/") == false));
+    let leftovers = files["other"].as_array().unwrap();
+    assert!(leftovers.iter().all(|f| !f.as_str().unwrap().starts_with(".airbyte_tmp/")), "{leftovers:?}");
     assert_eq!(ids_under(&files, "base/public/users/"), (0..2500).collect::<Vec<_>>());
     assert_eq!(ids_under(&files, "base/orders/"), (0..2500).step_by(3).collect::<Vec<_>>());
-    let (key, file) = files["files"].as_object().unwrap().iter().find(|(k, _)| k.starts_with("base/public/users/")).unwrap();
+    let (key, file) =
+        files["files"].as_object().unwrap().iter().find(|(k, _)| k.starts_with("base/public/users/")).unwrap();
     assert!(key.ends_with("_0.parquet"), "{key}");
     let types = &file["types"];
     assert_eq!(types["id"], "int64");
@@ -68,7 +70,8 @@ fn records_land_typed_with_exact_counts_and_acks_in_order() {
     assert_eq!(file["meta"]["airbyte.generation_id"], "3");
     let schema: Value = serde_json::from_str(file["meta"]["airbyte.json_schema"].as_str().unwrap()).unwrap();
     assert_eq!(schema, simple_schema());
-    let (_, orders_file) = files["files"].as_object().unwrap().iter().find(|(k, _)| k.starts_with("base/orders/")).unwrap();
+    let (_, orders_file) =
+        files["files"].as_object().unwrap().iter().find(|(k, _)| k.starts_with("base/orders/")).unwrap();
     assert_eq!(orders_file["rows"], 835, "the record whose id did not fit is there, with a null id");
     let changes = &orders_file["changes"][0];
     assert_eq!(changes[0]["field"], "name");
@@ -234,10 +237,17 @@ fn check_writes_and_removes_a_probe_and_fails_clearly() {
     assert!(left.is_empty(), "probe left behind: {left:?}");
     let blocker = dir.path().join("file");
     std::fs::write(&blocker, "x").unwrap();
-    let out = run(dir.path(), &["check"], &json!({"destination_path": blocker.join("sub").to_str().unwrap()}), None, b"");
+    let out =
+        run(dir.path(), &["check"], &json!({"destination_path": blocker.join("sub").to_str().unwrap()}), None, b"");
     assert_eq!(out.status().unwrap()["status"], "FAILED", "{}", out.describe());
     assert!(out.status().unwrap()["message"].as_str().unwrap().contains("destination_path"));
-    let out = run(dir.path(), &["check"], &json!({"destination_path": "/tmp/x", "format": {"compression_codec": "LZO"}}), None, b"");
+    let out = run(
+        dir.path(),
+        &["check"],
+        &json!({"destination_path": "/tmp/x", "format": {"compression_codec": "LZO"}}),
+        None,
+        b"",
+    );
     assert_eq!(out.status().unwrap()["status"], "FAILED");
     assert!(out.status().unwrap()["message"].as_str().unwrap().contains("LZO"));
 }
@@ -279,7 +289,8 @@ fn post_sync_hook_profiles_the_written_batches_and_never_fails_the_sync_unless_a
     assert_eq!(out.code, Some(0), "{}", out.describe());
     assert_eq!(out.states().len(), 1);
     let profile_dir = root.join("_airbyte_quality");
-    let profiles: Vec<_> = walk(&profile_dir).into_iter().filter(|p| p.extension().is_some_and(|e| e == "json")).collect();
+    let profiles: Vec<_> =
+        walk(&profile_dir).into_iter().filter(|p| p.extension().is_some_and(|e| e == "json")).collect();
     let profile_file = profiles.iter().find(|p| p.to_string_lossy().contains("/s/")).expect("a profile of stream s");
     let profile: Value = serde_json::from_str(&std::fs::read_to_string(profile_file).unwrap()).unwrap();
     assert_eq!(profile["rows"], 300, "{profile}");

@@ -33,7 +33,8 @@ fn start_moto() -> Moto {
 
 fn create_bucket(port: u16, bucket: &str) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(s, "PUT /{bucket} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
+    write!(s, "PUT /{bucket} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        .unwrap();
     let mut resp = String::new();
     s.read_to_string(&mut resp).unwrap();
     assert!(resp.starts_with("HTTP/1.1 200") || resp.starts_with("HTTP/1.0 200"), "{resp}");
@@ -59,7 +60,8 @@ fn big_record(stream: &str, id: i64) -> String {
             format!("{:016x}", x)
         })
         .collect();
-    json!({"type": "RECORD", "record": {"stream": stream, "emitted_at": 1, "data": {"id": id, "name": payload}}}).to_string()
+    json!({"type": "RECORD", "record": {"stream": stream, "emitted_at": 1, "data": {"id": id, "name": payload}}})
+        .to_string()
 }
 
 #[test]
@@ -172,7 +174,8 @@ fn handle(mut client: TcpStream, upstream: u16, fault: Option<usize>, injected: 
         }
         let mut body = vec![0u8; length];
         client.read_exact(&mut body)?;
-        let (status, code) = if kind == 0 { ("503 Slow Down", "SlowDown") } else { ("500 Internal Server Error", "InternalError") };
+        let (status, code) =
+            if kind == 0 { ("503 Slow Down", "SlowDown") } else { ("500 Internal Server Error", "InternalError") };
         let xml = format!("<?xml version=\"1.0\"?><Error><Code>{code}</Code><Message>injected</Message></Error>");
         write!(
             client,

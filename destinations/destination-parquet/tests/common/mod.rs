@@ -40,7 +40,8 @@ impl Output {
         self.messages.iter().find(|m| m["type"] == "CONNECTION_STATUS").map(|m| &m["connectionStatus"])
     }
     pub fn describe(&self) -> String {
-        let lines: Vec<String> = self.messages.iter().map(|m| m.to_string()).filter(|l| !l.contains("\"LOG\"")).collect();
+        let lines: Vec<String> =
+            self.messages.iter().map(|m| m.to_string()).filter(|l| !l.contains("\"LOG\"")).collect();
         format!("exit {:?}\n{}\nstderr: {}", self.code, lines.join("\n"), self.stderr)
     }
 }
