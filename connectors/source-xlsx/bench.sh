@@ -54,10 +54,10 @@ for line in sys.stdin:
 prepare "$book" small
 prepare "$big" big
 
-# Peak RSS (MB) and wall seconds of one command, stdout discarded.
+# Wall seconds, peak RSS (MB) and CPU seconds (user + system) of one command, stdout discarded.
 measure() {
-  /usr/bin/time -f "%e %M" -o "$work/time.txt" "$@" > /dev/null
-  awk '{printf "%.2f %.1f\n", $1, $2/1024}' "$work/time.txt"
+  /usr/bin/time -f "%e %M %U %S" -o "$work/time.txt" "$@" > /dev/null
+  awk '{printf "%.2f %.1f %.2f\n", $1, $2/1024, $3 + $4}' "$work/time.txt"
 }
 # Median wall seconds over $runs runs.
 median_seconds() {
@@ -73,12 +73,13 @@ ours_read=("$bin" read --config "$work/small.config.json" --catalog "$work/small
 records=$("${ours_read[@]}" | grep -c '"type":"RECORD"')
 echo "== source-xlsx: $records records from $(du -h "$book" | cut -f1) workbook" >&2
 ours_s=$(median_seconds "${ours_read[@]}")
-ours_rss=$(measure "${ours_read[@]}" | cut -d' ' -f2)
+ours=$(measure "${ours_read[@]}")
+ours_rss=$(echo "$ours" | cut -d' ' -f2); ours_cpu=$(echo "$ours" | cut -d' ' -f3)
 big_rss=$(measure "$bin" read --config "$work/big.config.json" --catalog "$work/big.catalog.json" | cut -d' ' -f2)
 
 echo "== python-calamine + json.dumps" >&2
 cal=$(measure "$anchor_py" "$root/connectors/source-xlsx/bench/calamine_anchor.py" "$book")
-cal_s=$(echo "$cal" | cut -d' ' -f1); cal_rss=$(echo "$cal" | cut -d' ' -f2)
+cal_s=$(echo "$cal" | cut -d' ' -f1); cal_rss=$(echo "$cal" | cut -d' ' -f2); cal_cpu=$(echo "$cal" | cut -d' ' -f3)
 
 sf_s=70; sf_rss=342; sf_note="recorded"
 if [[ $with_source_file == 1 ]]; then
@@ -92,16 +93,18 @@ if [[ $with_source_file == 1 ]]; then
   fi
 fi
 
-python3 - "$ours_s" "$ours_rss" "$big_rss" "$cal_s" "$cal_rss" "$sf_s" "$sf_rss" "$sf_note" "$records" <<'PY'
+python3 - "$ours_s" "$ours_rss" "$big_rss" "$cal_s" "$cal_rss" "$sf_s" "$sf_rss" "$sf_note" "$records" "$ours_cpu" "$cal_cpu" "$(nproc)" "$(cut -d' ' -f1 /proc/loadavg)" <<'PY'
 import sys
 ours_s, ours_rss, big_rss, cal_s, cal_rss, sf_s, sf_rss = map(float, sys.argv[1:8])
 note, records = sys.argv[8], int(sys.argv[9])
+ours_cpu, cal_cpu, cores, load = float(sys.argv[10]), float(sys.argv[11]), int(sys.argv[12]), float(sys.argv[13])
 print(f"workbook: 3 sheets x 100,000 rows ({records} records)")
-print(f"{'':32}{'seconds':>10}{'peak RSS MB':>14}")
-print(f"{'source-xlsx (ours)':32}{ours_s:>10.2f}{ours_rss:>14.1f}")
-print(f"{'python-calamine + json.dumps':32}{cal_s:>10.2f}{cal_rss:>14.1f}")
+print(f"machine: {cores} cores, load average {load} (other work slows the multi-threaded run most; compare CPU too)")
+print(f"{'':32}{'seconds':>10}{'peak RSS MB':>14}{'CPU s':>8}")
+print(f"{'source-xlsx (ours)':32}{ours_s:>10.2f}{ours_rss:>14.1f}{ours_cpu:>8.2f}")
+print(f"{'python-calamine + json.dumps':32}{cal_s:>10.2f}{cal_rss:>14.1f}{cal_cpu:>8.2f}")
 print(f"{'Airbyte source-file (' + note + ')':32}{sf_s:>10.2f}{sf_rss:>14.1f}")
 print(f"speed-up vs source-file:      {sf_s / ours_s:6.1f}x  (goal >= 40x)")
-print(f"speed-up vs python-calamine:  {cal_s / ours_s:6.1f}x  (goal >= 4x)")
+print(f"speed-up vs python-calamine:  {cal_s / ours_s:6.1f}x  (goal >= 4x); CPU time {cal_cpu / ours_cpu:.1f}x less")
 print(f"peak RSS: {ours_rss:.1f} MB (goal < 100 MB); with 3x rows {big_rss:.1f} MB = {big_rss / ours_rss:.2f}x (goal < 1.2x)")
 PY
