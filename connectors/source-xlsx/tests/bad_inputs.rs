@@ -245,3 +245,14 @@ fn a_file_removed_after_discover_fails_the_read_clearly() {
     assert_eq!(e["failure_type"], "config_error");
     assert!(e["message"].as_str().unwrap().contains("book_materials"), "{e}");
 }
+
+#[test]
+fn xlsm_and_unknown_extensions_are_recognised_by_content() {
+    let case = made("multi", "book.xlsx");
+    std::fs::copy(case.path("book.xlsx"), case.path("macros.xlsm")).unwrap();
+    std::fs::copy(case.path("book.xlsx"), case.path("export.bin")).unwrap();
+    let d = case.discover(&json!({"files": [case.path("macros.xlsm"), case.path("export.bin")]}));
+    d.assert_ok();
+    assert_eq!(names(&d.catalog()).len(), 6);
+    assert!(names(&d.catalog()).contains(&"export_lab_results".to_string()));
+}
