@@ -35,7 +35,9 @@ impl StreamIndex {
     pub fn require(&self, name: &str, namespace: Option<&str>, line: u64) -> Result<usize> {
         self.lookup(name, namespace).ok_or_else(|| {
             let d = StreamDescriptor::new(name, namespace.map(str::to_string));
-            ConnectorError::config(format!("input line {line}: record for stream {d} which is not in the configured catalog"))
+            ConnectorError::config(format!(
+                "input line {line}: record for stream {d} which is not in the configured catalog"
+            ))
         })
     }
     pub fn descriptor(&self, i: usize) -> &StreamDescriptor {
@@ -98,11 +100,9 @@ impl AckTracker {
     pub fn state(&mut self, mut state: StateMessage, line: u64) -> Result<()> {
         let count = match state.state_type() {
             StateType::Stream => {
-                let d = state
-                    .stream
-                    .as_ref()
-                    .map(|s| &s.stream_descriptor)
-                    .ok_or_else(|| ConnectorError::config(format!("input line {line}: STREAM state without `stream`")))?;
+                let d = state.stream.as_ref().map(|s| &s.stream_descriptor).ok_or_else(|| {
+                    ConnectorError::config(format!("input line {line}: STREAM state without `stream`"))
+                })?;
                 match self.index.lookup(&d.name, d.namespace.as_deref()) {
                     Some(i) => std::mem::take(&mut self.since_stream_state[i]),
                     // A state for a stream not in the catalog carries no records of ours.

@@ -67,7 +67,9 @@ impl InputState {
     pub fn load(path: Option<&Path>) -> Result<Self> {
         match path {
             None => Ok(Self::default()),
-            Some(p) => Self::from_value(read_json(p, "state")?).map_err(|e| e.context(format!("state file {}", p.display()))),
+            Some(p) => {
+                Self::from_value(read_json(p, "state")?).map_err(|e| e.context(format!("state file {}", p.display())))
+            }
         }
     }
 
@@ -81,7 +83,9 @@ impl InputState {
                     st.add(msg, i)?;
                 }
             }
-            Value::Object(map) if map.contains_key("type") || map.contains_key("stream") || map.contains_key("global") => {
+            Value::Object(map)
+                if map.contains_key("type") || map.contains_key("stream") || map.contains_key("global") =>
+            {
                 let msg: StateMessage = from_value(Value::Object(map), "state")?;
                 st.add(msg, 0)?;
             }
@@ -124,9 +128,7 @@ impl InputState {
 
     /// The saved state of one stream (also found in a legacy blob keyed by stream name).
     pub fn stream(&self, descriptor: &StreamDescriptor) -> Option<&Value> {
-        self.streams
-            .get(descriptor)
-            .or_else(|| self.legacy.as_ref().and_then(|l| l.get(&descriptor.name)))
+        self.streams.get(descriptor).or_else(|| self.legacy.as_ref().and_then(|l| l.get(&descriptor.name)))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -159,7 +161,10 @@ mod tests {
     #[test]
     fn state_forms() {
         assert!(InputState::from_value(json!([])).unwrap().is_empty());
-        let st = InputState::from_value(json!([{"type":"STREAM","stream":{"stream_descriptor":{"name":"a"},"stream_state":{"c":1}}}])).unwrap();
+        let st = InputState::from_value(
+            json!([{"type":"STREAM","stream":{"stream_descriptor":{"name":"a"},"stream_state":{"c":1}}}]),
+        )
+        .unwrap();
         assert_eq!(st.stream(&StreamDescriptor::new("a", None)), Some(&json!({"c":1})));
         let st = InputState::from_value(json!([{"type":"GLOBAL","global":{"shared_state":{"x":1},"stream_states":[{"stream_descriptor":{"name":"b","namespace":"n"},"stream_state":{"c":2}}]}}])).unwrap();
         assert_eq!(st.stream(&StreamDescriptor::new("b", Some("n".into()))), Some(&json!({"c":2})));

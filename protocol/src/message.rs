@@ -253,7 +253,11 @@ impl StateMessage {
     pub fn stream(descriptor: StreamDescriptor, stream_state: Value) -> Self {
         StateMessage {
             kind: Some(StateType::Stream),
-            stream: Some(StreamState { stream_descriptor: descriptor, stream_state: Some(stream_state), extra: Extra::new() }),
+            stream: Some(StreamState {
+                stream_descriptor: descriptor,
+                stream_state: Some(stream_state),
+                extra: Extra::new(),
+            }),
             ..Default::default()
         }
     }

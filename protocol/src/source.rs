@@ -168,10 +168,8 @@ impl StreamWriter {
         self.flush_records(false)?;
         self.mark_running()?;
         self.finished = true;
-        self.out.emit(&AirbyteMessage::trace(TraceMessage::stream_status(
-            self.descriptor.clone(),
-            StreamStatus::Complete,
-        )))
+        self.out
+            .emit(&AirbyteMessage::trace(TraceMessage::stream_status(self.descriptor.clone(), StreamStatus::Complete)))
     }
 
     /// Finish the stream as failed (also done on drop).
@@ -230,7 +228,10 @@ mod tests {
                 t => t.to_string(),
             })
             .collect();
-        assert_eq!(kinds, ["STARTED", "RUNNING", "RECORD", "RECORD", "STATE", "STATE", "COMPLETE", "STARTED", "INCOMPLETE"]);
+        assert_eq!(
+            kinds,
+            ["STARTED", "RUNNING", "RECORD", "RECORD", "STATE", "STATE", "COMPLETE", "STARTED", "INCOMPLETE"]
+        );
         assert_eq!(lines[2]["record"]["namespace"], "n");
         assert_eq!(lines[2]["record"]["data"], json!({"a":1}));
         assert!(lines[2]["record"]["emitted_at"].as_i64().unwrap() > 1_600_000_000_000);

@@ -20,6 +20,22 @@ pub struct SyncConfig {
     /// Where states, generations, logs and run summaries live. Relative to the sync file's folder.
     #[serde(default = "default_state_dir")]
     pub state_dir: PathBuf,
+    /// Run the post-sync checks after a successful sync over the profiles the destination saved under
+    /// `location` (for destinations that save profiles but leave the checks to the runner). Destinations with
+    /// their own `post_sync` block run the hook in-process; the runner then only reports what it said.
+    #[serde(default)]
+    pub post_sync: Option<RunnerHook>,
+}
+
+/// The runner's post-sync block.
+#[derive(Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct RunnerHook {
+    /// The data root that holds `_airbyte_quality/` (relative to the sync file's folder).
+    pub location: PathBuf,
+    /// The hook's configuration (the same keys as a destination's `post_sync` block).
+    #[serde(default)]
+    pub config: Option<serde_json::Value>,
 }
 
 fn default_state_dir() -> PathBuf {
@@ -90,6 +106,11 @@ impl SyncConfig {
     fn resolve(&mut self, base: &Path) -> Result<()> {
         if self.state_dir.is_relative() {
             self.state_dir = base.join(&self.state_dir);
+        }
+        if let Some(hook) = self.post_sync.as_mut() {
+            if hook.location.is_relative() {
+                hook.location = base.join(&hook.location);
+            }
         }
         for (side, c) in [("source", &mut self.source), ("destination", &mut self.destination)] {
             if c.command.is_some() == c.image.is_some() {

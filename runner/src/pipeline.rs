@@ -54,6 +54,8 @@ pub struct RunSummary {
     pub failure: Option<(Side, String)>,
     pub catalog_path: PathBuf,
     pub logs: Vec<PathBuf>,
+    /// What the post-sync hook said (the destination's in-process hook or the runner's own).
+    pub hook: Vec<String>,
 }
 
 impl RunSummary {
@@ -216,11 +218,18 @@ pub fn run(cfg: &SyncConfig, opts: &RunOptions) -> Result<RunSummary> {
     let store = Arc::new(Mutex::new(store));
     let dest_errors = Arc::new(Mutex::new(Vec::<String>::new()));
     let acked = Arc::new(Mutex::new(0u64));
+    let hook_messages = Arc::new(Mutex::new(Vec::<String>::new()));
     let dest_reader = {
         let stdout = dest_child.stdout.take().expect("piped");
-        let (store, errors, acked, log, progress) =
-            (store.clone(), dest_errors.clone(), acked.clone(), dest_log.clone(), progress.clone());
-        std::thread::spawn(move || read_destination(stdout, &store, &errors, &acked, &log, &progress))
+        let (store, errors, acked, log, progress, hook) = (
+            store.clone(),
+            dest_errors.clone(),
+            acked.clone(),
+            dest_log.clone(),
+            progress.clone(),
+            hook_messages.clone(),
+        );
+        std::thread::spawn(move || read_destination(stdout, &hook, &store, &errors, &acked, &log, &progress))
     };
 
     // 3. forward source -> destination
@@ -270,6 +279,17 @@ pub fn run(cfg: &SyncConfig, opts: &RunOptions) -> Result<RunSummary> {
     let _ = std::fs::remove_file(&source_config_path);
     let _ = std::fs::remove_file(&dest_config_path);
     let states_acknowledged = *acked.lock().map_err(|_| anyhow!("poisoned"))?;
+    let mut hook = hook_messages.lock().map(|h| h.clone()).unwrap_or_default();
+    let mut failure = failure;
+    if let (None, Some(runner_hook)) = (&failure, &cfg.post_sync) {
+        match run_hook(runner_hook, book.last_sync_id) {
+            Ok((line, fail)) => {
+                hook.push(line);
+                failure = fail.map(|m| (Side::Destination, m));
+            }
+            Err(e) => hook.push(format!("post-sync failed: {e:#}")),
+        }
+    }
     let summary = RunSummary {
         sync_id: book.last_sync_id,
         started_at: started_at.to_rfc3339(),
@@ -279,6 +299,7 @@ pub fn run(cfg: &SyncConfig, opts: &RunOptions) -> Result<RunSummary> {
         failure,
         catalog_path,
         logs: vec![source_log_path, dest_log_path],
+        hook,
     };
     write_atomic(&logs_dir.join(format!("{stamp}-summary.json")), &serde_json::to_vec_pretty(&summary)?)?;
     Ok(summary)
@@ -464,8 +485,10 @@ fn apply_control(line: &[u8], override_path: &Path, current: &Value, log: &Arc<M
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn read_destination(
     stdout: std::process::ChildStdout,
+    hook: &Arc<Mutex<Vec<String>>>,
     store: &Arc<Mutex<StateStore>>,
     errors: &Arc<Mutex<Vec<String>>>,
     acked: &Arc<Mutex<u64>>,
@@ -486,10 +509,40 @@ fn read_destination(
                 }
                 log_line(log, line);
             }
+            Ok(InputMessage::Log(l)) if l.message.starts_with("post-sync") => {
+                hook.lock().map_err(|_| anyhow!("poisoned"))?.push(l.message);
+                log_line(log, line);
+            }
             _ => log_line(log, line),
         }
     }
     Ok(())
+}
+
+/// The runner's own hook run over the profiles saved for this sync. Returns the line to show and, when the
+/// hook's config says so, a failure.
+fn run_hook(hook: &crate::config::RunnerHook, sync_id: i64) -> Result<(String, Option<String>)> {
+    let config: post_sync::PostSyncConfig =
+        serde_json::from_value(hook.config.clone().unwrap_or_else(|| serde_json::json!({})))
+            .context("invalid post_sync config")?;
+    let location = post_sync::DataLocation::local(&hook.location);
+    let result = post_sync::run_post_sync_blocking(
+        &config,
+        &location,
+        Vec::new(),
+        post_sync::SyncInfo::new(sync_id.to_string()),
+    );
+    let fail = post_sync::sync_failure(&config, &result);
+    let outcome = result?;
+    Ok((
+        format!(
+            "post-sync: {} ({}); report {}",
+            outcome.decision.as_str(),
+            outcome.reasons.join("; "),
+            outcome.report_html.display()
+        ),
+        fail,
+    ))
 }
 
 /// Human-readable end-of-run summary.
@@ -504,6 +557,9 @@ pub fn describe(summary: &RunSummary) -> String {
         s.push_str(&format!("  {name:<40} {:>10} records {:>12}\n", c.records, HumanBytes(c.bytes).to_string()));
     }
     s.push_str(&format!("  {} states committed by the destination\n", summary.states_acknowledged));
+    for line in &summary.hook {
+        s.push_str(&format!("  {line}\n"));
+    }
     s.push_str(&format!(
         "  logs: {}\n",
         summary.logs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
