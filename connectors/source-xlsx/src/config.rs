@@ -37,9 +37,47 @@ pub struct XlsxConfig {
     /// Data rows per sheet used to infer column types in discover; 0 reads the whole sheet.
     #[serde(default = "default_infer_rows")]
     pub infer_rows: u32,
+    /// Layout settings for particular sheets (by name), overriding the ones above for those sheets.
+    #[serde(default)]
+    pub sheet_options: Vec<SheetOptions>,
     /// Connection settings for `s3://` files.
     #[serde(default)]
     pub s3: Option<S3Config>,
+}
+
+/// Layout settings for one sheet name (in every file); unset fields keep the workbook-wide value.
+#[derive(Deserialize, Clone, Debug, Default)]
+pub struct SheetOptions {
+    /// The sheet these settings apply to.
+    pub sheet: String,
+    #[serde(default)]
+    pub skip_rows: Option<u32>,
+    #[serde(default)]
+    pub header: Option<bool>,
+    #[serde(default)]
+    pub skip_rows_after_header: Option<u32>,
+    #[serde(default)]
+    pub column_names: Option<Vec<String>>,
+    #[serde(default)]
+    pub infer_rows: Option<u32>,
+}
+
+impl XlsxConfig {
+    /// The settings for one sheet: `sheet_options` for that sheet name applied over the workbook-wide ones.
+    pub fn for_sheet(&self, sheet: &str) -> std::borrow::Cow<'_, XlsxConfig> {
+        let Some(o) = self.sheet_options.iter().find(|o| o.sheet == sheet) else {
+            return std::borrow::Cow::Borrowed(self);
+        };
+        let mut c = self.clone();
+        c.skip_rows = o.skip_rows.unwrap_or(c.skip_rows);
+        c.header = o.header.unwrap_or(c.header);
+        c.skip_rows_after_header = o.skip_rows_after_header.unwrap_or(c.skip_rows_after_header);
+        c.infer_rows = o.infer_rows.unwrap_or(c.infer_rows);
+        if let Some(names) = &o.column_names {
+            c.column_names = names.clone();
+        }
+        std::borrow::Cow::Owned(c)
+    }
 }
 
 /// Settings for files on Amazon S3 or an S3-compatible store.
@@ -74,6 +112,7 @@ impl std::fmt::Debug for XlsxConfig {
             .field("skip_rows_after_header", &self.skip_rows_after_header)
             .field("column_names", &self.column_names)
             .field("infer_rows", &self.infer_rows)
+            .field("sheet_options", &self.sheet_options)
             .field("s3", &self.s3)
             .finish()
     }
@@ -178,11 +217,30 @@ pub fn connection_specification() -> Value {
                 "default": 1000,
                 "order": 8
             },
+            "sheet_options": {
+                "title": "Per-sheet layout",
+                "description": "Layout settings for particular sheets (by name, in every file) that differ from the ones above, e.g. a title block on one sheet only. Unset fields keep the values above.",
+                "type": "array",
+                "default": [],
+                "order": 9,
+                "items": {
+                    "type": "object",
+                    "required": ["sheet"],
+                    "properties": {
+                        "sheet": {"title": "Sheet", "description": "The sheet name these settings apply to.", "type": "string"},
+                        "skip_rows": {"title": "Rows to skip", "type": "integer", "minimum": 0},
+                        "header": {"title": "Header row", "type": "boolean"},
+                        "skip_rows_after_header": {"title": "Rows to skip after the header", "type": "integer", "minimum": 0},
+                        "column_names": {"title": "Column names", "type": "array", "items": {"type": "string"}},
+                        "infer_rows": {"title": "Rows for type inference", "type": "integer", "minimum": 0}
+                    }
+                }
+            },
             "s3": {
                 "title": "S3 connection",
                 "description": "Settings for s3:// files (Amazon S3 or an S3-compatible store).",
                 "type": "object",
-                        "order": 9,
+                "order": 10,
                 "properties": {
                     "region": {"title": "Region", "description": "AWS region (default us-east-1).", "type": "string", "order": 0},
                     "endpoint": {"title": "Endpoint", "description": "Endpoint URL of an S3-compatible store (MinIO, Ceph, R2); leave empty for AWS.", "type": "string", "order": 1},

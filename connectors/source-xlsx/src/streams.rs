@@ -360,7 +360,7 @@ pub async fn discover(config: &XlsxConfig) -> Result<AirbyteCatalog> {
             let mut wb = Workbook::open(&data, file_ref)?;
             let mut out = Vec::new();
             for sheet in wb.select_sheets(config, &file_ref.display)? {
-                let schema = guarded(|| infer_sheet(&mut wb, &sheet.name, config))
+                let schema = guarded(|| infer_sheet(&mut wb, &sheet.name, &config.for_sheet(&sheet.name)))
                     .map_err(|e| with_context(e, &format!("{}, sheet {:?}", file_ref.display, sheet.name)))?;
                 out.push((sheet, schema));
             }
@@ -654,7 +654,9 @@ fn run_job(
         None => wb.insert(Workbook::open(data, file)?),
     };
     let where_ = format!("file {}, sheet {:?}", file.display, job.sheet);
-    let stats = guarded(|| read_sheet(book, config, file, job, &mut writer)).map_err(|e| with_context(e, &where_))?;
+    let sheet_config = config.for_sheet(&job.sheet);
+    let stats =
+        guarded(|| read_sheet(book, &sheet_config, file, job, &mut writer)).map_err(|e| with_context(e, &where_))?;
     if stats.records == 0 {
         tracing::warn!("{where_}: no data rows (the sheet is empty or has only a header).");
     }

@@ -152,6 +152,28 @@ fn title_rows_units_row_duplicate_and_empty_headers() {
 }
 
 #[test]
+fn sheet_options_give_one_sheet_its_own_layout() {
+    let case = Case::new();
+    write_multi_sheet(&case.path("book.xlsx"));
+    let cfg = config(
+        &case,
+        json!({"sheets": ["EPD Materials", "Suppliers & Partners", "Raw"],
+               "sheet_options": [
+                   {"sheet": "Suppliers & Partners", "skip_rows": 1, "skip_rows_after_header": 1},
+                   {"sheet": "Raw", "header": false, "column_names": ["n", "letter"]}]}),
+    );
+    let (catalog, r) = case.read_all(&cfg, "full_refresh", None);
+    r.assert_ok();
+    assert_eq!(data_columns(stream(&catalog, "book_epd_materials"))[0], "Material");
+    assert_eq!(data_columns(stream(&catalog, "book_suppliers_partners")), ["ID", "Name", "column_3", "Name_2"]);
+    assert_eq!(data_columns(stream(&catalog, "book_raw")), ["n", "letter"]);
+    assert_eq!(r.data("book_epd_materials").len(), 3);
+    assert_eq!(r.data("book_suppliers_partners").len(), 2);
+    assert_eq!(r.data("book_raw")[1]["letter"], "b");
+    assert_records_valid(&catalog, &r);
+}
+
+#[test]
 fn column_names_override_the_header_and_keep_it_as_description() {
     let case = Case::new();
     write_multi_sheet(&case.path("book.xlsx"));
