@@ -9,11 +9,13 @@ fn source_suite_passes() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let sample = root.join("specs/source-xlsx/examples/sample.xlsx").canonicalize().expect("sample workbook");
     let sample = sample.display().to_string();
-    let mut suite = SourceSuite::new(
-        env!("CARGO_BIN_EXE_source-xlsx"),
-        root.join("specs/source-xlsx"),
-        json!({"files": [sample], "infer_rows": 100}),
-    );
+    // The example config, with the workbook's absolute path (the suite runs the binary from another folder).
+    let mut config: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(root.join("specs/source-xlsx/examples/config.json")).expect("example config"),
+    )
+    .expect("example config is JSON");
+    config["files"] = json!([sample]);
+    let mut suite = SourceSuite::new(env!("CARGO_BIN_EXE_source-xlsx"), root.join("specs/source-xlsx"), config);
     suite.invalid_config = Some(json!({"files": [root.join("specs/source-xlsx/examples/missing.xlsx")]}));
     let streams = [
         ("sample_epd_materials", "EPD Materials"),
