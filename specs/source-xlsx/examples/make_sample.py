@@ -14,11 +14,8 @@ wb = Workbook()
 
 materials = wb.active
 materials.title = "EPD Materials"
-materials.append(["EPD materials register: GWP per declared unit, modules A1-A3"])
-materials.append(["Source: supplier EPDs, checked 2026-03"])
-materials.append(["Material", "Category", "Declared unit", "Density", "GWP A1-A3",
-                  "Recycled content", "Valid until", "Verified"])
-materials.append([None, None, None, "kg/m3", "kg CO2e", "%", None, None])
+materials.append(["Material", "Category", "Declared unit", "Density (kg/m3)", "GWP A1-A3 (kg CO2e)",
+                  "Recycled content (%)", "Valid until", "Verified"])
 rows = [
     ("Ready-mix concrete C30/37", "Concrete", "m3", 2400, 245.3, 12, dt.date(2028, 5, 31), True),
     ("Reinforcing steel B500B", "Metals", "t", 7850, 735.0, 95, dt.date(2027, 11, 30), True),
@@ -31,7 +28,7 @@ rows = [
 ]
 for r in rows:
     materials.append(list(r))
-for row in materials.iter_rows(min_row=5, min_col=7, max_col=7):
+for row in materials.iter_rows(min_row=2, min_col=7, max_col=7):
     for c in row:
         c.number_format = "yyyy-mm-dd"
 
