@@ -497,7 +497,7 @@ impl Workbook {
         sheet: &str,
         visit: &mut dyn FnMut(u32, u32, &DataRef<'_>) -> Result<bool>,
     ) -> Result<()> {
-        let cell_error = |e: String| ConnectorError::config(format!("sheet {sheet:?} cannot be read: {e}"));
+        let cell_error = |e: String| ConnectorError::config(format!("the sheet's cells cannot be read: {e}"));
         match self {
             Workbook::Xlsx(w) => {
                 let mut cells = w.worksheet_cells_reader(sheet).map_err(|e| cell_error(e.to_string()))?;

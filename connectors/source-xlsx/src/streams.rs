@@ -537,7 +537,10 @@ pub async fn read(
         }
         let result = read_file(config, &access, &mut file, &mut targets, &mut namer, out).await;
         if let Err(e) = result {
-            tracing::error!("{}", e.message);
+            // Stream errors were logged by their worker; file errors (download, open) are logged here.
+            if e.stream.is_none() {
+                tracing::error!("{}", e.message);
+            }
             errors.push(e);
         }
     }
@@ -655,8 +658,13 @@ fn run_job(
     };
     let where_ = format!("file {}, sheet {:?}", file.display, job.sheet);
     let sheet_config = config.for_sheet(&job.sheet);
-    let stats =
-        guarded(|| read_sheet(book, &sheet_config, file, job, &mut writer)).map_err(|e| with_context(e, &where_))?;
+    let stats = guarded(|| read_sheet(book, &sheet_config, file, job, &mut writer)).map_err(|e| {
+        if e.message.contains(&file.display) {
+            e
+        } else {
+            e.context(&where_)
+        }
+    })?;
     if stats.records == 0 {
         tracing::warn!("{where_}: no data rows (the sheet is empty or has only a header).");
     }

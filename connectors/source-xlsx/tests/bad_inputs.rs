@@ -256,3 +256,32 @@ fn xlsm_and_unknown_extensions_are_recognised_by_content() {
     assert_eq!(names(&d.catalog()).len(), 6);
     assert!(names(&d.catalog()).contains(&"export_lab_results".to_string()));
 }
+
+#[test]
+fn a_broken_sheet_fails_its_stream_and_names_file_and_sheet() {
+    let case = made("broken_sheet", "book.xlsx");
+    // Discover only reads the first rows of the broken sheet.
+    let mut cfg = cfg(&case, "book.xlsx");
+    cfg["infer_rows"] = json!(10);
+    let d = case.discover(&cfg);
+    d.assert_ok();
+    let catalog = configured(&d.catalog(), "full_refresh");
+    let r = case.read(&cfg, &catalog, None);
+    assert_no_panic(&r);
+    let e = r.error();
+    let msg = e["message"].as_str().unwrap();
+    assert!(msg.contains("book.xlsx") && msg.contains("\"Broken\""), "{msg}");
+    assert_eq!(e["stream_descriptor"]["name"], "book_broken");
+    // The intact sheet is read completely; the broken one ends INCOMPLETE.
+    assert_eq!(r.data("book_lab").len(), 3);
+    let statuses: Vec<(String, String)> = r
+        .of_type("TRACE")
+        .filter(|m| m["trace"]["type"] == "STREAM_STATUS")
+        .map(|m| {
+            let s = &m["trace"]["stream_status"];
+            (s["stream_descriptor"]["name"].as_str().unwrap().to_string(), s["status"].as_str().unwrap().to_string())
+        })
+        .collect();
+    assert!(statuses.contains(&("book_lab".into(), "COMPLETE".into())), "{statuses:?}");
+    assert!(statuses.contains(&("book_broken".into(), "INCOMPLETE".into())), "{statuses:?}");
+}

@@ -96,6 +96,24 @@ def dimension_claim(out):
     shutil.rmtree(tmp.parent)
 
 
+def broken_sheet(out):
+    """A valid zip whose second sheet's XML is cut off in the middle of the rows."""
+    wb = openpyxl_book()
+    other = wb.create_sheet("Broken")
+    other.append(["ID", "Name"])
+    for i in range(200):
+        other.append([i, f"row {i}"])
+    tmp = Path(tempfile.mkdtemp()) / "plain.xlsx"
+    wb.save(tmp)
+    with zipfile.ZipFile(tmp) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename == "xl/worksheets/sheet2.xml":
+                data = data[: len(data) // 2]
+            dst.writestr(item, data)
+    shutil.rmtree(tmp.parent)
+
+
 def password(out):
     """An xlsx encrypted with a password (an OLE container, as Excel writes it)."""
     import msoffcrypto
