@@ -43,11 +43,11 @@ impl<F: FnMut(&StreamSchema, &RecordBatch) -> Result<()> + Send> BatchObserver f
 }
 
 /// Input chunk size handed to one decode worker.
-const CHUNK_BYTES: usize = 4 << 20;
+const CHUNK_BYTES: usize = 2 << 20;
 /// A partial chunk is handed on after this long, so a slow source's states are not held back.
 const CHUNK_MAX_WAIT: Duration = Duration::from_millis(200);
 /// The pump stops reading stdin while this much input waits for the chunker.
-const MAX_PENDING_INPUT: usize = 16 << 20;
+const MAX_PENDING_INPUT: usize = 8 << 20;
 
 /// What one sync wrote.
 #[derive(Debug, Default)]
@@ -90,7 +90,7 @@ pub async fn write(
     }
     check_distinct_prefixes(&sinks)?;
 
-    let (results_tx, mut results_rx) = tokio::sync::mpsc::channel::<ChunkResult>(4);
+    let (results_tx, mut results_rx) = tokio::sync::mpsc::channel::<ChunkResult>(3);
     spawn_pipeline(input, index.clone(), schemas.clone(), results_tx);
 
     let mut merger = Merger {
@@ -236,9 +236,12 @@ fn spawn_pipeline(
         }
     });
 
-    let (jobs_tx, jobs_rx) = mpsc::sync_channel::<Job>(2);
+    let (jobs_tx, jobs_rx) = mpsc::sync_channel::<Job>(1);
+    let pool: Arc<Mutex<Vec<Vec<u8>>>> = Arc::new(Mutex::new(Vec::new()));
+    let chunker_pool = pool.clone();
     // Chunker: cuts the buffered input at line ends into numbered chunks.
     std::thread::spawn(move || {
+        let pool = chunker_pool;
         let (lock, data_ready, space_ready) = &*shared;
         let mut seq = 0u64;
         let mut lines_before = 0u64;
@@ -258,7 +261,10 @@ fn spawn_pipeline(
                 p = data_ready.wait_timeout(p, timeout).unwrap_or_else(|e| e.into_inner()).0;
             }
             let cut = if p.eof { p.buf.len() } else { memchr::memrchr(b'\n', &p.buf).map_or(0, |i| i + 1) };
-            let mut bytes: Vec<u8> = p.buf.drain(..cut).collect();
+            // Reuse chunk buffers: fresh multi-MB allocations per chunk fragment the allocator's arenas.
+            let mut bytes = pool.lock().unwrap_or_else(|e| e.into_inner()).pop().unwrap_or_default();
+            bytes.extend_from_slice(&p.buf[..cut]);
+            p.buf.drain(..cut);
             let eof = p.eof && p.buf.is_empty();
             let error = if eof { p.error.take() } else { None };
             space_ready.notify_one();
@@ -295,10 +301,19 @@ fn spawn_pipeline(
         let results = results.clone();
         let index = index.clone();
         let schemas = schemas.clone();
+        let pool = pool.clone();
         std::thread::spawn(move || loop {
             let job = { jobs_rx.lock().unwrap_or_else(|e| e.into_inner()).recv() };
             let result = match job {
-                Ok(Job::Chunk(chunk)) => decode_chunk(chunk, &index, &schemas),
+                Ok(Job::Chunk(mut chunk)) => {
+                    let result = decode_chunk(&chunk, &index, &schemas);
+                    chunk.bytes.clear();
+                    let mut free = pool.lock().unwrap_or_else(|e| e.into_inner());
+                    if free.len() < 4 {
+                        free.push(std::mem::take(&mut chunk.bytes));
+                    }
+                    result
+                }
                 Ok(Job::Failed(seq, error)) => {
                     ChunkResult { seq, events: Vec::new(), input_bytes: 0, error: Some(error) }
                 }
@@ -312,7 +327,7 @@ fn spawn_pipeline(
 }
 
 /// Decode one chunk: every line's envelope, record data into per-stream builders.
-fn decode_chunk(chunk: Chunk, index: &StreamIndex, schemas: &[Arc<StreamSchema>]) -> ChunkResult {
+fn decode_chunk(chunk: &Chunk, index: &StreamIndex, schemas: &[Arc<StreamSchema>]) -> ChunkResult {
     let mut builders: Vec<Option<BatchBuilder>> = (0..schemas.len()).map(|_| None).collect();
     let mut events: Vec<Event> = Vec::new();
     let mut error = None;

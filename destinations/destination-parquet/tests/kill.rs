@@ -50,7 +50,7 @@ fn run_round(
     let text: Vec<String> = lines.iter().map(|(_, l)| l.clone()).collect();
     let feeder = std::thread::spawn(move || {
         // Feed in slices with small pauses so kills land in the middle of the work.
-        for slice in text.chunks(400) {
+        for slice in text.chunks(200) {
             let mut buf = slice.join("\n");
             buf.push('\n');
             if stdin.write_all(buf.as_bytes()).is_err() {
@@ -108,7 +108,7 @@ fn kill_9_at_random_points_then_resume_keeps_every_acked_record_exactly_once() {
     let mut last_acked: Option<i64> = None;
     let mut kills = 0;
     for round in 0..8 {
-        let kill = (round < 6).then(|| Duration::from_millis(150 + next() % 900));
+        let kill = (round < 6).then(|| Duration::from_millis(30 + next() % 450));
         let (acked, code) = run_round(dir.path(), remaining, kill);
         // Acks come in input order.
         assert!(acked.windows(2).all(|w| w[0] < w[1]), "acks out of order: {acked:?}");
