@@ -237,11 +237,11 @@ fn assert_acked_records_present(out: &Output, files: &Value) {
 fn transient_s3_faults_are_retried_and_the_sync_completes_intact() {
     let moto = start_moto();
     create_bucket(moto.port, "bucket-f");
-    let (proxy, injected) = start_proxy(moto.port, Faults::EveryNth(3));
+    let (proxy, injected) = start_proxy(moto.port, Faults::EveryNth(2));
     let dir = tempfile::tempdir().unwrap();
     let mut config = s3_config(proxy, "bucket-f");
-    // Small commits so there are many requests (PUTs, multipart parts, HEADs).
-    config["max_ack_lag_mb"] = json!(4);
+    // Files of about 6 MB: multipart uploads (5 MB parts) whose requests get 503/500/dropped connections.
+    config["max_ack_lag_mb"] = json!(6);
     let (cat, input) = fault_input();
     let out = run(dir.path(), &["write"], &config, Some(&cat), &lines(&input));
     assert!(injected.load(Ordering::SeqCst) >= 3, "the proxy injected faults");
