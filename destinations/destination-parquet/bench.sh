@@ -49,7 +49,7 @@ run_duckdb() { # run_duckdb MESSAGES -> "seconds rss_mb" (seconds as DuckDB's sc
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 MSGS=$(messages "$RECORDS")
-echo "input: $MSGS ($(du -m "$MSGS" | cut -f1) MB, $RECORDS records), $RUNS runs each, $(nproc) cores"
+echo "input: $MSGS ($(du -Lm "$MSGS" | cut -f1) MB, $RECORDS records), $RUNS runs each, $(nproc) cores"
 : > "$WORK/ours.txt"
 : > "$WORK/duckdb.txt"
 for i in $(seq "$RUNS"); do
@@ -61,7 +61,7 @@ OURS_MB=$(cut -d' ' -f2 "$WORK/ours.txt" | sort -n | tail -1)
 DUCK_S=$(cut -d' ' -f1 "$WORK/duckdb.txt" | median)
 DUCK_MB=$(cut -d' ' -f2 "$WORK/duckdb.txt" | sort -n | tail -1)
 
-ROWS=$("$PY" -c "import duckdb,sys; print(duckdb.sql(\"select count(*) from read_parquet('$WORK/ours/**/*.parquet')\").fetchone()[0])")
+ROWS=$("$PY" -c "import duckdb,sys; print(duckdb.sql(\"select count(*) from read_parquet('$WORK/ours/**/*.parquet')\").fetchall()[0][0])")
 STATES_IN=$(grep -c '"type": *"STATE"' "$MSGS" || true)
 STATES_OUT=$(grep -c '"type":"STATE"' "$WORK/ours_stdout.jsonl" || true)
 [ "$ROWS" = "$RECORDS" ] || { echo "row count mismatch: $ROWS in our Parquet, $RECORDS records sent"; exit 1; }
