@@ -109,7 +109,8 @@ pub async fn write(
     let mut next_seq = 0u64;
     let max_delay = Duration::from_secs(config.max_ack_delay_seconds);
     loop {
-        let deadline = merger.oldest_pending_state.map(|t| t + max_delay);
+        // Once a commit is requested for the next state, only new input can make progress: no deadline.
+        let deadline = merger.oldest_pending_state.filter(|_| !merger.commit_requested).map(|t| t + max_delay);
         let received = match deadline {
             Some(d) => tokio::time::timeout_at(d.into(), results_rx.recv()).await.ok(),
             None => Some(results_rx.recv().await),
@@ -261,10 +262,12 @@ fn spawn_pipeline(
                 p = data_ready.wait_timeout(p, timeout).unwrap_or_else(|e| e.into_inner()).0;
             }
             let cut = if p.eof { p.buf.len() } else { memchr::memrchr(b'\n', &p.buf).map_or(0, |i| i + 1) };
-            // Reuse chunk buffers: fresh multi-MB allocations per chunk fragment the allocator's arenas.
-            let mut bytes = pool.lock().unwrap_or_else(|e| e.into_inner()).pop().unwrap_or_default();
-            bytes.extend_from_slice(&p.buf[..cut]);
-            p.buf.drain(..cut);
+            // Hand the buffer itself on and keep only the partial last line (no copy of the whole input);
+            // buffers come back through the pool, as fresh multi-MB allocations fragment the allocator.
+            let mut rest = pool.lock().unwrap_or_else(|e| e.into_inner()).pop().unwrap_or_default();
+            rest.extend_from_slice(&p.buf[cut..]);
+            let mut bytes = std::mem::replace(&mut p.buf, rest);
+            bytes.truncate(cut);
             let eof = p.eof && p.buf.is_empty();
             let error = if eof { p.error.take() } else { None };
             space_ready.notify_one();
@@ -332,7 +335,12 @@ fn decode_chunk(chunk: &Chunk, index: &StreamIndex, schemas: &[Arc<StreamSchema>
     let mut events: Vec<Event> = Vec::new();
     let mut error = None;
     let mut line_number = chunk.line_offset;
-    for mut line in chunk.bytes.split(|b| *b == b'\n') {
+    let mut start = 0;
+    let bytes = &chunk.bytes;
+    let ends = memchr::memchr_iter(b'\n', bytes).chain((bytes.last() != Some(&b'\n')).then_some(bytes.len()));
+    for end in ends {
+        let mut line = &bytes[start..end];
+        start = end + 1;
         line_number += 1;
         while let [rest @ .., b'\r'] = line {
             line = rest;

@@ -311,3 +311,55 @@ fn post_sync_hook_profiles_the_written_batches_and_never_fails_the_sync_unless_a
     assert_eq!(out.states().len(), 1);
     assert!(out.errors()[0]["trace"]["error"]["message"].as_str().unwrap().contains("post-sync"), "{}", out.describe());
 }
+
+#[test]
+fn a_paused_source_gets_its_state_acknowledged_after_max_ack_delay() {
+    use std::io::{BufRead, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("out");
+    let mut cfg = config(&root);
+    cfg["max_ack_delay_seconds"] = json!(1);
+    let cat = catalog(vec![stream("s", None, simple_schema(), "append", None)]);
+    std::fs::write(dir.path().join("config.json"), cfg.to_string()).unwrap();
+    std::fs::write(dir.path().join("catalog.json"), cat.to_string()).unwrap();
+    let mut child = std::process::Command::new(binary())
+        .args(["write", "--config"])
+        .arg(dir.path().join("config.json"))
+        .arg("--catalog")
+        .arg(dir.path().join("catalog.json"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.contains("\"STATE\"") && tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let wait = std::time::Duration::from_secs(10);
+    // The source pauses right after a state: the ack comes while stdin is still open.
+    stdin.write_all(&lines(&[record("s", None, 1), state("s", None, 1)])).unwrap();
+    stdin.flush().unwrap();
+    let ack = rx.recv_timeout(wait).expect("state acknowledged during the pause");
+    assert!(ack.contains("\"cursor\":1"), "{ack}");
+    assert_eq!(ids_under(&read_local(&root), "base/s/"), [1], "committed before the ack");
+    // Records after the state and then a pause: no commit mid-way; the next state is acknowledged.
+    stdin.write_all(&lines(&[state("s", None, 2), record("s", None, 3)])).unwrap();
+    stdin.flush().unwrap();
+    let ack = rx.recv_timeout(wait).expect("second state acknowledged");
+    assert!(ack.contains("\"cursor\":2"), "{ack}");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert_eq!(ids_under(&read_local(&root), "base/s/"), [1], "record 3 is not visible before a state covers it");
+    stdin.write_all(&lines(&[state("s", None, 3)])).unwrap();
+    stdin.flush().unwrap();
+    let ack = rx.recv_timeout(wait).expect("third state acknowledged");
+    assert!(ack.contains("\"cursor\":3"), "{ack}");
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+    assert_eq!(ids_under(&read_local(&root), "base/s/"), [1, 3]);
+}
