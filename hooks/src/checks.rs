@@ -380,12 +380,21 @@ fn ranges(col: &ColumnProfile, base: &ColumnProfile, config: &PostSyncConfig) ->
         (below + above) as f64 / s.len() as f64
     };
     let base_share = outside(&bs);
-    let cur_share = outside(&cs);
-    // More outside than the baseline by a margin, and beyond sampling noise (two-proportion z > 4).
+    // Values outside the fences of both the baseline and this sync's own bulk: a moved bulk (drift) leaves
+    // its own fences with it, a few wild values (unit errors, sentinels) stay outside both.
+    let (c1, c3) = (quantile(&cs, 0.25)?, quantile(&cs, 0.75)?);
+    let c_iqr = if c3 - c1 > 0.0 { c3 - c1 } else { iqr };
+    let (clo, chi) = (c1 - r.iqr_factor * c_iqr, c3 + r.iqr_factor * c_iqr);
+    let cur_share = {
+        let below = cs.partition_point(|v| *v < lo.min(clo));
+        let above = cs.len() - cs.partition_point(|v| *v <= hi.max(chi));
+        (below + above) as f64 / cs.len() as f64
+    };
+    // More outside than the baseline by a margin, and beyond sampling noise (two-proportion z > 3).
     let pooled = (base_share * bs.len() as f64 + cur_share * cs.len() as f64) / (bs.len() + cs.len()) as f64;
     let se = (pooled * (1.0 - pooled) * (1.0 / bs.len() as f64 + 1.0 / cs.len() as f64)).sqrt().max(1e-12);
     let z = (cur_share - base_share) / se;
-    (cur_share - base_share > r.min_outside_share && z > 4.0).then(|| {
+    (cur_share - base_share > r.min_outside_share && z > 3.0).then(|| {
         finding(
             CheckKind::Ranges,
             Some(&col.name),
@@ -523,8 +532,10 @@ fn numeric_drift(col: &ColumnProfile, base: &ColumnProfile, config: &PostSyncCon
     // Evidently: Wasserstein for big references; we also use KS when the current sync is small,
     // where a distance on few values is mostly noise.
     let use_wasserstein = b.count > 1000 && cur.count > 1000;
+    // A drift must be large (Evidently's normed Wasserstein) and significant (KS): a few wild values can
+    // move the Wasserstein distance alone, and they are the ranges check's business.
     let (method, drifted) = if use_wasserstein {
-        ("wasserstein_normed", normed >= d.wasserstein_threshold)
+        ("wasserstein_normed", normed >= d.wasserstein_threshold && stats.ks_p_value < d.ks_p_value)
     } else {
         ("ks", stats.ks_p_value < d.ks_p_value)
     };

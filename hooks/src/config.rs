@@ -10,7 +10,7 @@ use std::path::PathBuf;
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PostSyncConfig {
-    /// Run the hook at all (in-process at the end of a destination's write).
+    /// Check at all; when false, `run_post_sync` only saves the profiles (the history keeps growing).
     pub enabled: bool,
     /// Fail the sync when the hook itself fails (default: log and keep the sync successful).
     pub fail_sync_on_error: bool,
@@ -264,8 +264,8 @@ impl Default for RangesCheck {
 #[serde(default, deny_unknown_fields)]
 pub struct NumericDriftCheck {
     pub enabled: bool,
-    /// Evidently's rule: more than 1,000 reference rows -> normed Wasserstein distance >= 0.1;
-    /// otherwise two-sample KS p-value < 0.05.
+    /// Evidently's rule: more than 1,000 reference (and current) rows -> normed Wasserstein distance >= 0.1,
+    /// here also significant by KS; otherwise two-sample KS p-value < 0.05.
     pub wasserstein_threshold: f64,
     pub ks_p_value: f64,
     /// PSI is reported; drift also when PSI >= this (Deepchecks/industry 0.2).
@@ -312,9 +312,9 @@ impl Default for CategoricalDriftCheck {
     }
 }
 
-/// A user rule on one column, checked against the profile.
+/// A user rule on one column, checked against the profile. (Unknown keys are not rejected here: serde
+/// cannot combine that with the flattened rule.)
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct UserRule {
     pub column: String,
     #[serde(flatten)]

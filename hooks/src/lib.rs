@@ -178,6 +178,18 @@ pub async fn run_post_sync(
     sync: SyncInfo,
 ) -> Result<PostSyncOutcome> {
     config.register_secrets();
+    if !config.enabled {
+        save_profiles(location, &profiles, &sync)?;
+        return Ok(PostSyncOutcome {
+            decision: Decision::Skip,
+            reasons: vec!["post_sync.enabled is false: profiles saved, nothing checked".into()],
+            report_json: PathBuf::new(),
+            report_html: PathBuf::new(),
+            jobs_enqueued: Vec::new(),
+            jobs_delivered: 0,
+            jobs_pending: 0,
+        });
+    }
     let fresh = !profiles.is_empty();
     let profiles = if fresh {
         save_profiles(location, &profiles, &sync)?;
