@@ -128,3 +128,23 @@ fn pyairbyte_reads_source_airtable() {
     config["api_url"] = json!(format!("http://127.0.0.1:{port}"));
     check_source("source-airtable", config);
 }
+
+#[test]
+fn pyairbyte_writes_through_destination_parquet() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = bin_path("source-xlsx");
+    let config = json!({"files": [workspace_root().join("specs/source-xlsx/examples/sample.xlsx")]});
+    let expect = direct_counts(&source, &config, dir.path());
+    let lake = dir.path().join("lake");
+    let report = run_pyairbyte(
+        &json!({
+            "source": {"name": "source-xlsx", "executable": source, "config": config},
+            "expect": expect,
+            "destination": {"name": "destination-parquet", "executable": bin_path("destination-parquet"),
+                            "config": {"destination_path": lake}}
+        }),
+        dir.path(),
+    );
+    let landed: BTreeMap<String, u64> = serde_json::from_value(report["landed"].clone()).unwrap();
+    assert_eq!(landed, expect, "rows per stream in Parquet");
+}

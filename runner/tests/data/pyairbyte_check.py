@@ -33,7 +33,19 @@ if "destination" in job:
     dst = ab.get_destination(d["name"], config=d["config"], local_executable=d["executable"])
     dst.check()
     write_result = dst.write(src, cache=False)
-    report["destination_written"] = True
+    # Read back what landed with an independent reader (pyarrow), per stream folder.
+    import pyarrow.parquet as pq
+    root = Path(d["config"]["destination_path"])
+    landed = {}
+    for f in root.rglob("*.parquet"):
+        if "_airbyte_quality" in f.parts:
+            continue
+        stream = f.parent.name
+        landed[stream] = landed.get(stream, 0) + pq.read_metadata(f).num_rows
+    report["landed"] = landed
+    for stream, n in job.get("expect", {}).items():
+        if landed.get(stream) != n:
+            failures.append(f"destination stream {stream}: expected {n} rows in Parquet, found {landed.get(stream)}")
 print(json.dumps(report))
 if failures:
     print("\n".join(failures), file=sys.stderr)
