@@ -8,8 +8,8 @@
 
 use airbyte_protocol::message::StreamDescriptor;
 use arrow::array::{
-    ArrayRef, BooleanArray, Date32Array, Float64Array, Int64Array, ListBuilder, StringArray, StringBuilder, StructArray,
-    TimestampMicrosecondArray,
+    ArrayRef, BooleanArray, Date32Array, Float64Array, Int64Array, ListBuilder, StringArray, StringBuilder,
+    StructArray, TimestampMicrosecondArray,
 };
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
@@ -23,8 +23,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const MATERIALS: [&str; 10] = [
-    "Beton C25/30", "Mineralwolle", "Brettschichtholz", "Ziegel", "Stahlblech", "Gipskarton", "Glaswolle",
-    "Aluminiumprofil", "PVC-Rohr", "Zementestrich",
+    "Beton C25/30",
+    "Mineralwolle",
+    "Brettschichtholz",
+    "Ziegel",
+    "Stahlblech",
+    "Gipskarton",
+    "Glaswolle",
+    "Aluminiumprofil",
+    "PVC-Rohr",
+    "Zementestrich",
 ];
 const UNITS: [&str; 5] = ["kg", "m3", "m2", "m", "pcs."];
 const OWNERS: [&str; 5] = ["IBU", "Bauforumstahl", "EPD Norge", "ift Rosenheim", "Kiwa-Ecobility"];
@@ -79,18 +87,26 @@ fn batch(rng: &mut StdRng, start: usize, n: usize) -> RecordBatch {
     let raw: StringArray = (0..n).map(|_| Some(uuid(rng))).collect();
     let ids: StringArray = (0..n).map(|_| Some(uuid(rng))).collect();
     let version: StringArray = (0..n).map(|_| Some(format!("00.{:02}.000", rng.random_range(1..=30)))).collect();
-    let name: StringArray =
-        (0..n).map(|_| Some(format!("{} {}", MATERIALS[rng.random_range(0..10)], rng.random_range(1..=9999)))).collect();
-    let owner: StringArray = (0..n).map(|_| (rng.random::<f64>() > 0.05).then(|| OWNERS[rng.random_range(0..5)])).collect();
+    let name: StringArray = (0..n)
+        .map(|_| Some(format!("{} {}", MATERIALS[rng.random_range(0..10)], rng.random_range(1..=9999))))
+        .collect();
+    let owner: StringArray =
+        (0..n).map(|_| (rng.random::<f64>() > 0.05).then(|| OWNERS[rng.random_range(0..5)])).collect();
     let year = Int64Array::from_iter_values((0..n).map(|_| rng.random_range(2010..=2026)));
     let valid = Date32Array::from_iter_values((0..n).map(|_| 20_454 + rng.random_range(0..2500)));
     let unit: StringArray = (0..n).map(|_| Some(UNITS[rng.random_range(0..5)])).collect();
-    let density = Float64Array::from_iter((0..n).map(|_| {
-        (rng.random::<f64>() > 0.1).then(|| (6.5 + 0.8 * (rng.random::<f64>() - 0.5) * 3.4).exp())
-    }));
+    let density = Float64Array::from_iter(
+        (0..n).map(|_| (rng.random::<f64>() > 0.1).then(|| (6.5 + 0.8 * (rng.random::<f64>() - 0.5) * 3.4).exp())),
+    );
     let gwp = Float64Array::from_iter_values((0..n).map(|_| rng.random_range(-200.0..2000.0)));
     let gwp_json: StringArray = (0..n)
-        .map(|_| Some(format!("{{\"A1-A3\":{:.4},\"C3\":{:.4}}}", rng.random_range(-50.0..500.0), rng.random_range(-50.0..500.0))))
+        .map(|_| {
+            Some(format!(
+                "{{\"A1-A3\":{:.4},\"C3\":{:.4}}}",
+                rng.random_range(-50.0..500.0),
+                rng.random_range(-50.0..500.0)
+            ))
+        })
         .collect();
     let generic = BooleanArray::from_iter((0..n).map(|_| Some(rng.random::<f64>() < 0.2)));
     let mut tags = ListBuilder::new(StringBuilder::new());

@@ -74,7 +74,8 @@ fn main() -> anyhow::Result<()> {
             severity: None,
         }],
     );
-    let labels: Vec<Option<CheckKind>> = std::iter::once(None).chain(CheckKind::ALL.iter().copied().map(Some)).collect();
+    let labels: Vec<Option<CheckKind>> =
+        std::iter::once(None).chain(CheckKind::ALL.iter().copied().map(Some)).collect();
     // Per kind: true positives, false positives, false negatives.
     let mut confusion: BTreeMap<CheckKind, (u32, u32, u32)> = CheckKind::ALL.iter().map(|k| (*k, (0, 0, 0))).collect();
     let mut clean_cases = 0u32;
@@ -88,7 +89,12 @@ fn main() -> anyhow::Result<()> {
         let history_batches: Vec<RecordBatch> = (0..HISTORY)
             .map(|n| {
                 let r = rows + ((seed_base + n) as usize * 7919) % (rows / 20).max(1);
-                generate(&SynthSpec { seed: seed_base + n, rows: r, sync_micros: start + n as i64 * DAY, anomaly: None })
+                generate(&SynthSpec {
+                    seed: seed_base + n,
+                    rows: r,
+                    sync_micros: start + n as i64 * DAY,
+                    anomaly: None,
+                })
             })
             .collect();
         let history: Vec<StreamProfile> =
@@ -145,7 +151,10 @@ fn main() -> anyhow::Result<()> {
         }
     }
     ours.flush()?;
-    println!("post-sync labelled benchmark: {trials} trials x {} cases, {rows} rows per sync, history {HISTORY} syncs", labels.len());
+    println!(
+        "post-sync labelled benchmark: {trials} trials x {} cases, {rows} rows per sync, history {HISTORY} syncs",
+        labels.len()
+    );
     println!("{:<18} {:>4} {:>4} {:>4} {:>9} {:>7}", "kind", "TP", "FP", "FN", "precision", "recall");
     for (kind, (tp, fp, fneg)) in &confusion {
         let precision = if tp + fp > 0 { *tp as f64 / (tp + fp) as f64 } else { f64::NAN };

@@ -316,8 +316,7 @@ fn validity(current: &StreamProfile, baseline: Option<&StreamProfile>, config: &
             .and_then(|b| b.changes.get(field).map(|r| r.values().sum::<u64>() as f64 / b.rows as f64))
             .unwrap_or(0.0);
         if share - base_share > v.max_change_share {
-            let reasons_text =
-                reasons.iter().map(|(r, n)| format!("{r} x{n}")).collect::<Vec<_>>().join(", ");
+            let reasons_text = reasons.iter().map(|(r, n)| format!("{r} x{n}")).collect::<Vec<_>>().join(", ");
             out.push(
                 finding(
                     CheckKind::Validity,
@@ -685,7 +684,8 @@ fn erfc(x: f64) -> f64 {
                     + t * (0.096_784_18
                         + t * (-0.186_288_06
                             + t * (0.278_868_07
-                                + t * (-1.135_203_98 + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
+                                + t * (-1.135_203_98
+                                    + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
             .exp();
     if x >= 0.0 {
         r

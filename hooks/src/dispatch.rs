@@ -112,9 +112,7 @@ pub async fn deliver(http: &HttpClient, target: &TargetConfig, summary: &Summary
                 "conf": serde_json::to_value(summary).unwrap_or_default(),
                 "note": note(summary),
             });
-            let sent = http
-                .send(&[], |c| c.post(&url).basic_auth(username, Some(password.expose())).json(&body))
-                .await;
+            let sent = http.send(&[], |c| c.post(&url).basic_auth(username, Some(password.expose())).json(&body)).await;
             match sent {
                 Ok(_) => Ok(()),
                 // The run id is fixed per sync: a conflict means an earlier attempt got through.
@@ -244,10 +242,9 @@ fn dagster_result(answer: &Value) -> Result<(), DeliveryError> {
             message: format!("Dagster PythonError: {}", launch["message"].as_str().unwrap_or("")),
             retryable: true,
         }),
-        Some(other) => Err(DeliveryError {
-            message: format!("Dagster refused the run ({other}): {}", launch),
-            retryable: false,
-        }),
+        Some(other) => {
+            Err(DeliveryError { message: format!("Dagster refused the run ({other}): {}", launch), retryable: false })
+        }
         None => Err(DeliveryError { message: format!("unexpected Dagster answer: {answer}"), retryable: true }),
     }
 }
@@ -260,10 +257,8 @@ pub fn slack_message(summary: &Summary) -> Value {
         crate::Decision::Quarantine => ":no_entry: Data quarantined, no retraining",
         crate::Decision::Skip => ":zzz: Nothing to retrain",
     };
-    let text = format!(
-        "{title}: sync {} ({} new rows). Report: {}",
-        summary.sync_id, summary.new_rows, summary.report_url
-    );
+    let text =
+        format!("{title}: sync {} ({} new rows). Report: {}", summary.sync_id, summary.new_rows, summary.report_url);
     let mut blocks = vec![json!({"type": "section", "text": {"type": "mrkdwn", "text": format!(
         "*{title}*\nSync `{}` of connection `{}`: {} new rows.\n{}",
         summary.sync_id,
@@ -278,7 +273,9 @@ pub fn slack_message(summary: &Summary) -> Value {
         }
         let body: String = format!("*{}* ({} rows, {})\n{}", s.stream, s.rows, s.verdict, lines.join("\n"));
         // Slack limits a section's text to 3,000 characters.
-        blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": body.chars().take(2900).collect::<String>()}}));
+        blocks.push(
+            json!({"type": "section", "text": {"type": "mrkdwn", "text": body.chars().take(2900).collect::<String>()}}),
+        );
     }
     blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": format!("<{}|Open the report>", summary.report_url)}}));
     json!({"text": text, "blocks": blocks})
@@ -321,11 +318,21 @@ pub async fn deliver_matching(
                 match after {
                     AfterFailure::Dead => {
                         stats.dead += 1;
-                        tracing::warn!("job {} to {} is dead after {} attempts: {msg}", job.id, job.target, job.attempts)
+                        tracing::warn!(
+                            "job {} to {} is dead after {} attempts: {msg}",
+                            job.id,
+                            job.target,
+                            job.attempts
+                        )
                     }
                     AfterFailure::RetryAt(_) => {
                         stats.retrying += 1;
-                        tracing::warn!("job {} to {} failed (attempt {}), will retry: {msg}", job.id, job.target, job.attempts)
+                        tracing::warn!(
+                            "job {} to {} failed (attempt {}), will retry: {msg}",
+                            job.id,
+                            job.target,
+                            job.attempts
+                        )
                     }
                 }
             }
@@ -347,7 +354,11 @@ async fn deliver_job(http: &HttpClient, targets: &[(String, &TargetConfig)], job
 }
 
 /// Deliver until no dispatch job is pending (all done or dead), waiting out backoffs, or until `deadline`.
-pub async fn drain(queue: &Queue, config: &PostSyncConfig, deadline: Option<std::time::Instant>) -> Result<DeliveryStats> {
+pub async fn drain(
+    queue: &Queue,
+    config: &PostSyncConfig,
+    deadline: Option<std::time::Instant>,
+) -> Result<DeliveryStats> {
     let mut total = DeliveryStats::default();
     loop {
         let s = deliver_due(queue, config, None).await?;

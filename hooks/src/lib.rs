@@ -214,7 +214,8 @@ pub async fn run_post_sync(
     let all_findings: Vec<&Finding> = streams.iter().flat_map(|s| s.findings.iter()).collect();
     let new_rows: u64 = profiles.iter().map(|p| p.rows).sum();
     let (decision, reasons) = decide(&all_findings, new_rows, config);
-    let report = SyncReport { sync: sync.clone(), generated_at: Utc::now(), decision, reasons: reasons.clone(), streams };
+    let report =
+        SyncReport { sync: sync.clone(), generated_at: Utc::now(), decision, reasons: reasons.clone(), streams };
     let report_dir = config.report.dir.clone().unwrap_or_else(|| location.default_report_dir());
     let (report_json, report_html) = report::write_report(&report, &report_dir).context("cannot write the report")?;
     let link = report::report_link(config, &report_html);
@@ -224,11 +225,8 @@ pub async fn run_post_sync(
     let mut jobs_enqueued = Vec::new();
     let summary = dispatch::Summary::from_report(&report, &link);
     for (target_id, _) in dispatch::target_ids(config) {
-        let wanted = if target_id.starts_with("triggers[") {
-            decision.retrains()
-        } else {
-            config.notify_on.contains(&decision)
-        };
+        let wanted =
+            if target_id.starts_with("triggers[") { decision.retrains() } else { config.notify_on.contains(&decision) };
         if wanted {
             if let Some(id) = queue.enqueue(queue::KIND_DISPATCH, &sync.key(), &target_id, &summary, &config.queue)? {
                 jobs_enqueued.push(id);

@@ -97,7 +97,8 @@ async fn main_inner() -> Result<()> {
                     .with_context(|| format!("no saved profiles under {:?}", location))?,
             };
             let mut info = SyncInfo::new(&sync_id);
-            if let Some(at) = post_sync::store::profiles_of_sync(&location, Some(&sync_id))?.first().and_then(|p| p.synced_at)
+            if let Some(at) =
+                post_sync::store::profiles_of_sync(&location, Some(&sync_id))?.first().and_then(|p| p.synced_at)
             {
                 info = info.at(at);
             }

@@ -3,7 +3,9 @@
 
 use crate::sketch::{hash_bytes, CategoryCounter, Hll, Reservoir};
 use airbyte_protocol::message::StreamDescriptor;
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Float64Array, GenericStringArray, OffsetSizeTrait, StructArray};
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Float64Array, GenericStringArray, OffsetSizeTrait, StructArray,
+};
 use arrow::datatypes::{DataType, Float64Type, Int64Type, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use chrono::{DateTime, Utc};
@@ -711,11 +713,7 @@ fn as_f64(array: &ArrayRef) -> Option<Float64Array> {
         return Some(array.as_primitive::<Float64Type>().clone());
     }
     let casted = match dt {
-        DataType::Date32
-        | DataType::Date64
-        | DataType::Timestamp(_, _)
-        | DataType::Time32(_)
-        | DataType::Time64(_) => {
+        DataType::Date32 | DataType::Date64 | DataType::Timestamp(_, _) | DataType::Time32(_) | DataType::Time64(_) => {
             let ints = arrow::compute::cast(array, &DataType::Int64).ok()?;
             arrow::compute::cast(&ints, &DataType::Float64).ok()?
         }
@@ -740,15 +738,12 @@ fn max_epoch_micros(array: &ArrayRef) -> Option<i64> {
 }
 
 fn cursor_from_text(s: &str) -> CursorValue {
-    let epoch_micros = DateTime::parse_from_rfc3339(s)
-        .map(|d| d.timestamp_micros())
-        .ok()
-        .or_else(|| {
-            chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                .ok()
-                .and_then(|d| d.and_hms_opt(0, 0, 0))
-                .map(|d| d.and_utc().timestamp_micros())
-        });
+    let epoch_micros = DateTime::parse_from_rfc3339(s).map(|d| d.timestamp_micros()).ok().or_else(|| {
+        chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .ok()
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(|d| d.and_utc().timestamp_micros())
+    });
     CursorValue { value: serde_json::Value::String(s.to_string()), epoch_micros }
 }
 

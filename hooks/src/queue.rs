@@ -138,7 +138,12 @@ impl Queue {
 
     /// Take the next job due now (optionally of one sync, of syncs whose key starts with `key_prefix`, and
     /// of one kind), leasing it and counting the attempt.
-    pub fn claim_due(&self, sync_key: Option<&str>, key_prefix: Option<&str>, kind: Option<&str>) -> Result<Option<Job>> {
+    pub fn claim_due(
+        &self,
+        sync_key: Option<&str>,
+        key_prefix: Option<&str>,
+        kind: Option<&str>,
+    ) -> Result<Option<Job>> {
         self.claim_due_by(now_ms(), sync_key, key_prefix, kind)
     }
 

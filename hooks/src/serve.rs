@@ -51,10 +51,7 @@ pub fn connection_config(config: &ServeConfig, connection_id: &str) -> Option<(P
 /// The HTTP routes (for tests and embedding): `POST /airbyte/webhook`, `GET /healthz`.
 pub fn router(config: ServeConfig, queue: Queue) -> Router {
     let state = Arc::new(AppState { config, queue });
-    Router::new()
-        .route("/airbyte/webhook", post(receive))
-        .route("/healthz", get(|| async { "ok" }))
-        .with_state(state)
+    Router::new().route("/airbyte/webhook", post(receive)).route("/healthz", get(|| async { "ok" })).with_state(state)
 }
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
@@ -151,9 +148,10 @@ pub async fn process_sync_job(config: &ServeConfig, job: &SyncJob) -> Result<cra
     // take the newest sync the destination saved.
     let sync_id = if crate::store::profiles_of_sync(&location, Some(&job.job_id))?.is_empty() {
         let newest = crate::store::profiles_of_sync(&location, None)?;
-        newest.first().and_then(|p| p.sync_id.clone()).with_context(|| {
-            format!("no saved profiles under {:?} for job {}", location, job.job_id)
-        })?
+        newest
+            .first()
+            .and_then(|p| p.sync_id.clone())
+            .with_context(|| format!("no saved profiles under {:?} for job {}", location, job.job_id))?
     } else {
         job.job_id.clone()
     };

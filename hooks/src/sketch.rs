@@ -98,7 +98,8 @@ impl Reservoir {
             return;
         }
         let capacity = self.capacity.max(other.capacity);
-        if self.values.len() + other.values.len() <= capacity && self.population as usize == self.values.len()
+        if self.values.len() + other.values.len() <= capacity
+            && self.population as usize == self.values.len()
             && other.population as usize == other.values.len()
         {
             self.values.extend_from_slice(&other.values);
@@ -227,7 +228,10 @@ impl<'de> Deserialize<'de> for Hll {
             .decode(text.trim_end_matches('='))
             .map_err(serde::de::Error::custom)?;
         if registers.len() != HLL_REGISTERS {
-            return Err(serde::de::Error::custom(format!("HLL needs {HLL_REGISTERS} registers, got {}", registers.len())));
+            return Err(serde::de::Error::custom(format!(
+                "HLL needs {HLL_REGISTERS} registers, got {}",
+                registers.len()
+            )));
         }
         Ok(Hll { registers })
     }

@@ -3,8 +3,8 @@
 //! `<root>/_airbyte_quality/_reports/<sync>.{json,html}`, `<root>/_airbyte_quality/queue.sqlite`.
 
 use crate::profile::StreamProfile;
-use anyhow::{Context, Result};
 use airbyte_protocol::message::StreamDescriptor;
+use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 
 /// The folder under a data root that holds everything the hook writes.
@@ -46,10 +46,8 @@ impl DataLocation {
 
 /// A name safe as one path segment: `[A-Za-z0-9._-]`, others become `_`, never `.`/`..`, at most 120 bytes.
 pub fn safe_name(name: &str) -> String {
-    let mut s: String = name
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' })
-        .collect();
+    let mut s: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' }).collect();
     if s.chars().all(|c| c == '.') || s.is_empty() {
         s = s.replace('.', "_");
         if s.is_empty() {
@@ -75,7 +73,8 @@ pub fn stream_folder_name(stream: &StreamDescriptor) -> String {
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().context("path has no parent folder")?;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let tmp = dir.join(format!(".{}.tmp-{}", path.file_name().and_then(|n| n.to_str()).unwrap_or("f"), uuid::Uuid::new_v4()));
+    let tmp =
+        dir.join(format!(".{}.tmp-{}", path.file_name().and_then(|n| n.to_str()).unwrap_or("f"), uuid::Uuid::new_v4()));
     std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("cannot move {} into place", path.display()))?;
     Ok(())

@@ -41,7 +41,8 @@ fn change_fields() -> Fields {
 
 /// The clean schema.
 pub fn schema(anomaly: Option<CheckKind>) -> SchemaRef {
-    let meta = Fields::from(vec![Field::new("sync_id", DataType::Int64, true), Field::new("changes", changes_type(), true)]);
+    let meta =
+        Fields::from(vec![Field::new("sync_id", DataType::Int64, true), Field::new("changes", changes_type(), true)]);
     let mut fields = vec![
         Field::new("_airbyte_raw_id", DataType::Utf8, false),
         Field::new("_airbyte_extracted_at", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false),
@@ -102,7 +103,11 @@ pub fn generate(spec: &SynthSpec) -> RecordBatch {
     let stale = if a == Some(CheckKind::Freshness) { 10 * 86_400_000_000i64 } else { 0 };
     for i in 0..n {
         let dup = a == Some(CheckKind::Uniqueness) && i > 0 && rng.random::<f64>() < 0.05;
-        ids.push(if dup { format!("{}-{:08}", spec.seed, rng.random_range(0..i)) } else { format!("{}-{i:08}", spec.seed) });
+        ids.push(if dup {
+            format!("{}-{:08}", spec.seed, rng.random_range(0..i))
+        } else {
+            format!("{}-{i:08}", spec.seed)
+        });
         let mat = if a == Some(CheckKind::CategoricalDrift) {
             pick(&mut rng, &drifted_materials)
         } else {
@@ -151,13 +156,12 @@ pub fn generate(spec: &SynthSpec) -> RecordBatch {
 }
 
 fn meta_array(sync_id: i64, changed: &[bool]) -> StructArray {
-    let meta_fields = Fields::from(vec![Field::new("sync_id", DataType::Int64, true), Field::new("changes", changes_type(), true)]);
+    let meta_fields =
+        Fields::from(vec![Field::new("sync_id", DataType::Int64, true), Field::new("changes", changes_type(), true)]);
     let mut builder = StructBuilder::from_fields(meta_fields, changed.len());
     for c in changed {
         builder.field_builder::<arrow::array::Int64Builder>(0).expect("sync_id").append_value(sync_id);
-        let list = builder
-            .field_builder::<ListBuilder<Box<dyn arrow::array::ArrayBuilder>>>(1)
-            .expect("changes");
+        let list = builder.field_builder::<ListBuilder<Box<dyn arrow::array::ArrayBuilder>>>(1).expect("changes");
         if *c {
             let entry = list.values().as_any_mut().downcast_mut::<StructBuilder>().expect("change struct");
             entry.field_builder::<StringBuilder>(0).expect("field").append_value("price");

@@ -91,7 +91,8 @@ async fn airflow3_run(State(seen): S, headers: HeaderMap, body: Bytes) -> Respon
     }
     let v: Value = serde_json::from_slice(&body).unwrap_or_default();
     // TriggerDAGRunPostBody is a StrictBaseModel: extra keys are rejected, logical_date must be present.
-    let allowed = set(&["dag_run_id", "data_interval_start", "data_interval_end", "logical_date", "run_after", "conf", "note"]);
+    let allowed =
+        set(&["dag_run_id", "data_interval_start", "data_interval_end", "logical_date", "run_after", "conf", "note"]);
     if !keys(&v).is_subset(&allowed) || !v.as_object().is_some_and(|o| o.contains_key("logical_date")) {
         return reject(&seen, format!("airflow3 body keys {:?}", keys(&v)));
     }
@@ -118,7 +119,9 @@ async fn dagster(State(seen): S, headers: HeaderMap, body: Bytes) -> Response {
         && keys(ep) == set(&["selector", "runConfigData", "executionMetadata"])
         && keys(&ep["selector"]) == set(&["repositoryLocationName", "repositoryName", "jobName"])
         && ep["selector"]["jobName"] == "retrain_model"
-        && ep["executionMetadata"]["tags"].as_array().is_some_and(|t| t.iter().all(|t| keys(t) == set(&["key", "value"])));
+        && ep["executionMetadata"]["tags"]
+            .as_array()
+            .is_some_and(|t| t.iter().all(|t| keys(t) == set(&["key", "value"])));
     if !ok {
         return reject(&seen, format!("dagster body {v}"));
     }
@@ -127,8 +130,10 @@ async fn dagster(State(seen): S, headers: HeaderMap, body: Bytes) -> Response {
             .into_response();
     }
     seen.accepted.lock().unwrap().push(("dagster".into(), v.clone()));
-    Json(json!({"data": {"launchRun": {"__typename": "LaunchRunSuccess", "run": {"runId": "r-1", "status": "QUEUED"}}}}))
-        .into_response()
+    Json(
+        json!({"data": {"launchRun": {"__typename": "LaunchRunSuccess", "run": {"runId": "r-1", "status": "QUEUED"}}}}),
+    )
+    .into_response()
 }
 
 async fn webhook(State(seen): S, headers: HeaderMap, body: Bytes) -> Response {
@@ -159,7 +164,8 @@ async fn slack(State(seen): S, headers: HeaderMap, body: Bytes) -> Response {
     let blocks_ok = v["blocks"].as_array().is_some_and(|b| {
         !b.is_empty()
             && b.len() <= 50
-            && b.iter().all(|x| x["type"] == "section" && x["text"]["type"] == "mrkdwn" && x["text"]["text"].is_string())
+            && b.iter()
+                .all(|x| x["type"] == "section" && x["text"]["type"] == "mrkdwn" && x["text"]["text"].is_string())
     });
     if keys(&v) != set(&["text", "blocks"]) || !v["text"].is_string() || !blocks_ok {
         return reject(&seen, format!("slack body {v}"));
@@ -341,7 +347,8 @@ async fn the_queue_survives_a_restart_and_a_crash_mid_delivery() {
     let location = DataLocation::local(dir.path());
     let current = prepare(&location);
     let (triggers, notify) = all_targets(&base);
-    let config = PostSyncConfig { triggers, notify, queue: fast_queue(5), dispatch_inline: false, ..Default::default() };
+    let config =
+        PostSyncConfig { triggers, notify, queue: fast_queue(5), dispatch_inline: false, ..Default::default() };
     let sync = SyncInfo::new("sync-004").at(current.synced_at.unwrap());
     run_post_sync(&config, &location, vec![current], sync).await.unwrap();
     let queue_path = location.default_queue_path();

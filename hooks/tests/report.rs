@@ -3,11 +3,11 @@
 
 mod common;
 
+use airbyte_protocol::message::StreamDescriptor;
 use common::{clean_history, synthetic_profile};
 use post_sync::checks::CheckKind;
 use post_sync::synth::{generate, keys, SynthSpec};
 use post_sync::{run_post_sync, DataLocation, Decision, PostSyncConfig, StreamProfiler, SyncInfo};
-use airbyte_protocol::message::StreamDescriptor;
 
 fn save_history(location: &DataLocation, rows: usize) {
     for p in clean_history(5, rows) {
@@ -36,7 +36,8 @@ async fn drift_gives_retrain_for_drift_and_a_self_contained_html_report() {
     assert!(html.matches("<svg").count() >= 2, "volume timeline and a histogram");
     assert!(html.contains("price"));
     let lower = html.to_lowercase();
-    for forbidden in ["src=\"http", "href=\"http", "src='http", "href='http", "<script", "@import", "url(http", "<link"] {
+    for forbidden in ["src=\"http", "href=\"http", "src='http", "href='http", "<script", "@import", "url(http", "<link"]
+    {
         assert!(!lower.contains(forbidden), "report loads {forbidden}");
     }
     let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&outcome.report_json).unwrap()).unwrap();
@@ -65,7 +66,12 @@ async fn a_clean_sync_retrains_and_hostile_text_is_escaped() {
 
 #[test]
 fn partial_profiles_merge_like_one() {
-    let batch = generate(&SynthSpec { seed: 9, rows: 4000, sync_micros: 1_780_000_000_000_000, anomaly: Some(CheckKind::Uniqueness) });
+    let batch = generate(&SynthSpec {
+        seed: 9,
+        rows: 4000,
+        sync_micros: 1_780_000_000_000_000,
+        anomaly: Some(CheckKind::Uniqueness),
+    });
     let (pk, cursor) = keys();
     let stream = StreamDescriptor::new("items", None);
     let mut whole = StreamProfiler::new(stream.clone(), batch.schema(), pk.clone(), cursor.clone());
@@ -135,5 +141,9 @@ fn post_sync_run_checks_saved_profiles_of_a_location() {
         .output()
         .unwrap();
     assert!(!invalid.status.success());
-    assert!(String::from_utf8_lossy(&invalid.stderr).contains("checks.volume.max_robust_z"), "{}", String::from_utf8_lossy(&invalid.stderr));
+    assert!(
+        String::from_utf8_lossy(&invalid.stderr).contains("checks.volume.max_robust_z"),
+        "{}",
+        String::from_utf8_lossy(&invalid.stderr)
+    );
 }

@@ -1,10 +1,10 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+use airbyte_protocol::message::StreamDescriptor;
 use post_sync::checks::CheckKind;
 use post_sync::synth::{generate, keys, SynthSpec};
 use post_sync::{StreamProfile, StreamProfiler};
-use airbyte_protocol::message::StreamDescriptor;
 
 pub const DAY_MICROS: i64 = 86_400_000_000;
 pub const START_MICROS: i64 = 1_780_000_000_000_000;
