@@ -415,3 +415,34 @@ async fn quarantine_notifies_but_does_not_trigger_retraining() {
     let strict = PostSyncConfig { fail_sync_on_quarantine: true, ..config };
     assert!(post_sync::sync_failure(&strict, &Ok(outcome)).unwrap().contains("quarantined"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_url_never_reaches_the_queue_errors() {
+    let seen = Arc::new(Seen::default());
+    let base = start(seen.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let location = DataLocation::local(dir.path());
+    let current = prepare(&location);
+    let secret_url = format!("{base}/denied");
+    let config = PostSyncConfig {
+        notify: vec![TargetConfig::Slack { webhook_url: Secret(secret_url.clone()) }],
+        queue: fast_queue(2),
+        ..Default::default()
+    };
+    let sync = SyncInfo::new("sync-004").at(current.synced_at.unwrap());
+    let outcome = run_post_sync(&config, &location, vec![current], sync).await.unwrap();
+    assert_eq!(outcome.jobs_enqueued.len(), 1);
+    let dead = Queue::open(&location.default_queue_path()).unwrap().list(Some("dead")).unwrap();
+    let error = dead[0].last_error.clone().unwrap();
+    assert!(error.contains("401") && error.contains("****"), "{error}");
+    assert!(!error.contains(&secret_url), "{error}");
+}
+
+#[test]
+fn hook_errors_fail_the_sync_only_when_configured() {
+    let lenient = PostSyncConfig::default();
+    let err: anyhow::Result<post_sync::PostSyncOutcome> = Err(anyhow::anyhow!("disk full"));
+    assert!(post_sync::sync_failure(&lenient, &err).is_none());
+    let strict = PostSyncConfig { fail_sync_on_error: true, ..Default::default() };
+    assert!(post_sync::sync_failure(&strict, &err).unwrap().contains("disk full"));
+}
