@@ -7,7 +7,7 @@ use crate::state::{write_atomic, StateStore};
 use airbyte_protocol::codec::{decode_line, InputMessage, LineReader};
 use airbyte_protocol::{AirbyteMessage, ConfiguredAirbyteCatalog, StreamStatus, TraceMessage, TraceType};
 use anyhow::{anyhow, bail, Context, Result};
-use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -214,7 +214,7 @@ pub fn run(cfg: &SyncConfig, opts: &RunOptions) -> Result<RunSummary> {
         }
     };
 
-    let progress = make_progress(opts.progress);
+    let progress = Progress::new(opts.progress);
     let store = Arc::new(Mutex::new(store));
     let dest_errors = Arc::new(Mutex::new(Vec::<String>::new()));
     let acked = Arc::new(Mutex::new(0u64));
@@ -256,7 +256,7 @@ pub fn run(cfg: &SyncConfig, opts: &RunOptions) -> Result<RunSummary> {
     }
     let dest_read_result = dest_reader.join().map_err(|_| anyhow!("destination reader thread panicked"))?;
     let dest_status = dest_child.wait()?;
-    progress.finish_and_clear();
+    progress.finish();
     for log in [&source_log, &dest_log] {
         let _ = log.lock().map(|mut l| l.flush());
     }
@@ -305,14 +305,79 @@ pub fn run(cfg: &SyncConfig, opts: &RunOptions) -> Result<RunSummary> {
     Ok(summary)
 }
 
-fn make_progress(show: bool) -> ProgressBar {
-    let target = if show { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
-    let bar = ProgressBar::with_draw_target(None, target);
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} {elapsed_precise} {msg} {wide_bar} {pos}/{len} records, ETA {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-    );
-    bar
+/// Progress on a terminal: one bar for the whole sync (length from ESTIMATE traces, so it shows an ETA) and one
+/// line per stream with records, bytes and rate. Hidden when not drawing.
+#[derive(Clone)]
+struct Progress {
+    multi: MultiProgress,
+    total: ProgressBar,
+    streams: Arc<Mutex<BTreeMap<String, ProgressBar>>>,
+    shown: bool,
+}
+
+impl Progress {
+    fn new(show: bool) -> Self {
+        let target = if show { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
+        let multi = MultiProgress::with_draw_target(target);
+        let total = multi.add(ProgressBar::new_spinner());
+        total.set_style(
+            ProgressStyle::with_template("{spinner} {elapsed_precise} {human_pos} records {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        Progress { multi, total, streams: Arc::new(Mutex::new(BTreeMap::new())), shown: show }
+    }
+
+    fn stream_bar(&self, key: &str) -> ProgressBar {
+        let mut streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
+        streams
+            .entry(key.to_string())
+            .or_insert_with(|| {
+                let bar = self.multi.add(ProgressBar::new_spinner());
+                bar.set_style(
+                    ProgressStyle::with_template("  {prefix:<40} {human_pos:>10} records {msg}")
+                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                );
+                bar.set_prefix(key.to_string());
+                bar
+            })
+            .clone()
+    }
+
+    fn update(&self, key: &str, counts: &StreamCounts, total: u64) {
+        let bar = self.stream_bar(key);
+        bar.set_position(counts.records);
+        bar.set_message(HumanBytes(counts.bytes).to_string());
+        self.total.set_position(total);
+    }
+
+    /// Once the sources' ESTIMATE traces give a total, show a bar with an ETA.
+    fn estimate(&self, total_rows: u64) {
+        if self.total.length().is_none() {
+            self.total.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} {elapsed_precise} {wide_bar} {human_pos}/{human_len} records, ETA {eta} {msg}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+        }
+        self.total.set_length(total_rows);
+    }
+
+    /// A line above the bars (or on stderr when not drawing).
+    fn println(&self, line: &str) {
+        if self.shown {
+            let _ = self.multi.println(line);
+        } else {
+            eprintln!("{line}");
+        }
+    }
+
+    fn finish(&self) {
+        for bar in self.streams.lock().unwrap_or_else(|e| e.into_inner()).values() {
+            bar.finish_and_clear();
+        }
+        self.total.finish_and_clear();
+    }
 }
 
 fn discover(
@@ -366,7 +431,7 @@ fn forward(
     dest: &mut Child,
     catalog: &ConfiguredAirbyteCatalog,
     log: &Arc<Mutex<BufWriter<File>>>,
-    progress: &ProgressBar,
+    progress: &Progress,
     override_path: &Path,
     source_config: &Value,
 ) -> Forwarded {
@@ -395,12 +460,12 @@ fn forward(
                     Some(ns) => format!("{ns}.{}", r.stream),
                     None => r.stream.to_string(),
                 };
-                let c = counts.entry(key).or_default();
+                let c = counts.entry(key.clone()).or_default();
                 c.records += 1;
                 c.bytes += line.len() as u64;
                 total += 1;
-                if total % 1024 == 0 {
-                    progress.set_position(total);
+                if c.records % 512 == 1 {
+                    progress.update(&key, c, total);
                 }
                 true
             }
@@ -415,6 +480,11 @@ fn forward(
             }
             Ok(InputMessage::Other(airbyte_protocol::MessageType::Control)) => {
                 apply_control(line, override_path, source_config, log);
+                false
+            }
+            Ok(InputMessage::Log(l)) => {
+                pass_through("source", &l, progress);
+                log_line(log, line);
                 false
             }
             _ => {
@@ -433,7 +503,9 @@ fn forward(
             }
         }
     }
-    progress.set_position(total);
+    for (key, c) in &counts {
+        progress.update(key, c, total);
+    }
     if let Some(mut w) = sink {
         if w.flush().is_err() {
             broken = true;
@@ -446,11 +518,23 @@ fn forward(
     (counts, errors, broken)
 }
 
+/// Warnings and errors a connector logs are shown to the person running the sync, not only written to the log file.
+fn pass_through(side: &str, l: &airbyte_protocol::LogMessage, progress: &Progress) {
+    use airbyte_protocol::LogLevel;
+    let level = match l.level {
+        LogLevel::Fatal => "FATAL",
+        LogLevel::Error => "ERROR",
+        LogLevel::Warn => "WARN",
+        _ => return,
+    };
+    progress.println(&format!("{side} {level}: {}", l.message));
+}
+
 fn handle_trace(
     t: &TraceMessage,
     errors: &mut Vec<String>,
     estimates: &mut BTreeMap<String, i64>,
-    progress: &ProgressBar,
+    progress: &Progress,
 ) {
     match t.kind {
         TraceType::Error => {
@@ -462,7 +546,7 @@ fn handle_trace(
             if let Some(e) = &t.estimate {
                 if let Some(rows) = e.row_estimate {
                     estimates.insert(e.name.clone(), rows);
-                    progress.set_length(estimates.values().sum::<i64>().max(0) as u64);
+                    progress.estimate(estimates.values().sum::<i64>().max(0) as u64);
                 }
             }
         }
@@ -493,7 +577,7 @@ fn read_destination(
     errors: &Arc<Mutex<Vec<String>>>,
     acked: &Arc<Mutex<u64>>,
     log: &Arc<Mutex<BufWriter<File>>>,
-    progress: &ProgressBar,
+    progress: &Progress,
 ) -> Result<()> {
     let mut reader = LineReader::new(BufReader::new(stdout));
     while let Some((n, line)) = reader.next_line()? {
@@ -501,7 +585,7 @@ fn read_destination(
             Ok(InputMessage::State(s)) => {
                 store.lock().map_err(|_| anyhow!("poisoned"))?.acknowledge(s)?;
                 *acked.lock().map_err(|_| anyhow!("poisoned"))? += 1;
-                progress.set_message(format!("{} states committed", acked.lock().map(|a| *a).unwrap_or(0)));
+                progress.total.set_message(format!("{} states committed", acked.lock().map(|a| *a).unwrap_or(0)));
             }
             Ok(InputMessage::Trace(t)) if t.kind == TraceType::Error => {
                 if let Some(e) = t.error {
@@ -511,6 +595,10 @@ fn read_destination(
             }
             Ok(InputMessage::Log(l)) if l.message.starts_with("post-sync") => {
                 hook.lock().map_err(|_| anyhow!("poisoned"))?.push(l.message);
+                log_line(log, line);
+            }
+            Ok(InputMessage::Log(l)) => {
+                pass_through("destination", &l, progress);
                 log_line(log, line);
             }
             _ => log_line(log, line),
