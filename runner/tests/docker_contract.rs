@@ -75,7 +75,23 @@ fn every_connector_has_metadata_and_a_dockerfile_that_match() {
         assert_eq!(data["connectorType"].as_str(), Some(expected_type), "{name}");
         assert!(data["allowedHosts"]["hosts"].as_sequence().is_some_and(|h| !h.is_empty()), "{name}: allowedHosts");
         assert!(!data["supportsRefreshes"].is_null(), "{name}: supportsRefreshes");
-        assert!(dir.join("docs.md").exists(), "{name}: docs.md");
+        let docs = std::fs::read_to_string(dir.join("docs.md")).unwrap_or_else(|_| panic!("{name}: docs.md missing"));
+        let image =
+            format!("{}:{}", data["dockerRepository"].as_str().unwrap(), data["dockerImageTag"].as_str().unwrap());
+        // Every command a user needs, with this very image (a multi-line command may wrap before the command).
+        let flat = docs.replace("\\\n", " ").split_whitespace().collect::<Vec<_>>().join(" ");
+        let commands: &[&str] = if expected_type == "source" {
+            &["spec", "check", "discover", "read"]
+        } else {
+            &["spec", "check", "write"]
+        };
+        for command in commands {
+            assert!(
+                flat.contains(&format!("{image} {command}")),
+                "{name}: docs.md shows no `docker run ... {image} {command}`"
+            );
+        }
+        assert!(!docs.contains(&format!("airbyte/{name}")), "{name}: docs.md names another image than {image}");
 
         let dockerfile = root().join("docker").join(format!("{name}.Dockerfile"));
         let text = std::fs::read_to_string(&dockerfile).unwrap_or_else(|_| panic!("{} missing", dockerfile.display()));
