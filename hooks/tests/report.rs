@@ -34,6 +34,8 @@ async fn drift_gives_retrain_for_drift_and_a_self_contained_html_report() {
     assert!(html.starts_with("<!DOCTYPE html>"));
     assert!(html.contains("retrain for drift"));
     assert!(html.matches("<svg").count() >= 2, "volume timeline and a histogram");
+    assert!(html.contains("<text"), "axis labels drawn as SVG text");
+    assert!(html.contains("<rect") && html.contains("<polyline"), "bars and the volume line");
     assert!(html.contains("price"));
     let lower = html.to_lowercase();
     for forbidden in ["src=\"http", "href=\"http", "src='http", "href='http", "<script", "@import", "url(http", "<link"]
