@@ -58,12 +58,24 @@ pub enum ColumnKind {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NumericStats {
     pub count: u64,
+    /// +inf while empty; JSON has no infinity, so it is written as null and read back as +inf.
+    #[serde(deserialize_with = "null_as_pos_inf")]
     pub min: f64,
+    /// -inf while empty (null in JSON).
+    #[serde(deserialize_with = "null_as_neg_inf")]
     pub max: f64,
     pub mean: f64,
     /// Sum of squared deviations from the mean (variance = m2 / count).
     pub m2: f64,
     pub sample: Reservoir,
+}
+
+fn null_as_pos_inf<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::INFINITY))
+}
+
+fn null_as_neg_inf<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NEG_INFINITY))
 }
 
 impl NumericStats {
