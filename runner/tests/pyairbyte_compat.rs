@@ -47,7 +47,8 @@ fn run_pyairbyte(job: &Value, dir: &Path) -> Value {
     let out = Command::new(venv_tool("pyairbyte", "python"))
         .arg(script)
         .arg(&job_path)
-        .current_dir(workspace_root())
+        // PyAirbyte keeps caches under the working directory: keep them out of the repository.
+        .current_dir(dir)
         .env("AIRBYTE_OFFLINE_MODE", "1")
         .env("DO_NOT_TRACK", "1")
         .env("AIRBYTE_LOCAL_ROOT", dir)
