@@ -15,10 +15,14 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== build" >&2
 cargo build --workspace --bins --locked
 echo "== tests" >&2
-cargo test --workspace --locked --no-fail-fast 2>&1 | tee target/test-output.log
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+set +e
+cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
+set -e
 # One closing line that counts every suite.
-passed=$(grep -Eo '[0-9]+ passed' target/test-output.log | awk '{s+=$1} END {print s+0}')
-failed=$(grep -Eo '[0-9]+ failed' target/test-output.log | awk '{s+=$1} END {print s+0}')
+passed=$(grep -Eo '[0-9]+ passed' "$log" | awk '{s+=$1} END {print s+0}')
+failed=$(grep -Eo '[0-9]+ failed' "$log" | awk '{s+=$1} END {print s+0}')
 echo "all suites: ${passed} passed, ${failed} failed"
 exit "$status"
