@@ -24,5 +24,5 @@ set -e
 # One closing line that counts every suite.
 passed=$(grep -Eo '[0-9]+ passed' "$log" | awk '{s+=$1} END {print s+0}')
 failed=$(grep -Eo '[0-9]+ failed' "$log" | awk '{s+=$1} END {print s+0}')
-echo "all suites: ${passed} passed, ${failed} failed"
+echo "total: ${passed} passed, ${failed} failed"
 exit "$status"
