@@ -12,7 +12,7 @@ target="${CARGO_TARGET_DIR:-$root/target}"
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 cd "$root"
-bash tests/python/setup.sh
+bash tests/python/setup.sh --bench
 cargo build --release -q -p post-sync --example quality_bench --example profiler_overhead
 echo "== labelled benchmark ($trials trials, $rows rows per sync) =="
 "$target/release/examples/quality_bench" "$out" "$trials" "$rows"
