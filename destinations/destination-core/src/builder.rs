@@ -51,6 +51,8 @@ pub struct BatchBuilder {
 struct RowContext {
     changes: Vec<String>,
     extras: String,
+    /// The record text was validated as JSON: nested values are split by [`RawScan`] instead of serde.
+    validated: bool,
 }
 
 impl RowContext {
@@ -144,14 +146,45 @@ impl BatchBuilder {
     /// does not declare (at any depth) go into `_airbyte_additional_properties` keyed by their dotted path.
     /// An error (data not a JSON object) leaves the builder as it was before the call.
     pub fn push(&mut self, data: &str, emitted_at: i64, source_changes: &[FieldChange]) -> Result<(), ConnectorError> {
+        self.push_with(data, emitted_at, source_changes, false)
+    }
+
+    /// [`push`](Self::push) for `data` already validated as JSON (e.g. `record.data` from the protocol codec's
+    /// `decode_line`): the same rows, changes and additional properties, from one lighter pass that splits the
+    /// text into values without re-validating it. Text that is not valid JSON gives an error or values
+    /// nulled as misfits, never a panic.
+    pub fn push_validated(
+        &mut self,
+        data: &str,
+        emitted_at: i64,
+        source_changes: &[FieldChange],
+    ) -> Result<(), ConnectorError> {
+        self.push_with(data, emitted_at, source_changes, true)
+    }
+
+    fn push_with(
+        &mut self,
+        data: &str,
+        emitted_at: i64,
+        source_changes: &[FieldChange],
+        validated: bool,
+    ) -> Result<(), ConnectorError> {
         if !data.trim_start().starts_with('{') {
             return Err(ConnectorError::config("record data is not a JSON object"));
         }
         self.ctx.changes.clear();
         self.ctx.extras.clear();
-        let mut de = serde_json::Deserializer::from_str(data);
-        let result =
-            de.deserialize_map(ObjectVisitor { columns: &mut self.root, ctx: &mut self.ctx, path: FieldPath::Root });
+        self.ctx.validated = validated;
+        let result = if validated {
+            let mut scan = RawScan::new(data);
+            scan.ws();
+            scan_object(&mut scan, &mut self.root, &mut self.ctx, &FieldPath::Root)
+                .ok_or_else(|| "malformed JSON object".to_string())
+        } else {
+            let mut de = serde_json::Deserializer::from_str(data);
+            de.deserialize_map(ObjectVisitor { columns: &mut self.root, ctx: &mut self.ctx, path: FieldPath::Root })
+                .map_err(|e| e.to_string())
+        };
         if let Err(e) = result {
             // The text was validated as JSON by the envelope decoder, so this is unexpected; the row is
             // half-written, which no later batch may see.
@@ -338,6 +371,199 @@ impl<'de> Visitor<'de> for ObjectVisitor<'_, '_> {
     }
 }
 
+/// A cursor over JSON text already known to be valid: it finds where values end without checking them.
+/// Positions only ever stop on ASCII bytes, so every slice it hands out is valid UTF-8.
+struct RawScan<'a> {
+    text: &'a str,
+    pos: usize,
+}
+
+impl<'a> RawScan<'a> {
+    fn new(text: &'a str) -> Self {
+        RawScan { text, pos: 0 }
+    }
+    fn bytes(&self) -> &'a [u8] {
+        self.text.as_bytes()
+    }
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.bytes().get(self.pos) {
+            self.pos += 1;
+        }
+    }
+    fn peek(&self) -> Option<u8> {
+        self.bytes().get(self.pos).copied()
+    }
+    fn eat(&mut self, b: u8) -> Option<()> {
+        (self.peek()? == b).then(|| self.pos += 1)
+    }
+    /// Past a string starting at the cursor; returns whether it holds escapes.
+    fn skip_string(&mut self) -> Option<bool> {
+        self.eat(b'"')?;
+        let mut escaped = false;
+        loop {
+            self.pos += find_quote_or_backslash(self.bytes().get(self.pos..)?)?;
+            if self.bytes()[self.pos] == b'"' {
+                self.pos += 1;
+                return Some(escaped);
+            }
+            escaped = true;
+            self.pos += 2;
+        }
+    }
+    /// Past one value starting at the cursor; returns its text.
+    fn value(&mut self) -> Option<&'a str> {
+        let start = self.pos;
+        match self.peek()? {
+            b'"' => {
+                self.skip_string()?;
+            }
+            b'{' | b'[' => {
+                let mut depth = 0usize;
+                loop {
+                    match self.peek()? {
+                        b'"' => {
+                            self.skip_string()?;
+                            continue;
+                        }
+                        b'{' | b'[' => depth += 1,
+                        b'}' | b']' => {
+                            depth -= 1;
+                            if depth == 0 {
+                                self.pos += 1;
+                                break;
+                            }
+                        }
+                        _ => {}
+                    }
+                    self.pos += 1;
+                }
+            }
+            _ => {
+                let rest = &self.bytes()[self.pos..];
+                let len = rest
+                    .iter()
+                    .position(|b| matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r'))
+                    .unwrap_or(rest.len());
+                if len == 0 {
+                    return None;
+                }
+                self.pos += len;
+            }
+        }
+        self.text.get(start..self.pos)
+    }
+}
+
+/// Index of the first `"` or `\\` in `s`. Eight bytes at a time: values are mostly short strings, where a
+/// vectorised search costs more to set up than it saves.
+fn find_quote_or_backslash(s: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut i = 0;
+    while let Some(chunk) = s.get(i..i + 8) {
+        let word = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+        let quote = word ^ (ONES * b'"' as u64);
+        let backslash = word ^ (ONES * b'\\' as u64);
+        // A byte of `quote`/`backslash` is zero where the input matches; the lowest flagged byte is exact.
+        let hits = (quote.wrapping_sub(ONES) & !quote | backslash.wrapping_sub(ONES) & !backslash) & HIGH;
+        if hits != 0 {
+            return Some(i + (hits.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    s[i..].iter().position(|&b| b == b'"' || b == b'\\').map(|p| i + p)
+}
+
+/// [`ObjectVisitor::visit_map`] over validated text: the same columns, nulls, duplicates and extras.
+fn scan_object(
+    scan: &mut RawScan<'_>,
+    cols: &mut ObjectColumns,
+    ctx: &mut RowContext,
+    path: &FieldPath<'_>,
+) -> Option<()> {
+    cols.stamp += 1;
+    let stamp = cols.stamp;
+    let result = scan_members(scan, cols, ctx, path, stamp);
+    // Always complete the row, so the columns stay the same length even for malformed text.
+    for (i, column) in cols.columns.iter_mut().enumerate() {
+        if cols.seen[i] != stamp {
+            column.append_null();
+        }
+    }
+    result
+}
+
+fn scan_members(
+    scan: &mut RawScan<'_>,
+    cols: &mut ObjectColumns,
+    ctx: &mut RowContext,
+    path: &FieldPath<'_>,
+    stamp: u64,
+) -> Option<()> {
+    scan.eat(b'{')?;
+    scan.ws();
+    if scan.eat(b'}').is_some() {
+        return Some(());
+    }
+    let mut hint = 0;
+    loop {
+        let key_start = scan.pos;
+        let escaped = scan.skip_string()?;
+        let key_raw = scan.text.get(key_start..scan.pos)?;
+        let key: std::borrow::Cow<'_, str> = if escaped {
+            std::borrow::Cow::Owned(serde_json::from_str::<String>(key_raw).ok()?)
+        } else {
+            std::borrow::Cow::Borrowed(&key_raw[1..key_raw.len() - 1])
+        };
+        scan.ws();
+        scan.eat(b':')?;
+        scan.ws();
+        let raw = scan.value()?;
+        match cols.find(&key, hint) {
+            Some(i) if cols.seen[i] != stamp => {
+                cols.seen[i] = stamp;
+                hint = i + 1;
+                let path = FieldPath::Key(&key, path);
+                cols.columns[i].append_raw(raw, ctx, &path);
+            }
+            _ => ctx.extra(path, &key, raw),
+        }
+        scan.ws();
+        match scan.peek()? {
+            b',' => {
+                scan.pos += 1;
+                scan.ws();
+            }
+            b'}' => return Some(()),
+            _ => return None,
+        }
+    }
+}
+
+/// [`ListVisitor::visit_seq`] over validated text: returns the number of elements appended.
+fn scan_list(scan: &mut RawScan<'_>, child: &mut Column, ctx: &mut RowContext, path: &FieldPath<'_>) -> Option<usize> {
+    scan.eat(b'[')?;
+    scan.ws();
+    if scan.eat(b']').is_some() {
+        return Some(0);
+    }
+    let mut n = 0;
+    loop {
+        let raw = scan.value()?;
+        child.append_raw(raw, ctx, &FieldPath::Index(n, path));
+        n += 1;
+        scan.ws();
+        match scan.peek()? {
+            b',' => {
+                scan.pos += 1;
+                scan.ws();
+            }
+            b']' => return Some(n),
+            _ => return None,
+        }
+    }
+}
+
 /// Object keys, borrowed from the input when they contain no escapes.
 struct KeySeed;
 
@@ -481,6 +707,27 @@ impl Column {
             }
             Column::Time(b) => {
                 values::string(raw).and_then(|s| values::time_micros(&s)).map(|v| b.append_value(v)).is_some()
+            }
+            Column::Struct { children, validity, .. } if ctx.validated => {
+                if raw.starts_with('{') {
+                    // Like the serde path, a malformed nested value cannot occur in validated text.
+                    let _ = scan_object(&mut RawScan::new(raw), children, ctx, path);
+                    validity.append(true);
+                    true
+                } else {
+                    false
+                }
+            }
+            Column::List { offsets, child, validity, .. } if ctx.validated => {
+                if raw.starts_with('[') {
+                    let n = scan_list(&mut RawScan::new(raw), child, ctx, path).unwrap_or(0);
+                    let last = *offsets.last().expect("offsets start with 0");
+                    offsets.push(last + n as i32);
+                    validity.append(true);
+                    true
+                } else {
+                    false
+                }
             }
             Column::Struct { children, validity, .. } => {
                 if raw.starts_with('{') {

@@ -133,3 +133,115 @@ fn empty_schema_keeps_everything_and_builder_is_reusable() {
     assert_eq!(second.schema().field(3).data_type(), &meta_type());
     assert!(matches!(second.schema().field(4).data_type(), DataType::Utf8));
 }
+
+/// Every column but the random `_airbyte_raw_id` (checked for shape instead).
+fn comparable(batch: &RecordBatch) -> RecordBatch {
+    let ids = col::<StringArray>(batch, RAW_ID);
+    for id in ids.iter() {
+        let id = uuid::Uuid::parse_str(id.expect("raw id")).expect("raw id is a UUID");
+        assert_eq!(id.get_version_num(), 4);
+    }
+    let keep: Vec<usize> = (0..batch.num_columns()).filter(|&i| batch.schema().field(i).name() != RAW_ID).collect();
+    batch.project(&keep).unwrap()
+}
+
+/// A schema with every column kind, nested structs and lists of structs.
+fn every_kind_schema() -> serde_json::Value {
+    json!({"properties": {
+        "id": {"type": "integer"}, "price": {"type": ["null", "number"]}, "ok": {"type": "boolean"},
+        "name": {"type": "string"}, "day": {"type": "string", "format": "date"},
+        "at": {"type": "string", "format": "date-time"},
+        "local": {"type": "string", "format": "date-time", "airbyte_type": "timestamp_without_timezone"},
+        "t": {"type": "string", "format": "time"},
+        "tags": {"type": "array", "items": {"type": "string"}},
+        "nums": {"type": "array", "items": {"type": "integer"}},
+        "addr": {"type": "object", "properties": {"city": {"type": "string"}, "zip": {"type": "integer"},
+            "geo": {"type": "object", "properties": {"lat": {"type": "number"}}}}},
+        "lines": {"type": "array", "items": {"type": "object", "properties": {"sku": {"type": "string"},
+            "qty": {"type": "integer"}}}},
+        "any": {}, "free": {"type": "object"}, "first name": {"type": "string"}, "k\"q": {"type": "integer"}
+    }})
+}
+
+/// Records covering types, nulls, misfits, escapes, unicode, big numbers, whitespace, duplicates and
+/// undeclared properties at every level.
+const VARIED_RECORDS: &[&str] = &[
+    r#"{"id":1,"price":2.5,"ok":true,"name":"a\"b","day":"2024-01-02","at":"2024-01-02T03:04:05.123456Z","local":"2024-01-02 03:04:05","t":"10:00:00","tags":["x","y"],"nums":[1,2,3],"addr":{"city":"Köln","zip":50667,"geo":{"lat":50.9}},"lines":[{"sku":"a","qty":1},{"sku":"b","qty":"x","extra":[1,{"z":"]"}]}],"any":{"k":[1]},"free":{"a":{"b":[]}},"first name":"Ann","k\"q":5}"#,
+    r#"{}"#,
+    r#"  { }  "#,
+    "{ \"id\" : 9223372036854775807 ,\n\t\"price\" : -1.5e300 , \"ok\":\"false\", \"name\": 12.50, \"tags\" : [ ] , \"nums\":[ 1 , \"2\" , 3.0, 3.5, null, true ] }",
+    r#"{"id":9223372036854775808,"price":"NaN?","ok":1,"name":{"nested":"obj"},"day":"2024-13-45","at":"yesterday","local":12,"t":"25:00:00","tags":"notalist","addr":[1],"lines":{"sku":1}}"#,
+    r#"{"id":null,"price":null,"ok":null,"name":null,"day":null,"at":null,"t":null,"tags":null,"addr":null,"lines":null,"any":null,"free":null}"#,
+    r#"{"name":"\u00e9\ud83d\ude00 \\ \/ \b\f\n\r\t","first name":"日本語 🎉","extra":"\"quoted\"","unknown":{"deep":{"er":[1,2,{"x":"}"}]}}}"#,
+    r#"{"id":1,"id":2,"addr":{"city":"A","city":"B","zip4":"1234","geo":{"lat":"1.5","lon":2}},"na\u006de":"escaped key","n\u00e4me":1}"#,
+    r#"{"id":"42","price":"3.25","ok":"true","at":"2024-01-02T03:04:05+02:00","day":"2024-01-02T23:00:00-02:00","t":"01:00:00+01:00","tags":[1,true,null,{"a":1},["b"]],"lines":[null,{},{"qty":1e2}]}"#,
+    r#"{"price":1E5,"id":-0,"nums":[-9223372036854775808,1.0e1,0.5],"any":"text","free":[1,2],"addr":{}}"#,
+    r#"{"any":[],"free":{},"tags":["with, comma","with ] bracket","with } brace","with \\\" both"],"lines":[{"sku":"s\"}{"}]}"#,
+];
+
+#[test]
+fn validated_path_matches_serde_path_on_varied_records() {
+    let mut serde_path = builder(every_kind_schema());
+    let mut validated_path = builder(every_kind_schema());
+    let source = [FieldChange::new("x", ChangeKind::Truncated, ChangeReason::SourceFieldSizeLimitation)];
+    for (i, record) in VARIED_RECORDS.iter().enumerate() {
+        serde_json::from_str::<serde_json::Value>(record).unwrap_or_else(|e| panic!("record {i} is not JSON: {e}"));
+        let changes: &[FieldChange] = if i % 3 == 0 { &source } else { &[] };
+        serde_path.push(record, i as i64, changes).unwrap();
+        validated_path.push_validated(record, i as i64, changes).unwrap();
+    }
+    let expected = serde_path.finish().unwrap();
+    let got = validated_path.finish().unwrap();
+    assert_eq!(got.num_rows(), VARIED_RECORDS.len());
+    let (expected, got) = (comparable(&expected), comparable(&got));
+    for (i, field) in expected.schema().fields().iter().enumerate() {
+        assert_eq!(got.column(i), expected.column(i), "column {}", field.name());
+    }
+    assert_eq!(got, expected);
+    // The comparison has teeth: the records do exercise misfits, extras and escapes.
+    assert!(changes_of(&got, 4).len() >= 8, "{:?}", changes_of(&got, 4));
+    let extras = crate::builder::additional_properties(&got).unwrap();
+    assert!(extras.value(7).contains("addr.zip4") && extras.value(7).contains("\"id\":2"), "{}", extras.value(7));
+    assert_eq!(col::<StringArray>(&got, "name").value(6), "\u{e9}\u{1F600} \\ / \u{8}\u{c}\n\r\t");
+    assert_eq!(col::<Int64Array>(&got, "id").value(3), i64::MAX);
+}
+
+#[test]
+fn validated_path_matches_serde_path_on_the_benchmark_shape() {
+    let schema = json!({"properties": {
+        "uuid": {"type": "string"}, "ref_year": {"type": "integer"}, "valid_until": {"type": "string", "format": "date"},
+        "density_kg_m3": {"type": ["null", "number"]}, "gwp_by_module": {"type": "object", "additionalProperties": {"type": "number"}},
+        "is_generic": {"type": "boolean"}, "tags": {"type": "array", "items": {"type": "string"}},
+        "updated_at": {"type": "string", "format": "date-time", "airbyte_type": "timestamp_with_timezone"}
+    }});
+    let (mut serde_path, mut validated_path) = (builder(schema.clone()), builder(schema));
+    for i in 0..500 {
+        let record = json!({
+            "uuid": format!("{i:08x}-0000-4000-8000-000000000000"), "ref_year": 2000 + i % 30,
+            "valid_until": format!("2030-{:02}-{:02}", 1 + i % 12, 1 + i % 28),
+            "density_kg_m3": if i % 7 == 0 { serde_json::Value::Null } else { json!(i as f64 / 3.0) },
+            "gwp_by_module": {"A1": i as f64 * 0.1, "D": -1.5}, "is_generic": i % 2 == 0,
+            "tags": (0..i % 4).map(|t| format!("tag{t}")).collect::<Vec<_>>(),
+            "updated_at": format!("2026-04-02T17:54:{:02}Z", i % 60), "surplus": i
+        })
+        .to_string();
+        serde_path.push(&record, i, &[]).unwrap();
+        validated_path.push_validated(&record, i, &[]).unwrap();
+    }
+    assert_eq!(comparable(&validated_path.finish().unwrap()), comparable(&serde_path.finish().unwrap()));
+}
+
+#[test]
+fn validated_path_rejects_or_survives_malformed_text() {
+    let mut b = builder(every_kind_schema());
+    assert!(b.push_validated("[1]", 0, &[]).is_err());
+    for broken in
+        [r#"{"id":1"#, r#"{"id"}"#, r#"{"name":"unterminated}"#, r#"{"tags":[1,2}"#, r#"{"id":1,}"#, "{\"a\":\"\\"]
+    {
+        // Invalid text breaks the contract of push_validated: an error or misfits, never a panic.
+        let _ = b.push_validated(broken, 0, &[]);
+    }
+    b.push_validated(r#"{"id":7}"#, 0, &[]).unwrap();
+    let batch = b.finish().unwrap();
+    assert_eq!(col::<Int64Array>(&batch, "id").value(batch.num_rows() - 1), 7);
+}

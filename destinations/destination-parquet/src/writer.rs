@@ -25,6 +25,7 @@ use destination_core::{BatchBuilder, StreamSchema};
 use parquet::arrow::ArrowWriter;
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
 use std::collections::{BTreeMap, HashSet};
 use std::io::{BufRead, BufWriter};
 use std::path::PathBuf;
@@ -142,6 +143,8 @@ fn writer_properties(config: &ParquetConfig) -> Result<parquet::file::properties
         .set_data_page_size_limit((config.format.page_size_kb as usize) * 1024)
         .set_dictionary_page_size_limit((config.format.dictionary_page_size_kb as usize) * 1024)
         .set_statistics_enabled(EnabledStatistics::Page)
+        // Random UUIDs never repeat: a dictionary would only be built and then abandoned for every row group.
+        .set_column_dictionary_enabled(ColumnPath::from(destination_core::schema::RAW_ID), false)
         .set_created_by(format!("airbyte destination-parquet (Rust) {}", env!("CARGO_PKG_VERSION"))))
 }
 
@@ -359,7 +362,7 @@ fn decode_chunk(chunk: &Chunk, index: &StreamIndex, schemas: &[Arc<StreamSchema>
                 };
                 let builder = builders[i].get_or_insert_with(|| BatchBuilder::new(schemas[i].clone()));
                 let changes = record.meta.as_ref().map(|m| m.changes.as_slice()).unwrap_or(&[]);
-                if let Err(e) = builder.push(record.data.get(), record.emitted_at, changes) {
+                if let Err(e) = builder.push_validated(record.data.get(), record.emitted_at, changes) {
                     error = Some(e.context(format!("input line {line_number} (stream {})", schemas[i].descriptor)));
                     break;
                 }
