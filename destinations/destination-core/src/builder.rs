@@ -410,12 +410,13 @@ impl<'a> RawScan<'a> {
             self.pos += 2;
         }
     }
-    /// Past one value starting at the cursor; returns its text.
-    fn value(&mut self) -> Option<&'a str> {
+    /// Past one value starting at the cursor; returns its text and whether it is a string without escapes.
+    fn value(&mut self) -> Option<(&'a str, bool)> {
         let start = self.pos;
+        let mut plain_string = false;
         match self.peek()? {
             b'"' => {
-                self.skip_string()?;
+                plain_string = !self.skip_string()?;
             }
             b'{' | b'[' => {
                 let mut depth = 0usize;
@@ -450,7 +451,7 @@ impl<'a> RawScan<'a> {
                 self.pos += len;
             }
         }
-        self.text.get(start..self.pos)
+        Some((self.text.get(start..self.pos)?, plain_string))
     }
 }
 
@@ -518,13 +519,13 @@ fn scan_members(
         scan.ws();
         scan.eat(b':')?;
         scan.ws();
-        let raw = scan.value()?;
+        let (raw, plain_string) = scan.value()?;
         match cols.find(&key, hint) {
             Some(i) if cols.seen[i] != stamp => {
                 cols.seen[i] = stamp;
                 hint = i + 1;
                 let path = FieldPath::Key(&key, path);
-                cols.columns[i].append_raw(raw, ctx, &path);
+                cols.columns[i].append_scanned(raw, plain_string, ctx, &path);
             }
             _ => ctx.extra(path, &key, raw),
         }
@@ -549,8 +550,8 @@ fn scan_list(scan: &mut RawScan<'_>, child: &mut Column, ctx: &mut RowContext, p
     }
     let mut n = 0;
     loop {
-        let raw = scan.value()?;
-        child.append_raw(raw, ctx, &FieldPath::Index(n, path));
+        let (raw, plain_string) = scan.value()?;
+        child.append_scanned(raw, plain_string, ctx, &FieldPath::Index(n, path));
         n += 1;
         scan.ws();
         match scan.peek()? {
@@ -676,6 +677,15 @@ impl Column {
                 offsets.push(*offsets.last().expect("offsets start with 0"));
                 validity.append(false);
             }
+        }
+    }
+
+    /// [`append_raw`](Self::append_raw) for a value split by [`RawScan`]: a string without escapes goes into
+    /// a string column without looking at it again.
+    fn append_scanned(&mut self, raw: &str, plain_string: bool, ctx: &mut RowContext, path: &FieldPath<'_>) {
+        match self {
+            Column::String(b) if plain_string && raw.len() >= 2 => b.append_value(&raw[1..raw.len() - 1]),
+            _ => self.append_raw(raw, ctx, path),
         }
     }
 
