@@ -56,3 +56,30 @@ impl Drop for ChildGuard {
         let _ = self.0.wait();
     }
 }
+
+/// A real S3-compatible server (moto_server from `.venv/tools`) on a free loopback port. Returns the guard
+/// that stops it and its endpoint (`http://127.0.0.1:PORT`).
+pub fn moto_server() -> (ChildGuard, String) {
+    let port = free_port();
+    let child = std::process::Command::new(venv_tool("tools", "moto_server"))
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start moto_server");
+    let guard = ChildGuard(child);
+    assert!(wait_for_port(port, 60), "moto_server did not start on port {port}");
+    (guard, format!("http://127.0.0.1:{port}"))
+}
+
+/// Create a bucket on an S3 test server (a plain `PUT /bucket`, which moto accepts without signing).
+pub fn s3_create_bucket(endpoint: &str, bucket: &str) {
+    use std::io::{Read, Write};
+    let host = endpoint.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(host).expect("connect to the S3 server");
+    write!(s, "PUT /{bucket} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        .expect("send");
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).expect("read");
+    assert!(resp.starts_with("HTTP/1.1 200") || resp.starts_with("HTTP/1.0 200"), "create bucket {bucket}: {resp}");
+}

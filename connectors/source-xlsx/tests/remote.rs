@@ -4,7 +4,6 @@
 mod common;
 
 use common::*;
-use conformance::support::{free_port, venv_tool, wait_for_port, ChildGuard};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
@@ -108,16 +107,7 @@ fn http_files_with_versions_retries_and_clear_errors() {
 
 #[test]
 fn s3_files_with_globs_on_a_real_s3_server() {
-    let port = free_port();
-    let child = std::process::Command::new(venv_tool("tools", "moto_server"))
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start moto_server");
-    let _guard = ChildGuard(child);
-    assert!(wait_for_port(port, 30), "moto_server did not start");
-    let endpoint = format!("http://127.0.0.1:{port}");
+    let (_guard, endpoint) = conformance::support::moto_server();
     let body = workbook_bytes();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {

@@ -4,11 +4,10 @@
 mod common;
 
 use common::*;
-use conformance::support::{free_port, venv_tool, wait_for_port, ChildGuard};
+use conformance::support::ChildGuard;
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -19,25 +18,13 @@ struct Moto {
 
 fn start_moto() -> Moto {
     let _ = tools_python();
-    let port = free_port();
-    let child = Command::new(venv_tool("tools", "moto_server"))
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start moto_server");
-    let guard = ChildGuard(child);
-    assert!(wait_for_port(port, 30), "moto_server did not start");
+    let (guard, endpoint) = conformance::support::moto_server();
+    let port = endpoint.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port in endpoint");
     Moto { _guard: guard, port }
 }
 
 fn create_bucket(port: u16, bucket: &str) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(s, "PUT /{bucket} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).unwrap();
-    assert!(resp.starts_with("HTTP/1.1 200") || resp.starts_with("HTTP/1.0 200"), "{resp}");
+    conformance::support::s3_create_bucket(&format!("http://127.0.0.1:{port}"), bucket);
 }
 
 fn s3_config(port: u16, bucket: &str) -> Value {

@@ -5,29 +5,16 @@
 mod common;
 
 use common::*;
-use conformance::support::{free_port, venv_tool, wait_for_port, ChildGuard};
+use conformance::support::ChildGuard;
 use destination_snowflake::config::S3Staging;
 use destination_snowflake::sql::{copy_from_s3, S3Auth, TableRef};
 use destination_snowflake::stage::S3Stage;
 use serde_json::json;
-use std::process::{Command, Stdio};
 
 fn moto() -> (ChildGuard, String) {
     wait_for_venv("tools");
-    let port = free_port();
-    let child = Command::new(venv_tool("tools", "moto_server"))
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start moto_server");
-    let guard = ChildGuard(child);
-    assert!(wait_for_port(port, 60), "moto_server did not start");
-    let endpoint = format!("http://127.0.0.1:{port}");
-    runtime().block_on(async {
-        let resp = reqwest::Client::new().put(format!("{endpoint}/staging-bucket")).send().await.unwrap();
-        assert!(resp.status().is_success(), "create bucket: {}", resp.status());
-    });
+    let (guard, endpoint) = conformance::support::moto_server();
+    conformance::support::s3_create_bucket(&endpoint, "staging-bucket");
     (guard, endpoint)
 }
 
