@@ -336,8 +336,10 @@ fn open_stream(data: &FileData, display: &str) -> Result<Stream> {
     })
 }
 
-/// The format from the first bytes: zip (xlsx/xlsb/ods), OLE compound file (xls or an encrypted workbook).
-fn sniff(data: &FileData, display: &str, extension: &str) -> Result<Format> {
+/// The formats to try, from the extension and the first bytes: zip (xlsx/xlsb/ods), OLE compound file (xls or an
+/// encrypted workbook). A zip without a known extension may be any of the zip formats (an .xlsb saved as
+/// `export.bin`, a URL without an extension), so each is tried, xlsx first.
+fn sniff(data: &FileData, display: &str, extension: &str) -> Result<Vec<Format>> {
     let mut head = [0u8; 8];
     let n = {
         let mut s = open_stream(data, display)?;
@@ -365,12 +367,12 @@ fn sniff(data: &FileData, display: &str, extension: &str) -> Result<Format> {
     let is_zip = head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06");
     let is_ole = head.starts_with(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1]);
     match (by_extension, is_zip, is_ole) {
-        (Some(Format::Xls), _, true) => Ok(Format::Xls),
+        (Some(Format::Xls), _, true) => Ok(vec![Format::Xls]),
         // Encrypted xlsx/xlsb are OLE files: calamine's xlsx reader reports them as password-protected.
-        (Some(f @ (Format::Xlsx | Format::Xlsb)), _, true) => Ok(f),
-        (Some(f @ (Format::Xlsx | Format::Xlsb | Format::Ods)), true, _) => Ok(f),
-        (None, true, _) => Ok(Format::Xlsx),
-        (None, _, true) => Ok(Format::Xls),
+        (Some(f @ (Format::Xlsx | Format::Xlsb)), _, true) => Ok(vec![f]),
+        (Some(f @ (Format::Xlsx | Format::Xlsb | Format::Ods)), true, _) => Ok(vec![f]),
+        (None, true, _) => Ok(vec![Format::Xlsx, Format::Xlsb, Format::Ods]),
+        (None, _, true) => Ok(vec![Format::Xls]),
         (Some(f), _, _) => Err(ConnectorError::config(format!(
             "file {display} is not a valid {} workbook: it is neither a zip archive nor an OLE file{}",
             format_name(f),
@@ -413,20 +415,25 @@ pub struct SheetRef {
 
 impl Workbook {
     pub fn open(data: &FileData, file: &SourceFile) -> Result<Workbook> {
-        let format = sniff(data, &file.display, &file.extension())?;
-        let stream = open_stream(data, &file.display)?;
-        // calamine may panic on malformed input; a panic here is reported as a bad file, not a connector bug.
-        let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match format {
-            Format::Xlsx => calamine::Xlsx::new(stream).map(Workbook::Xlsx).map_err(|e| e.to_string()),
-            Format::Xlsb => calamine::Xlsb::new(stream).map(Workbook::Xlsb).map_err(|e| e.to_string()),
-            Format::Xls => calamine::Xls::new(stream).map(Workbook::Xls).map_err(|e| e.to_string()),
-            Format::Ods => calamine::Ods::new(stream).map(Workbook::Ods).map_err(|e| e.to_string()),
-        }));
-        match opened {
-            Ok(Ok(wb)) => Ok(wb),
-            Ok(Err(message)) => Err(open_error(&file.display, format, message)),
-            Err(_) => Err(open_error(&file.display, format, crate::reader::take_panic_message())),
+        let mut first_error = None;
+        for format in sniff(data, &file.display, &file.extension())? {
+            let stream = open_stream(data, &file.display)?;
+            // calamine may panic on malformed input; a panic here is reported as a bad file, not a connector bug.
+            let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match format {
+                Format::Xlsx => calamine::Xlsx::new(stream).map(Workbook::Xlsx).map_err(|e| e.to_string()),
+                Format::Xlsb => calamine::Xlsb::new(stream).map(Workbook::Xlsb).map_err(|e| e.to_string()),
+                Format::Xls => calamine::Xls::new(stream).map(Workbook::Xls).map_err(|e| e.to_string()),
+                Format::Ods => calamine::Ods::new(stream).map(Workbook::Ods).map_err(|e| e.to_string()),
+            }));
+            let error = match opened {
+                Ok(Ok(wb)) => return Ok(wb),
+                Ok(Err(message)) => open_error(&file.display, format, message),
+                Err(_) => open_error(&file.display, format, crate::reader::take_panic_message()),
+            };
+            // The first format's error is the one reported: later tries are guesses.
+            first_error.get_or_insert(error);
         }
+        Err(first_error.unwrap_or_else(|| ConnectorError::config(format!("file {} is not a workbook", file.display))))
     }
 
     /// Whether sheets are read cell by cell (xlsx, xlsb) rather than loaded whole (xls, ods).
