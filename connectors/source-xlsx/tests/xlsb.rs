@@ -195,6 +195,21 @@ fn xlsb_whole_day_dates_stored_as_rk_integers_stay_serial_numbers() {
     assert_records_valid(&catalog, &r);
 }
 
+/// Excel writes no number-format table when only built-in formats are used: dates are still detected.
+#[test]
+fn xlsb_built_in_date_formats_without_a_format_table() {
+    let case = made("builtin_formats", "book.xlsb");
+    let (catalog, r) = case.read_all(&cfg(&case, "book.xlsb"), "full_refresh", None);
+    r.assert_ok();
+    let lab = stream(&catalog, "book_lab");
+    assert_eq!((type_of(lab, "Tested at"), type_of(lab, "Due")), ("date-time".to_string(), "date".to_string()));
+    let rows = r.data("book_lab");
+    let due: Vec<&Value> = rows.iter().map(|d| &d["Due"]).collect();
+    assert_eq!(due, [&json!("2024-02-29"), &json!("2027-11-30"), &json!("2029-02-28")]);
+    assert_eq!(rows[1]["Tested at"], "2026-03-02T14:00:00");
+    assert_records_valid(&catalog, &r);
+}
+
 #[test]
 fn xlsb_epoch_1904_dates() {
     let case = made("epoch1904", "mac.xlsb");
@@ -256,4 +271,21 @@ fn xlsb_is_recognised_by_content_under_another_name() {
     let d = case.discover(&cfg(&case, "download"));
     d.assert_ok();
     assert_eq!(names(&d.catalog()), ["download_lab", "download_suppliers"]);
+}
+
+#[test]
+fn xlsb_a_cell_pointing_past_the_string_table_names_file_and_sheet() {
+    let case = made("bad_string_index", "book.xlsb");
+    let d = case.discover(&cfg(&case, "book.xlsb"));
+    assert_no_panic(&d);
+    let e = d.error();
+    assert_eq!(e["failure_type"], "config_error");
+    let msg = e["message"].as_str().unwrap();
+    assert!(msg.contains("book.xlsb") && msg.contains("\"Bad\"") && msg.contains("could not be parsed"), "{msg}");
+    // The intact sheet alone reads normally.
+    let mut c = cfg(&case, "book.xlsb");
+    c["sheets"] = json!(["Lab"]);
+    let (_, r) = case.read_all(&c, "full_refresh", None);
+    r.assert_ok();
+    assert_eq!(r.data("book_lab").len(), 3);
 }

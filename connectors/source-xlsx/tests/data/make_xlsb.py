@@ -169,6 +169,8 @@ def cell_record(col, c, sst_index):
         return record(BRT_CELL_REAL, head + struct.pack("<d", float(c.value)))
     if c.kind == "sst":
         return record(BRT_CELL_ISST, head + struct.pack("<I", sst_index(c.value)))
+    if c.kind == "isst":  # a raw shared-string index, for corrupt files
+        return record(BRT_CELL_ISST, head + struct.pack("<I", c.value))
     if c.kind == "bool":
         return record(BRT_CELL_BOOL, head + bytes([1 if c.value else 0]))
     if c.kind == "error":
@@ -212,8 +214,10 @@ def sst_part(strings, references):
     return bytes(out)
 
 
-# Number formats: built-in 14 is a date (m/d/yyyy); 164+ are custom.
+# Number formats: built-in 14 is a date (m/d/yyyy), 22 a date-time (m/d/yyyy h:mm); 164+ are custom.
 CUSTOM_FORMATS = {164: "yyyy-mm-dd hh:mm", 165: "yyyy-mm-dd"}
+# Without custom formats (Excel then writes no BrtBeginFmts), the custom ones are replaced by built-in ones.
+BUILTIN_INSTEAD = {164: 22, 165: 14}
 # Cell XFs by index (the iStyleRef of a cell): their number format.
 STYLES = {"general": (0, 0), "date": (1, 14), "datetime": (2, 164), "iso_date": (3, 165), "fixed2": (4, 2)}
 
@@ -231,12 +235,13 @@ def xf(parent, fmt):
     return record(BRT_XF, struct.pack("<HHHHHBBHH", parent, fmt, 0, 0, 0, 0, 0, 0x1000, 0))
 
 
-def styles_part():
+def styles_part(custom_formats):
     out = bytearray(record(BRT_BEGIN_STYLE_SHEET))
-    out += record(BRT_BEGIN_FMTS, struct.pack("<I", len(CUSTOM_FORMATS)))
-    for code, text in CUSTOM_FORMATS.items():
-        out += record(BRT_FMT, struct.pack("<H", code) + wide(text))
-    out += record(BRT_END_FMTS)
+    if custom_formats:
+        out += record(BRT_BEGIN_FMTS, struct.pack("<I", len(CUSTOM_FORMATS)))
+        for code, text in CUSTOM_FORMATS.items():
+            out += record(BRT_FMT, struct.pack("<H", code) + wide(text))
+        out += record(BRT_END_FMTS)
     out += record(BRT_BEGIN_FONTS, struct.pack("<I", 1))
     # dyHeight (twips), grbit, bls (weight), sss, uls, bFamily, bCharSet, unused, color, bFontScheme, name
     font = struct.pack("<HHHHBBBB", 220, 0, 400, 0, 0, 2, 0, 0) + color_theme(1) + bytes([2]) + wide("Calibri")
@@ -256,7 +261,7 @@ def styles_part():
     xfs = sorted(STYLES.values())
     out += record(BRT_BEGIN_CELL_XFS, struct.pack("<I", len(xfs)))
     for _, fmt in xfs:
-        out += xf(0, fmt)
+        out += xf(0, fmt if custom_formats else BUILTIN_INSTEAD.get(fmt, fmt))
     out += record(BRT_END_CELL_XFS)
     out += record(BRT_BEGIN_STYLES, struct.pack("<I", 1))
     out += record(BRT_STYLE, struct.pack("<IHBB", 0, 1, 0, 0xFF) + wide("Normal"))  # built-in "Normal"
@@ -310,8 +315,9 @@ def content_types(n_sheets):
             f'<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">{body}</Types>')
 
 
-def write_xlsb(out, sheets, date1904=False, cut_sheet=None):
-    """sheets: [(name, state, {row: [values]})]. `cut_sheet` (a name) keeps only the first half of its stream."""
+def write_xlsb(out, sheets, date1904=False, cut_sheet=None, custom_formats=True):
+    """sheets: [(name, state, {row: [values]})]. `cut_sheet` (a name) keeps only the first half of its stream;
+    without `custom_formats` the styles use built-in number formats only."""
     strings, index = [], {}
     references = 0
 
@@ -334,7 +340,7 @@ def write_xlsb(out, sheets, date1904=False, cut_sheet=None):
         z.writestr("xl/_rels/workbook.bin.rels", rels(wb_rels))
         for i, data in enumerate(sheet_parts, start=1):
             z.writestr(f"xl/worksheets/sheet{i}.bin", data)
-        z.writestr("xl/styles.bin", styles_part())
+        z.writestr("xl/styles.bin", styles_part(custom_formats))
         z.writestr("xl/sharedStrings.bin", sst_part(strings, references))
 
 
@@ -401,12 +407,20 @@ def broken_sheets():
     return [("Lab", "visible", lab_sheets()[0][2]), ("Broken", "visible", broken)]
 
 
+def bad_string_index_sheets():
+    """Lab intact, then a sheet with a cell pointing past the end of the shared-string table."""
+    bad = {0: ["Name"], 1: ["ok"], 2: [Cell("isst", 9999)]}
+    return [("Lab", "visible", lab_sheets()[0][2]), ("Bad", "visible", bad)]
+
+
 # kind -> (sheets, write options, sheets pyxlsb can check)
 KINDS = {
     "lab": (lab_sheets, {}, None),
     "rk_dates": (rk_dates_sheets, {}, None),
     "epoch1904": (epoch1904_sheets, {"date1904": True}, None),
+    "builtin_formats": (lab_sheets, {"custom_formats": False}, None),
     "broken_sheet": (broken_sheets, {"cut_sheet": "Broken"}, ["Lab"]),
+    "bad_string_index": (bad_string_index_sheets, {}, ["Lab"]),
 }
 
 
