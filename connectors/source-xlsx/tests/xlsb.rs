@@ -177,21 +177,24 @@ fn xlsb_header_options_apply() {
     assert_records_valid(&catalog, &r);
 }
 
-/// calamine 0.31 turns an RK *integer* cell into an integer without looking at its number format, so a
-/// whole-day date stored the way Excel stores it (RK integer + date format) comes out as its serial number.
-/// Dates stored as reals (and date-times, which are never whole numbers) are detected. This test pins the
-/// behaviour documented in docs.md; when calamine learns it, `Due` becomes a date column.
+/// MS-XLSB stores whole numbers either as an RK integer or as an RK float (the double's upper half). calamine
+/// 0.31 turns an RK *integer* into an integer without looking at its number format, so a whole-day date in
+/// that form comes out as its serial number; the float form (what calamine's Excel-saved sample workbook
+/// holds) and reals are detected. This pins the behaviour documented in docs.md; when calamine learns the
+/// integer form, `Due` becomes a date column.
 #[test]
-fn xlsb_whole_day_dates_stored_as_rk_integers_stay_serial_numbers() {
+fn xlsb_whole_day_dates_as_rk_integers_stay_serial_numbers_rk_floats_are_dates() {
     let case = made("rk_dates", "dates.xlsb");
     let (catalog, r) = case.read_all(&cfg(&case, "dates.xlsb"), "full_refresh", None);
     r.assert_ok();
     let s = stream(&catalog, "dates_dates");
     assert_eq!(type_of(s, "Due"), "integer");
     assert_eq!(type_of(s, "Tested at"), "string", "a date-time and an RK-integer date widen to string");
+    assert_eq!(type_of(s, "Valid from"), "date");
     let rows = r.data("dates_dates");
     assert_eq!((&rows[0]["Due"], &rows[1]["Due"]), (&json!(45351), &json!(45688)));
     assert_eq!((&rows[0]["Tested at"], &rows[1]["Tested at"]), (&json!("2026-03-02T09:15:00"), &json!("46084")));
+    assert_eq!((&rows[0]["Valid from"], &rows[1]["Valid from"]), (&json!("2024-02-29"), &json!("2025-01-31")));
     assert_records_valid(&catalog, &r);
 }
 

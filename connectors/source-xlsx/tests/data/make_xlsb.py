@@ -105,7 +105,7 @@ class Cell:
 
     def expected(self):
         """The value pyxlsb gives back for this cell."""
-        if self.kind in ("rk", "real"):
+        if self.kind in ("rk", "rk_float", "real"):
             return float(self.value)
         if self.kind == "error":
             return hex(ERRORS[self.value])
@@ -116,6 +116,11 @@ class Cell:
 
 def rk(value, style=0):
     return Cell("rk", value, style)
+
+
+def rk_float(value, style=0):
+    """An RK cell in the float form (the double's upper 32 bits), also for whole numbers."""
+    return Cell("rk_float", value, style)
 
 
 def real(value, style=0):
@@ -143,9 +148,10 @@ def cell(value):
     raise TypeError(f"no cell for {value!r}")
 
 
-def rk_number(value):
-    """The RkNumber (MS-XLSB 2.5.122) for value, or None when it has no exact RK form."""
-    if isinstance(value, int) or float(value).is_integer():
+def rk_number(value, integer_form=True):
+    """The RkNumber (MS-XLSB 2.5.122) for value, or None when it has no exact RK form. Whole numbers take the
+    integer form unless `integer_form` is false (then the float form, when the double allows it)."""
+    if integer_form and (isinstance(value, int) or float(value).is_integer()):
         n = int(value)
         if -(1 << 29) <= n < (1 << 29):
             return (n << 2 | 0b10) & 0xFFFFFFFF
@@ -160,8 +166,8 @@ def rk_number(value):
 
 def cell_record(col, c, sst_index):
     head = struct.pack("<II", col, c.style & 0xFFFFFF)  # Cell: column, iStyleRef (24 bits), flags
-    if c.kind == "rk":
-        number = rk_number(c.value)
+    if c.kind in ("rk", "rk_float"):
+        number = rk_number(c.value, integer_form=c.kind == "rk")
         if number is None:
             raise ValueError(f"{c.value!r} has no RK form")
         return record(BRT_CELL_RK, head + struct.pack("<I", number))
@@ -383,13 +389,16 @@ def lab_sheets():
 
 
 def rk_dates_sheets():
-    """Whole-day dates stored as RK integers with a date format, the way Excel saves them, beside a real one."""
+    """Whole-day dates with a date format in the RK forms MS-XLSB allows: the integer form (Due), the float
+    form (Valid from), and a date-time column with a real and an RK integer."""
     rows = {
-        0: ["Due", "Tested at"],
+        0: ["Due", "Tested at", "Valid from"],
         1: [rk(int(serial(dt.date(2024, 2, 29))), style("iso_date")),
-            real(serial(dt.datetime(2026, 3, 2, 9, 15)), style("datetime"))],
+            real(serial(dt.datetime(2026, 3, 2, 9, 15)), style("datetime")),
+            rk_float(serial(dt.date(2024, 2, 29)), style("iso_date"))],
         2: [rk(int(serial(dt.date(2025, 1, 31))), style("date")),
-            rk(int(serial(dt.date(2026, 3, 3))), style("datetime"))],
+            rk(int(serial(dt.date(2026, 3, 3))), style("datetime")),
+            rk_float(serial(dt.date(2025, 1, 31)), style("date"))],
     }
     return [("Dates", "visible", rows)]
 
