@@ -113,6 +113,67 @@ pub fn decode_line(line: &[u8], line_number: u64) -> Result<InputMessage<'_>, De
     decode_line_serde(line, line_number)
 }
 
+/// What a top-level value of `record.data` is, as seen by the validating scan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueKind {
+    /// `escaped`: the string holds backslash escapes (its raw text is not its value).
+    String {
+        escaped: bool,
+    },
+    /// `integer`: no fraction and no exponent.
+    Number {
+        integer: bool,
+    },
+    Bool,
+    Null,
+    Object,
+    Array,
+}
+
+/// One top-level member of `record.data`: byte ranges into the data text (`RecordRef::data.get()`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DataMember {
+    /// The key's content between its quotes.
+    pub key: (usize, usize),
+    pub key_escaped: bool,
+    /// The value's whole JSON text.
+    pub value: (usize, usize),
+    pub kind: ValueKind,
+}
+
+impl DataMember {
+    /// The key, unescaped when it holds escapes (`None` only for text that is not the data it came from).
+    pub fn key<'a>(&self, data: &'a str) -> Option<Cow<'a, str>> {
+        let raw = data.get(self.key.0..self.key.1)?;
+        if !self.key_escaped {
+            return Some(Cow::Borrowed(raw));
+        }
+        serde_json::from_str::<String>(data.get(self.key.0 - 1..self.key.1 + 1)?).ok().map(Cow::Owned)
+    }
+
+    /// The value's JSON text.
+    pub fn value<'a>(&self, data: &'a str) -> &'a str {
+        data.get(self.value.0..self.value.1).unwrap_or("null")
+    }
+}
+
+/// [`decode_line`] that also splits `record.data` into its top-level members while it validates, so a
+/// destination need not scan the data again. `members` is cleared; it is filled, and `true` returned beside
+/// the message, when the fast path decoded the record (otherwise the caller scans `data` itself).
+#[inline]
+pub fn decode_line_split<'a>(
+    line: &'a [u8],
+    line_number: u64,
+    members: &mut Vec<DataMember>,
+) -> Result<(InputMessage<'a>, bool), DecodeError> {
+    members.clear();
+    if let Some(record) = fast_record_with(line, Some(members)) {
+        return Ok((InputMessage::Record(record), true));
+    }
+    members.clear();
+    decode_line_serde(line, line_number).map(|m| (m, false))
+}
+
 /// The serde-only decoder: the reference [`decode_line`]'s fast path must agree with (used by tests and fuzzing).
 #[doc(hidden)]
 pub fn decode_line_serde(line: &[u8], line_number: u64) -> Result<InputMessage<'_>, DecodeError> {
@@ -183,6 +244,10 @@ fn nesting_depth(json: &[u8]) -> usize {
 /// second pass.
 #[doc(hidden)]
 pub fn fast_record(line: &[u8]) -> Option<RecordRef<'_>> {
+    fast_record_with(line, None)
+}
+
+fn fast_record_with<'a>(line: &'a [u8], mut members: Option<&mut Vec<DataMember>>) -> Option<RecordRef<'a>> {
     let text = std::str::from_utf8(line).ok()?;
     let mut sc = Scanner { s: line, pos: 0 };
     sc.ws();
@@ -204,7 +269,7 @@ pub fn fast_record(line: &[u8]) -> Option<RecordRef<'_>> {
                 if record.is_some() {
                     return None;
                 }
-                record = Some(sc.record(text)?);
+                record = Some(sc.record(text, members.as_deref_mut())?);
             }
             b"state" | b"trace" | b"log" => {
                 let i = match key {
@@ -435,7 +500,48 @@ impl<'a> Scanner<'a> {
     }
 
     /// The `record` object of a RECORD line (text is the whole line, already valid UTF-8).
-    fn record(&mut self, text: &'a str) -> Option<RecordRef<'a>> {
+    /// `record.data` (nesting depth 2), validated like [`value`](Self::value), with its members recorded.
+    fn data_object(&mut self, members: &mut Vec<DataMember>) -> Option<()> {
+        let base = self.pos;
+        self.eat(b'{')?;
+        self.ws();
+        if self.peek()? == b'}' {
+            self.pos += 1;
+            return Some(());
+        }
+        loop {
+            let key_start = self.pos + 1 - base;
+            let (key, key_escaped) = self.string()?;
+            self.ws();
+            self.eat(b':')?;
+            self.ws();
+            let value_start = self.pos - base;
+            let kind = match self.peek()? {
+                b'"' => ValueKind::String { escaped: self.string()?.1 },
+                b'-' | b'0'..=b'9' => ValueKind::Number { integer: self.number()?.1 },
+                b't' => self.literal(b"true").map(|_| ValueKind::Bool)?,
+                b'f' => self.literal(b"false").map(|_| ValueKind::Bool)?,
+                b'n' => self.literal(b"null").map(|_| ValueKind::Null)?,
+                b'{' => self.value(3).map(|_| ValueKind::Object)?,
+                b'[' => self.value(3).map(|_| ValueKind::Array)?,
+                _ => return None,
+            };
+            members.push(DataMember {
+                key: (key_start, key_start + key.len()),
+                key_escaped,
+                value: (value_start, self.pos - base),
+                kind,
+            });
+            self.ws();
+            match self.next()? {
+                b',' => self.ws(),
+                b'}' => return Some(()),
+                _ => return None,
+            }
+        }
+    }
+
+    fn record(&mut self, text: &'a str, mut members: Option<&mut Vec<DataMember>>) -> Option<RecordRef<'a>> {
         self.eat(b'{')?;
         self.ws();
         let (mut stream, mut namespace, mut emitted_at, mut data) = (None, None, None, None);
@@ -478,7 +584,10 @@ impl<'a> Scanner<'a> {
                     if self.peek()? != b'{' {
                         return None;
                     }
-                    self.value(2)?;
+                    match members.as_deref_mut() {
+                        Some(members) => self.data_object(members)?,
+                        None => self.value(2)?,
+                    }
                     if data.replace(&text[start..self.pos]).is_some() {
                         return None;
                     }
@@ -649,9 +758,32 @@ mod tests {
         assert!(r.next_line().unwrap().is_none());
     }
 
-    /// The fast path may only answer where serde agrees exactly.
+    /// The fast path may only answer where serde agrees exactly; the split members are serde's map entries.
     fn assert_agrees(line: &[u8]) {
-        let Some(fast) = fast_record(line) else { return };
+        let mut members = Vec::new();
+        let split = decode_line_split(line, 1, &mut members);
+        let Some(fast) = fast_record(line) else {
+            assert!(!matches!(split, Ok((_, true))), "{}", String::from_utf8_lossy(line));
+            return;
+        };
+        let Ok((InputMessage::Record(split), true)) = split else { panic!("split decoder took another path") };
+        assert_eq!(split.data.get(), fast.data.get());
+        let data = fast.data.get();
+        let entries = ordered_entries(&mut serde_json::Deserializer::from_str(data));
+        assert_eq!(members.len(), entries.len(), "{data}");
+        for (m, (k, v)) in members.iter().zip(&entries) {
+            assert_eq!(m.key(data).unwrap(), k.as_str());
+            assert_eq!(m.value(data), v.get());
+            let expected_kind = match v.get().as_bytes()[0] {
+                b'"' => ValueKind::String { escaped: v.get().contains('\\') },
+                b'{' => ValueKind::Object,
+                b'[' => ValueKind::Array,
+                b't' | b'f' => ValueKind::Bool,
+                b'n' => ValueKind::Null,
+                _ => ValueKind::Number { integer: !v.get().contains(['.', 'e', 'E']) },
+            };
+            assert_eq!(m.kind, expected_kind, "{}", v.get());
+        }
         match decode_line_serde(line, 1) {
             Ok(InputMessage::Record(slow)) => {
                 assert_eq!(fast.stream, slow.stream, "{}", String::from_utf8_lossy(line));
@@ -664,10 +796,30 @@ mod tests {
         }
     }
 
+    /// Map entries in input order, duplicates included (serde_json::Map would merge them).
+    fn ordered_entries(de: &mut serde_json::Deserializer<serde_json::de::StrRead<'_>>) -> Vec<(String, Box<RawValue>)> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Vec<(String, Box<RawValue>)>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some(entry) = map.next_entry()? {
+                    out.push(entry);
+                }
+                Ok(out)
+            }
+        }
+        serde::Deserializer::deserialize_map(de, V).unwrap()
+    }
+
     const SAMPLES: &[&str] = &[
         r#"{"type":"RECORD","record":{"stream":"epd","emitted_at":1764115200000,"data":{"uuid":"a-b","n":-1.5e3,"o":null,"t":true,"f":false,"x":{"y":[1,2,{"z":"\u00e9\n"}]},"e":[],"eo":{}}}}"#,
         r#" { "record" : { "namespace" : "ns" , "data" : { "a" : "b\"c" } , "emitted_at" : -0 , "stream" : "s" , "extra" : [ 1 ] } , "type" : "RECORD" , "state" : {"x":1} } "#,
         r#"{"type":"RECORD","record":{"stream":"s","namespace":null,"emitted_at":5,"data":{"k":"ø 漢字 🦀"}}}"#,
+        r#"{"type":"RECORD","record":{"stream":"s","emitted_at":5,"data":{"k\"ey":"v\\","k":1,"k":2.0,"z":-3e2,"b":[{"c":"}"}]}}}"#,
     ];
 
     #[test]

@@ -3,6 +3,7 @@
 
 use crate::schema::{ColumnSpec, ColumnType, StreamSchema};
 use crate::values;
+use airbyte_protocol::codec::{DataMember, ValueKind};
 use airbyte_protocol::{ConnectorError, FieldChange};
 use arrow::array::{
     new_null_array, ArrayRef, BooleanBufferBuilder, BooleanBuilder, Date32Builder, Float64Builder, Int64Array,
@@ -41,7 +42,7 @@ pub struct BatchBuilder {
     change_kind: StringBuilder,
     change_reason: StringBuilder,
     additional: StringBuilder,
-    uuid_state: u64,
+    raw_ids_clock: RawIdClock,
     data_bytes: usize,
     ctx: RowContext,
 }
@@ -102,7 +103,6 @@ impl FieldPath<'_> {
 
 impl BatchBuilder {
     pub fn new(schema: Arc<StreamSchema>) -> Self {
-        let seed = uuid::Uuid::new_v4().as_u64_pair();
         BatchBuilder {
             arrow: schema.arrow_schema(),
             root: ObjectColumns::new(&schema.columns),
@@ -114,7 +114,7 @@ impl BatchBuilder {
             change_kind: StringBuilder::new(),
             change_reason: StringBuilder::new(),
             additional: StringBuilder::new(),
-            uuid_state: seed.0 ^ seed.1.rotate_left(17),
+            raw_ids_clock: RawIdClock::new(),
             data_bytes: 0,
             ctx: RowContext::default(),
         }
@@ -146,7 +146,7 @@ impl BatchBuilder {
     /// does not declare (at any depth) go into `_airbyte_additional_properties` keyed by their dotted path.
     /// An error (data not a JSON object) leaves the builder as it was before the call.
     pub fn push(&mut self, data: &str, emitted_at: i64, source_changes: &[FieldChange]) -> Result<(), ConnectorError> {
-        self.push_with(data, emitted_at, source_changes, false)
+        self.push_with(data, emitted_at, source_changes, None)
     }
 
     /// [`push`](Self::push) for `data` already validated as JSON (e.g. `record.data` from the protocol codec's
@@ -159,7 +159,19 @@ impl BatchBuilder {
         emitted_at: i64,
         source_changes: &[FieldChange],
     ) -> Result<(), ConnectorError> {
-        self.push_with(data, emitted_at, source_changes, true)
+        self.push_with(data, emitted_at, source_changes, Some(&[]))
+    }
+
+    /// [`push_validated`](Self::push_validated) for a record whose top-level members the protocol codec has
+    /// already split (`codec::decode_line_split`): only nested values are scanned again.
+    pub fn push_members(
+        &mut self,
+        data: &str,
+        members: &[DataMember],
+        emitted_at: i64,
+        source_changes: &[FieldChange],
+    ) -> Result<(), ConnectorError> {
+        self.push_with(data, emitted_at, source_changes, Some(members))
     }
 
     fn push_with(
@@ -167,15 +179,18 @@ impl BatchBuilder {
         data: &str,
         emitted_at: i64,
         source_changes: &[FieldChange],
-        validated: bool,
+        // `None`: unvalidated text; `Some(&[])`: validated text; otherwise its split top-level members.
+        split: Option<&[DataMember]>,
     ) -> Result<(), ConnectorError> {
         if !data.trim_start().starts_with('{') {
             return Err(ConnectorError::config("record data is not a JSON object"));
         }
         self.ctx.changes.clear();
         self.ctx.extras.clear();
-        self.ctx.validated = validated;
-        let result = if validated {
+        self.ctx.validated = split.is_some();
+        let result = if let Some(members) = split.filter(|m| !m.is_empty()) {
+            place_members(data, members, &mut self.root, &mut self.ctx).ok_or_else(|| "malformed member".to_string())
+        } else if split.is_some() {
             let mut scan = RawScan::new(data);
             scan.ws();
             scan_object(&mut scan, &mut self.root, &mut self.ctx, &FieldPath::Root)
@@ -231,10 +246,7 @@ impl BatchBuilder {
     }
 
     fn push_raw_id(&mut self) {
-        let mut bytes = [0u8; 16];
-        bytes[..8].copy_from_slice(&splitmix64(&mut self.uuid_state).to_le_bytes());
-        bytes[8..].copy_from_slice(&splitmix64(&mut self.uuid_state).to_le_bytes());
-        let id = uuid::Builder::from_random_bytes(bytes).into_uuid();
+        let id = self.raw_ids_clock.next();
         let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
         self.raw_ids.append_value(id.hyphenated().encode_lower(&mut buf));
     }
@@ -254,6 +266,7 @@ impl BatchBuilder {
         }
         arrays.push(Arc::new(self.additional.finish()));
         self.data_bytes = 0;
+        self.raw_ids_clock.tick();
         RecordBatch::try_new(self.arrow.clone(), arrays)
             .map_err(|e| ConnectorError::system(format!("cannot assemble a record batch: {e}")))
     }
@@ -293,12 +306,45 @@ fn change_kind_str(change: &FieldChange) -> &'static str {
     }
 }
 
-fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+/// `_airbyte_raw_id` values: UUID v7 (RFC 9562) with a randomly seeded counter (the RFC's "monotonic random"
+/// method): ids are unique, ordered by time within a builder, and share their leading characters, which makes
+/// the column far cheaper to compress than random v4 ids.
+struct RawIdClock {
+    millis: u64,
+    /// 74 bits: rand_a (12) then rand_b (62).
+    counter: u128,
+}
+
+impl RawIdClock {
+    const COUNTER_BITS: u32 = 74;
+
+    fn new() -> Self {
+        let seed = uuid::Uuid::new_v4().as_u128() & ((1u128 << Self::COUNTER_BITS) - 1);
+        let mut clock = RawIdClock { millis: 0, counter: seed };
+        clock.tick();
+        clock
+    }
+
+    /// Move to the current time (never backwards), once per batch.
+    fn tick(&mut self) {
+        let now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        self.millis = self.millis.max(now);
+    }
+
+    fn next(&mut self) -> uuid::Uuid {
+        self.counter = (self.counter + 1) & ((1u128 << Self::COUNTER_BITS) - 1);
+        if self.counter == 0 {
+            // The counter wrapped: the RFC moves the timestamp on.
+            self.millis += 1;
+        }
+        let rand_a = (self.counter >> 62) as u16;
+        let rand_b = (self.counter as u64) & ((1 << 62) - 1);
+        let mut bytes = [0u8; 10];
+        bytes[..2].copy_from_slice(&rand_a.to_be_bytes());
+        bytes[2..].copy_from_slice(&rand_b.to_be_bytes());
+        uuid::Builder::from_unix_timestamp_millis(self.millis, &bytes).into_uuid()
+    }
 }
 
 /// The declared properties of one object level (the record itself or a nested struct).
@@ -520,15 +566,7 @@ fn scan_members(
         scan.eat(b':')?;
         scan.ws();
         let (raw, plain_string) = scan.value()?;
-        match cols.find(&key, hint) {
-            Some(i) if cols.seen[i] != stamp => {
-                cols.seen[i] = stamp;
-                hint = i + 1;
-                let path = FieldPath::Key(&key, path);
-                cols.columns[i].append_scanned(raw, plain_string, ctx, &path);
-            }
-            _ => ctx.extra(path, &key, raw),
-        }
+        place_member(cols, ctx, path, stamp, &mut hint, &key, raw, plain_string);
         scan.ws();
         match scan.peek()? {
             b',' => {
@@ -538,6 +576,53 @@ fn scan_members(
             b'}' => return Some(()),
             _ => return None,
         }
+    }
+}
+
+/// The top level of a record from members the codec split: the same columns, nulls, duplicates and extras
+/// as [`scan_object`].
+fn place_members(data: &str, members: &[DataMember], cols: &mut ObjectColumns, ctx: &mut RowContext) -> Option<()> {
+    cols.stamp += 1;
+    let stamp = cols.stamp;
+    let mut hint = 0;
+    let mut result = Some(());
+    for member in members {
+        let Some(key) = member.key(data) else {
+            result = None;
+            break;
+        };
+        let plain_string = member.kind == ValueKind::String { escaped: false };
+        place_member(cols, ctx, &FieldPath::Root, stamp, &mut hint, &key, member.value(data), plain_string);
+    }
+    for (i, column) in cols.columns.iter_mut().enumerate() {
+        if cols.seen[i] != stamp {
+            column.append_null();
+        }
+    }
+    result
+}
+
+/// One member of an object: into its column the first time its key is seen, else kept as an extra.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn place_member(
+    cols: &mut ObjectColumns,
+    ctx: &mut RowContext,
+    path: &FieldPath<'_>,
+    stamp: u64,
+    hint: &mut usize,
+    key: &str,
+    raw: &str,
+    plain_string: bool,
+) {
+    match cols.find(key, *hint) {
+        Some(i) if cols.seen[i] != stamp => {
+            cols.seen[i] = stamp;
+            *hint = i + 1;
+            let path = FieldPath::Key(key, path);
+            cols.columns[i].append_scanned(raw, plain_string, ctx, &path);
+        }
+        _ => ctx.extra(path, key, raw),
     }
 }
 
@@ -807,4 +892,24 @@ impl Column {
 /// Convenience for tests and readers: the `_airbyte_additional_properties` column of a batch.
 pub fn additional_properties(batch: &RecordBatch) -> Option<&StringArray> {
     batch.column_by_name(crate::schema::ADDITIONAL_PROPERTIES)?.as_any().downcast_ref::<StringArray>()
+}
+
+#[cfg(test)]
+mod raw_id_tests {
+    use super::RawIdClock;
+
+    #[test]
+    fn raw_ids_are_v7_unique_and_ordered_even_when_the_counter_wraps() {
+        let mut clock = RawIdClock::new();
+        clock.counter = (1u128 << RawIdClock::COUNTER_BITS) - 3;
+        let start = clock.millis;
+        let ids: Vec<uuid::Uuid> = (0..6).map(|_| clock.next()).collect();
+        for pair in ids.windows(2) {
+            assert!(pair[0].hyphenated().to_string() < pair[1].hyphenated().to_string(), "{pair:?}");
+        }
+        assert!(ids.iter().all(|id| id.get_version_num() == 7 && id.get_variant() == uuid::Variant::RFC4122));
+        assert_eq!(clock.millis, start + 1, "the wrap moves the timestamp on");
+        let other = RawIdClock::new().next();
+        assert!(!ids.contains(&other));
+    }
 }

@@ -11,7 +11,7 @@
 //! # Columns of every batch
 //! | column | Arrow type | content |
 //! |---|---|---|
-//! | `_airbyte_raw_id` | Utf8 | random UUID v4 per record |
+//! | `_airbyte_raw_id` | Utf8 | UUID v7 per record (time-ordered, randomly seeded counter) |
 //! | `_airbyte_extracted_at` | Timestamp(us, "UTC") | `emitted_at` |
 //! | `_airbyte_generation_id` | Int64 | the stream's `generation_id` (0 when absent) |
 //! | `_airbyte_meta` | Struct{sync_id Int64, changes List<Struct{field, change, reason}>} | source changes first, then ours |
@@ -51,10 +51,12 @@
 
 pub mod builder;
 pub mod names;
+pub mod parquet_file;
 pub mod schema;
 pub mod values;
 
 pub use builder::BatchBuilder;
+pub use parquet_file::ParquetFileWriter;
 pub use schema::{ColumnSpec, ColumnType, StreamSchema};
 
 #[cfg(test)]

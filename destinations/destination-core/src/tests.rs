@@ -76,7 +76,9 @@ fn typed_values_land_in_typed_columns() {
     let ids = col::<StringArray>(&batch, RAW_ID);
     assert_eq!(ids.value(0).len(), 36);
     assert_ne!(ids.value(0), ids.value(1));
-    assert!(uuid::Uuid::parse_str(ids.value(0)).unwrap().get_version_num() == 4);
+    assert!(uuid::Uuid::parse_str(ids.value(0)).unwrap().get_version_num() == 7);
+    // Monotonic within a builder: the string order is the creation order.
+    assert!(ids.value(0) < ids.value(1), "{} {}", ids.value(0), ids.value(1));
     assert!(changes_of(&batch, 0).is_empty());
     assert!(crate::builder::additional_properties(&batch).unwrap().is_null(0));
     assert_eq!(batch.schema().field_with_name(EXTRACTED_AT).unwrap().data_type().to_string(), "Timestamp(µs, \"UTC\")");
@@ -139,7 +141,7 @@ fn comparable(batch: &RecordBatch) -> RecordBatch {
     let ids = col::<StringArray>(batch, RAW_ID);
     for id in ids.iter() {
         let id = uuid::Uuid::parse_str(id.expect("raw id")).expect("raw id is a UUID");
-        assert_eq!(id.get_version_num(), 4);
+        assert_eq!(id.get_version_num(), 7);
     }
     let keep: Vec<usize> = (0..batch.num_columns()).filter(|&i| batch.schema().field(i).name() != RAW_ID).collect();
     batch.project(&keep).unwrap()
@@ -183,15 +185,18 @@ const VARIED_RECORDS: &[&str] = &[
 fn validated_path_matches_serde_path_on_varied_records() {
     let mut serde_path = builder(every_kind_schema());
     let mut validated_path = builder(every_kind_schema());
+    let mut split_path = builder(every_kind_schema());
     let source = [FieldChange::new("x", ChangeKind::Truncated, ChangeReason::SourceFieldSizeLimitation)];
     for (i, record) in VARIED_RECORDS.iter().enumerate() {
         serde_json::from_str::<serde_json::Value>(record).unwrap_or_else(|e| panic!("record {i} is not JSON: {e}"));
         let changes: &[FieldChange] = if i % 3 == 0 { &source } else { &[] };
         serde_path.push(record, i as i64, changes).unwrap();
         validated_path.push_validated(record, i as i64, changes).unwrap();
+        push_split(&mut split_path, record, i as i64, changes);
     }
     let expected = serde_path.finish().unwrap();
     let got = validated_path.finish().unwrap();
+    assert_eq!(comparable(&split_path.finish().unwrap()), comparable(&expected), "split members path");
     assert_eq!(got.num_rows(), VARIED_RECORDS.len());
     let (expected, got) = (comparable(&expected), comparable(&got));
     for (i, field) in expected.schema().fields().iter().enumerate() {
@@ -214,7 +219,8 @@ fn validated_path_matches_serde_path_on_the_benchmark_shape() {
         "is_generic": {"type": "boolean"}, "tags": {"type": "array", "items": {"type": "string"}},
         "updated_at": {"type": "string", "format": "date-time", "airbyte_type": "timestamp_with_timezone"}
     }});
-    let (mut serde_path, mut validated_path) = (builder(schema.clone()), builder(schema));
+    let (mut serde_path, mut validated_path) = (builder(schema.clone()), builder(schema.clone()));
+    let mut split_path = builder(schema);
     for i in 0..500 {
         let record = json!({
             "uuid": format!("{i:08x}-0000-4000-8000-000000000000"), "ref_year": 2000 + i % 30,
@@ -227,8 +233,21 @@ fn validated_path_matches_serde_path_on_the_benchmark_shape() {
         .to_string();
         serde_path.push(&record, i, &[]).unwrap();
         validated_path.push_validated(&record, i, &[]).unwrap();
+        push_split(&mut split_path, &record, i, &[]);
     }
-    assert_eq!(comparable(&validated_path.finish().unwrap()), comparable(&serde_path.finish().unwrap()));
+    let expected = comparable(&serde_path.finish().unwrap());
+    assert_eq!(comparable(&validated_path.finish().unwrap()), expected);
+    assert_eq!(comparable(&split_path.finish().unwrap()), expected);
+}
+
+/// Wrap `data` in a RECORD line, split it with the protocol codec and push the members.
+fn push_split(b: &mut BatchBuilder, data: &str, emitted_at: i64, changes: &[FieldChange]) {
+    let line = format!(r#"{{"type":"RECORD","record":{{"stream":"s","emitted_at":{emitted_at},"data":{data}}}}}"#);
+    let mut members = Vec::new();
+    let (message, split) = airbyte_protocol::codec::decode_line_split(line.as_bytes(), 1, &mut members).unwrap();
+    let airbyte_protocol::codec::InputMessage::Record(record) = message else { panic!("not a record") };
+    assert!(split, "the fast path takes {line}");
+    b.push_members(record.data.get(), &members, emitted_at, changes).unwrap();
 }
 
 #[test]

@@ -14,15 +14,14 @@
 use crate::config::ParquetConfig;
 use crate::paths::{KeyPattern, KeyValues};
 use crate::storage::Storage;
-use airbyte_protocol::codec::{decode_line, InputMessage};
+use airbyte_protocol::codec::{decode_line_split, DataMember, InputMessage};
 use airbyte_protocol::destination::{AckTracker, StreamIndex};
 use airbyte_protocol::{
     ConfiguredAirbyteCatalog, ConnectorError, DestinationSyncMode, Output, Result, StateMessage, TraceMessage,
 };
 use arrow::array::RecordBatch;
 use chrono::{DateTime, Utc};
-use destination_core::{BatchBuilder, StreamSchema};
-use parquet::arrow::ArrowWriter;
+use destination_core::{BatchBuilder, ParquetFileWriter, StreamSchema};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
@@ -146,6 +145,11 @@ fn writer_properties(config: &ParquetConfig) -> Result<parquet::file::properties
         // Random UUIDs never repeat: a dictionary would only be built and then abandoned for every row group.
         .set_column_dictionary_enabled(ColumnPath::from(destination_core::schema::RAW_ID), false)
         .set_created_by(format!("airbyte destination-parquet (Rust) {}", env!("CARGO_PKG_VERSION"))))
+}
+
+/// Threads that encode one file's columns: the machine's cores (decoding shares them).
+fn encoding_threads() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(1, 8)
 }
 
 /// Two streams whose keys could collide (after sanitising) would delete each other's files on overwrite.
@@ -308,11 +312,12 @@ fn spawn_pipeline(
         let index = index.clone();
         let schemas = schemas.clone();
         let pool = pool.clone();
+        let mut scratch = DecodeScratch::new(schemas.len());
         std::thread::spawn(move || loop {
             let job = { jobs_rx.lock().unwrap_or_else(|e| e.into_inner()).recv() };
             let result = match job {
                 Ok(Job::Chunk(mut chunk)) => {
-                    let result = decode_chunk(&chunk, &index, &schemas);
+                    let result = decode_chunk(&chunk, &index, &schemas, &mut scratch);
                     chunk.bytes.clear();
                     let mut free = pool.lock().unwrap_or_else(|e| e.into_inner());
                     if free.len() < 4 {
@@ -332,9 +337,26 @@ fn spawn_pipeline(
     }
 }
 
+/// A decode worker's reusable state: builders keep their buffers' capacity from chunk to chunk.
+struct DecodeScratch {
+    builders: Vec<Option<BatchBuilder>>,
+    members: Vec<DataMember>,
+}
+
+impl DecodeScratch {
+    fn new(streams: usize) -> Self {
+        DecodeScratch { builders: (0..streams).map(|_| None).collect(), members: Vec::new() }
+    }
+}
+
 /// Decode one chunk: every line's envelope, record data into per-stream builders.
-fn decode_chunk(chunk: &Chunk, index: &StreamIndex, schemas: &[Arc<StreamSchema>]) -> ChunkResult {
-    let mut builders: Vec<Option<BatchBuilder>> = (0..schemas.len()).map(|_| None).collect();
+fn decode_chunk(
+    chunk: &Chunk,
+    index: &StreamIndex,
+    schemas: &[Arc<StreamSchema>],
+    scratch: &mut DecodeScratch,
+) -> ChunkResult {
+    let DecodeScratch { builders, members } = scratch;
     let mut events: Vec<Event> = Vec::new();
     let mut error = None;
     let mut line_number = chunk.line_offset;
@@ -351,8 +373,8 @@ fn decode_chunk(chunk: &Chunk, index: &StreamIndex, schemas: &[Arc<StreamSchema>
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        match decode_line(line, line_number) {
-            Ok(InputMessage::Record(record)) => {
+        match decode_line_split(line, line_number, members) {
+            Ok((InputMessage::Record(record), split)) => {
                 let i = match index.require(&record.stream, record.namespace.as_deref(), line_number) {
                     Ok(i) => i,
                     Err(e) => {
@@ -362,7 +384,13 @@ fn decode_chunk(chunk: &Chunk, index: &StreamIndex, schemas: &[Arc<StreamSchema>
                 };
                 let builder = builders[i].get_or_insert_with(|| BatchBuilder::new(schemas[i].clone()));
                 let changes = record.meta.as_ref().map(|m| m.changes.as_slice()).unwrap_or(&[]);
-                if let Err(e) = builder.push_validated(record.data.get(), record.emitted_at, changes) {
+                let data = record.data.get();
+                let pushed = if split {
+                    builder.push_members(data, members, record.emitted_at, changes)
+                } else {
+                    builder.push_validated(data, record.emitted_at, changes)
+                };
+                if let Err(e) = pushed {
                     error = Some(e.context(format!("input line {line_number} (stream {})", schemas[i].descriptor)));
                     break;
                 }
@@ -371,23 +399,23 @@ fn decode_chunk(chunk: &Chunk, index: &StreamIndex, schemas: &[Arc<StreamSchema>
                     _ => events.push(Event::Records(i, 1)),
                 }
             }
-            Ok(InputMessage::State(state)) => {
+            Ok((InputMessage::State(state), _)) => {
                 // Batches end at every state, so files can be committed exactly at state boundaries.
-                if let Err(e) = flush_builders(&mut builders, &mut events) {
+                if let Err(e) = flush_builders(builders, &mut events) {
                     error = Some(e);
                     break;
                 }
                 events.push(Event::State(Box::new(state), line_number));
             }
-            Ok(InputMessage::Trace(trace)) => events.push(Event::Trace(Box::new(trace))),
-            Ok(InputMessage::Log(_) | InputMessage::Other(_)) => {}
+            Ok((InputMessage::Trace(trace), _)) => events.push(Event::Trace(Box::new(trace))),
+            Ok((InputMessage::Log(_) | InputMessage::Other(_), _)) => {}
             Err(e) => {
                 error = Some(ConnectorError::config(e.to_string()));
                 break;
             }
         }
     }
-    if let Err(e) = flush_builders(&mut builders, &mut events) {
+    if let Err(e) = flush_builders(builders, &mut events) {
         error.get_or_insert(e);
     }
     ChunkResult { seq: chunk.seq, events, input_bytes: chunk.bytes.len(), error }
@@ -406,7 +434,7 @@ fn flush_builders(builders: &mut [Option<BatchBuilder>], events: &mut Vec<Event>
 
 struct OpenFile {
     staged: PathBuf,
-    writer: ArrowWriter<BufWriter<std::fs::File>>,
+    writer: ParquetFileWriter<BufWriter<std::fs::File>>,
     rows: usize,
 }
 
@@ -444,10 +472,11 @@ impl StreamSink {
             let staged = storage.staging_file()?;
             let file = std::fs::File::create(&staged)
                 .map_err(|e| ConnectorError::system(format!("cannot create staging file {}: {e}", staged.display())))?;
-            let writer = ArrowWriter::try_new(
+            let writer = ParquetFileWriter::try_new(
                 BufWriter::with_capacity(1 << 20, file),
                 self.schema.arrow_schema(),
-                Some(self.props.clone()),
+                self.props.clone(),
+                encoding_threads(),
             )
             .map_err(|e| self.parquet_error(e))?;
             self.open = Some(OpenFile { staged, writer, rows: 0 });

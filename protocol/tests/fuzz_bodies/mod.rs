@@ -3,7 +3,9 @@
 //! Each body must never panic on any input; the assertions inside are the properties fuzzing checks.
 #![allow(dead_code)]
 
-use airbyte_protocol::codec::{decode_line, decode_line_serde, fast_record, InputMessage, LineReader};
+use airbyte_protocol::codec::{
+    decode_line, decode_line_serde, decode_line_split, fast_record, InputMessage, LineReader,
+};
 use airbyte_protocol::files::{from_value, parse_json, validate_catalog};
 use airbyte_protocol::{Config, ConfiguredAirbyteCatalog, InputState};
 
@@ -28,6 +30,17 @@ pub fn decode_lines(data: &[u8]) {
         }
         if let Ok(InputMessage::Record(r)) = decoded {
             assert!(r.data.get().starts_with('{'));
+        }
+        // The split decoder gives the same message, and its members rebuild the data object.
+        let mut members = Vec::new();
+        if let Ok((InputMessage::Record(r), true)) = decode_line_split(line, n, &mut members) {
+            let data = r.data.get();
+            let rebuilt: serde_json::Map<String, serde_json::Value> = members
+                .iter()
+                .map(|m| (m.key(data).expect("key").into_owned(), serde_json::from_str(m.value(data)).expect("value")))
+                .collect();
+            let parsed: serde_json::Map<String, serde_json::Value> = serde_json::from_str(data).expect("data");
+            assert_eq!(rebuilt, parsed);
         }
     }
 }
