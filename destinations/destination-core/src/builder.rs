@@ -10,6 +10,7 @@ use arrow::array::{
     Int64Builder, ListArray, RecordBatch, StringArray, StringBuilder, StructArray, Time64MicrosecondBuilder,
     TimestampMicrosecondArray, TimestampMicrosecondBuilder,
 };
+use arrow::array::{Array, ArrowPrimitiveType, PrimitiveArray, PrimitiveBuilder};
 use arrow::buffer::{NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::{DataType, Field, Fields, SchemaRef};
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -256,7 +257,7 @@ impl BatchBuilder {
     pub fn finish(&mut self) -> Result<RecordBatch, ConnectorError> {
         let rows = self.len();
         let mut arrays: Vec<ArrayRef> = Vec::with_capacity(self.arrow.fields().len());
-        arrays.push(Arc::new(self.raw_ids.finish()));
+        arrays.push(Arc::new(finish_strings(&mut self.raw_ids)));
         let extracted = TimestampMicrosecondArray::from(std::mem::take(&mut self.extracted_at)).with_timezone("UTC");
         arrays.push(Arc::new(extracted));
         arrays.push(Arc::new(Int64Array::from_value(self.schema.generation_id, rows)));
@@ -857,14 +858,14 @@ impl Column {
 
     fn finish(&mut self) -> Result<ArrayRef, ConnectorError> {
         Ok(match self {
-            Column::Integer(b) => Arc::new(b.finish()),
-            Column::Number(b) => Arc::new(b.finish()),
+            Column::Integer(b) => Arc::new(finish_primitive(b)),
+            Column::Number(b) => Arc::new(finish_primitive(b)),
             Column::Boolean(b) => Arc::new(b.finish()),
-            Column::String(b) | Column::Json(b) => Arc::new(b.finish()),
-            Column::Date(b) => Arc::new(b.finish()),
-            Column::TimestampTz(b) => Arc::new(b.finish().with_timezone("UTC")),
-            Column::Timestamp(b) => Arc::new(b.finish()),
-            Column::Time(b) => Arc::new(b.finish()),
+            Column::String(b) | Column::Json(b) => Arc::new(finish_strings(b)),
+            Column::Date(b) => Arc::new(finish_primitive(b)),
+            Column::TimestampTz(b) => Arc::new(finish_primitive(b).with_timezone("UTC")),
+            Column::Timestamp(b) => Arc::new(finish_primitive(b)),
+            Column::Time(b) => Arc::new(finish_primitive(b)),
             Column::Struct { fields, children, validity } => {
                 let arrays = children
                     .columns
@@ -887,6 +888,20 @@ impl Column {
             }
         })
     }
+}
+
+/// Finish a builder and give it back the capacity it needed, so the next batch (usually as large) does not
+/// grow its buffers from nothing again.
+fn finish_strings(b: &mut StringBuilder) -> StringArray {
+    let array = b.finish();
+    *b = StringBuilder::with_capacity(array.len(), array.value_data().len());
+    array
+}
+
+fn finish_primitive<T: ArrowPrimitiveType>(b: &mut PrimitiveBuilder<T>) -> PrimitiveArray<T> {
+    let array = b.finish();
+    *b = PrimitiveBuilder::with_capacity(array.len());
+    array
 }
 
 /// Convenience for tests and readers: the `_airbyte_additional_properties` column of a batch.

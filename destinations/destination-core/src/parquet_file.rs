@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 
 /// Batches a lane may have queued before [`ParquetFileWriter::write`] waits (bounds memory).
-const LANE_QUEUE: usize = 4;
+const LANE_QUEUE: usize = 2;
 
 /// One top-level column's leaf writers (a struct or list column has several leaves).
 struct LaneColumn {
