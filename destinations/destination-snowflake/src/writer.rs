@@ -15,8 +15,7 @@ use airbyte_protocol::codec::{decode_line, InputMessage, LineReader};
 use airbyte_protocol::destination::{AckTracker, StreamIndex};
 use airbyte_protocol::{ConfiguredAirbyteCatalog, ConnectorError, Output, Result, ResultExt};
 use arrow::array::RecordBatch;
-use destination_core::BatchBuilder;
-use parquet::arrow::ArrowWriter;
+use destination_core::{BatchBuilder, ParquetFileWriter};
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 use std::collections::HashSet;
@@ -49,7 +48,7 @@ struct StreamWriter {
     write_table: TableRef,
     load_table: TableRef,
     builder: BatchBuilder,
-    file: Option<(PathBuf, ArrowWriter<std::fs::File>)>,
+    file: Option<(PathBuf, ParquetFileWriter<std::fs::File>)>,
     buffered_bytes: usize,
     /// Tracker position of the first record not yet loaded.
     first_unloaded: Option<u64>,
@@ -228,7 +227,8 @@ impl<'a> Loader<'a> {
             let path = self.dir.path().join(format!("{}.parquet", uuid::Uuid::new_v4().simple()));
             let file = std::fs::File::create(&path).system_context(format!("creating {}", path.display()))?;
             let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
-            let writer = ArrowWriter::try_new(file, stream.plan.staged_schema.clone(), Some(props))
+            let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+            let writer = ParquetFileWriter::try_new(file, stream.plan.staged_schema.clone(), props, threads)
                 .map_err(|e| ConnectorError::system(format!("starting a Parquet file: {e}")))?;
             stream.file = Some((path, writer));
         }
@@ -254,7 +254,7 @@ impl<'a> Loader<'a> {
             stream.first_unloaded = None;
             return Ok(());
         };
-        writer.close().map_err(|e| ConnectorError::system(format!("finishing Parquet file: {e}")))?;
+        writer.into_inner().map_err(|e| ConnectorError::system(format!("finishing Parquet file: {e}")))?;
         let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
         let client = self.client;
         client.query(&sql::delete_all(&stream.load_table)).await?;
