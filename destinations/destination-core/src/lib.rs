@@ -6,7 +6,10 @@
 //! 2. [`BatchBuilder::push`] appends one record from its raw `data` JSON text (as borrowed from the protocol
 //!    codec's `RecordRef::data.get()`), its `emitted_at` and the source's `meta.changes`;
 //!    [`BatchBuilder::finish`] returns a [`arrow::array::RecordBatch`] and resets the builder.
-//! 3. [`names`] sanitises names from data for column names and object-key segments.
+//!    [`BatchBuilder::push_members`] takes the top-level members the protocol codec split while it validated
+//!    the line (`codec::decode_line_split`), so the record is scanned once.
+//! 3. [`ParquetFileWriter`] writes batches to a Parquet file with its columns encoded on several threads.
+//! 4. [`names`] sanitises names from data for column names and object-key segments.
 //!
 //! # Columns of every batch
 //! | column | Arrow type | content |
