@@ -3,12 +3,14 @@
 //! - [`config`]: the user's settings and the connection specification.
 //! - [`reader`]: finding and fetching files (local, http(s), s3) and streaming a sheet's cells with calamine.
 //! - [`values`]: cell types, inference and writing cells as JSON.
+//! - [`xlsb_dates`]: whole-number dates in .xlsb files, which calamine leaves as numbers.
 //! - [`streams`]: discover (layout + type inference) and read (rows to RECORD lines, state per file version).
 
 pub mod config;
 pub mod reader;
 pub mod streams;
 pub mod values;
+pub mod xlsb_dates;
 
 use airbyte_protocol::{
     cli::Source, AirbyteCatalog, Config, ConfiguredAirbyteCatalog, ConnectorSpecification, InputState, Result,

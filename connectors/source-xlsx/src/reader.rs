@@ -2,6 +2,7 @@
 //! them with calamine and streaming a sheet's cells without loading the sheet.
 
 use crate::config::{S3Config, XlsxConfig};
+use crate::xlsb_dates::{RkIntStyles, XlsbDates};
 use airbyte_protocol::http::{loggable_url, HttpClient, HttpError, RetryPolicy};
 use airbyte_protocol::{ConnectorError, Result};
 use bytes::Bytes;
@@ -313,7 +314,8 @@ pub type Stream = Box<dyn ReadSeek>;
 /// An open workbook of any supported format.
 pub enum Workbook {
     Xlsx(calamine::Xlsx<Stream>),
-    Xlsb(calamine::Xlsb<Stream>),
+    /// With what is needed to date RK-integer cells (`None` when no cell format is a date or styles are unreadable).
+    Xlsb(calamine::Xlsb<Stream>, Option<XlsbDateFix>),
     Xls(calamine::Xls<Stream>),
     Ods(calamine::Ods<Stream>),
 }
@@ -421,7 +423,9 @@ impl Workbook {
             // calamine may panic on malformed input; a panic here is reported as a bad file, not a connector bug.
             let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match format {
                 Format::Xlsx => calamine::Xlsx::new(stream).map(Workbook::Xlsx).map_err(|e| e.to_string()),
-                Format::Xlsb => calamine::Xlsb::new(stream).map(Workbook::Xlsb).map_err(|e| e.to_string()),
+                Format::Xlsb => calamine::Xlsb::new(stream)
+                    .map(|w| Workbook::Xlsb(w, XlsbDateFix::load(data, &file.display)))
+                    .map_err(|e| e.to_string()),
                 Format::Xls => calamine::Xls::new(stream).map(Workbook::Xls).map_err(|e| e.to_string()),
                 Format::Ods => calamine::Ods::new(stream).map(Workbook::Ods).map_err(|e| e.to_string()),
             }));
@@ -438,13 +442,13 @@ impl Workbook {
 
     /// Whether sheets are read cell by cell (xlsx, xlsb) rather than loaded whole (xls, ods).
     pub fn is_streamed(&self) -> bool {
-        matches!(self, Workbook::Xlsx(_) | Workbook::Xlsb(_))
+        matches!(self, Workbook::Xlsx(_) | Workbook::Xlsb(..))
     }
 
     fn sheets_metadata(&self) -> &[Sheet] {
         match self {
             Workbook::Xlsx(w) => w.sheets_metadata(),
-            Workbook::Xlsb(w) => w.sheets_metadata(),
+            Workbook::Xlsb(w, _) => w.sheets_metadata(),
             Workbook::Xls(w) => w.sheets_metadata(),
             Workbook::Ods(w) => w.sheets_metadata(),
         }
@@ -515,11 +519,34 @@ impl Workbook {
                     }
                 }
             }
-            Workbook::Xlsb(w) => {
+            Workbook::Xlsb(w, fix) => {
                 let mut cells = w.worksheet_cells_reader(sheet).map_err(|e| cell_error(e.to_string()))?;
+                // A second, forward-only reader of the same sheet part gives each RK-integer cell's format.
+                let mut archive = fix.as_ref().and_then(XlsbDateFix::open_archive);
+                let mut styles = match (fix.as_ref(), archive.as_mut()) {
+                    (Some(fix), Some(archive)) => fix.sheet_styles(archive, sheet),
+                    _ => None,
+                };
                 while let Some(cell) = cells.next_cell().map_err(|e| cell_error(e.to_string()))? {
                     let (r, c) = cell.get_position();
-                    if !visit(r, c, cell.get_value())? {
+                    let value = cell.get_value();
+                    let dated = match (value, styles.as_mut(), fix.as_ref()) {
+                        (DataRef::Int(n), Some(sheet_styles), Some(fix)) => match sheet_styles.next_rk_int_xf(r, c) {
+                            Ok(xf) => fix.dates.as_date(*n, xf),
+                            Err(e) => {
+                                tracing::warn!(
+                                    "file {}, sheet {sheet:?}: whole numbers with a date format are left as numbers \
+                                     from row {} on ({e})",
+                                    fix.display,
+                                    r + 1
+                                );
+                                styles = None;
+                                None
+                            }
+                        },
+                        _ => None,
+                    };
+                    if !visit(r, c, dated.as_ref().unwrap_or(value))? {
                         break;
                     }
                 }
@@ -565,4 +592,54 @@ fn visit_range(
 /// The message of the last panic caught while calamine parsed a file.
 pub fn take_panic_message() -> String {
     airbyte_protocol::cli::panic_error().message.replace("internal error (a bug in the connector): ", "parser failed: ")
+}
+
+/// What an .xlsb workbook needs to date its RK-integer cells (see [`crate::xlsb_dates`]).
+pub struct XlsbDateFix {
+    dates: XlsbDates,
+    data: FileData,
+    display: String,
+}
+
+impl XlsbDateFix {
+    /// `None` (with a warning when the styles cannot be read) leaves calamine's values as they are.
+    fn load(data: &FileData, display: &str) -> Option<XlsbDateFix> {
+        let loaded = open_stream(data, display)
+            .map_err(|e| e.message)
+            .and_then(|stream| zip::ZipArchive::new(stream).map_err(|e| e.to_string()))
+            .and_then(|mut archive| XlsbDates::load(&mut archive));
+        match loaded {
+            Ok(dates) => Some(XlsbDateFix { dates: dates?, data: data.clone(), display: display.to_string() }),
+            Err(e) => {
+                let message =
+                    format!("file {display}: cell formats cannot be read, whole-number dates stay numbers ({e})");
+                tracing::warn!("{message}");
+                None
+            }
+        }
+    }
+
+    fn open_archive(&self) -> Option<zip::ZipArchive<Stream>> {
+        let archive = open_stream(&self.data, &self.display)
+            .map_err(|e| e.message)
+            .and_then(|stream| zip::ZipArchive::new(stream).map_err(|e| e.to_string()));
+        archive
+            .inspect_err(|e| {
+                tracing::warn!("file {}: cannot reopen, whole-number dates stay numbers ({e})", self.display)
+            })
+            .ok()
+    }
+
+    fn sheet_styles<'a>(
+        &self,
+        archive: &'a mut zip::ZipArchive<Stream>,
+        sheet: &str,
+    ) -> Option<RkIntStyles<zip::read::ZipFile<'a, Stream>>> {
+        self.dates
+            .sheet_styles(archive, sheet)
+            .inspect_err(|e| {
+                tracing::warn!("file {}, sheet {sheet:?}: whole-number dates stay numbers ({e})", self.display)
+            })
+            .ok()
+    }
 }

@@ -177,24 +177,41 @@ fn xlsb_header_options_apply() {
     assert_records_valid(&catalog, &r);
 }
 
-/// MS-XLSB stores whole numbers either as an RK integer or as an RK float (the double's upper half). calamine
-/// 0.31 turns an RK *integer* into an integer without looking at its number format, so a whole-day date in
-/// that form comes out as its serial number; the float form (what calamine's Excel-saved sample workbook
-/// holds) and reals are detected. This pins the behaviour documented in docs.md; when calamine learns the
-/// integer form, `Due` becomes a date column.
+/// MS-XLSB stores whole numbers either as an RK integer or as an RK float (the double's upper half); Excel
+/// writes whole numbers as RK integers. calamine 0.31 returns an RK *integer* as an integer without looking at
+/// its number format; the connector reads the cell's format itself, so both forms give the same date.
 #[test]
-fn xlsb_whole_day_dates_as_rk_integers_stay_serial_numbers_rk_floats_are_dates() {
+fn xlsb_whole_day_dates_as_rk_integers_are_dates_like_rk_floats() {
     let case = made("rk_dates", "dates.xlsb");
     let (catalog, r) = case.read_all(&cfg(&case, "dates.xlsb"), "full_refresh", None);
     r.assert_ok();
+    assert_no_panic(&r);
     let s = stream(&catalog, "dates_dates");
-    assert_eq!(type_of(s, "Due"), "integer");
-    assert_eq!(type_of(s, "Tested at"), "string", "a date-time and an RK-integer date widen to string");
-    assert_eq!(type_of(s, "Valid from"), "date");
+    let types: Vec<String> = data_columns(s).iter().map(|c| type_of(s, c)).collect();
+    assert_eq!(
+        types,
+        ["date", "date-time", "date", "integer", "integer", "date"],
+        "RK-integer dates are dates; RK integers in number formats (0.00, 0\" d\") stay integers"
+    );
     let rows = r.data("dates_dates");
-    assert_eq!((&rows[0]["Due"], &rows[1]["Due"]), (&json!(45351), &json!(45688)));
-    assert_eq!((&rows[0]["Tested at"], &rows[1]["Tested at"]), (&json!("2026-03-02T09:15:00"), &json!("46084")));
-    assert_eq!((&rows[0]["Valid from"], &rows[1]["Valid from"]), (&json!("2024-02-29"), &json!("2025-01-31")));
+    let column = |name: &str| rows.iter().map(|d| d.get(name).cloned().unwrap_or(Value::Null)).collect::<Vec<_>>();
+    assert_eq!(column("Due"), [json!("2024-02-29"), json!("2025-01-31"), json!("1900-01-01")]);
+    assert_eq!(column("Due"), column("Valid from"), "the integer and the float form give the same dates");
+    assert_eq!(column("Tested at"), [json!("2026-03-02T09:15:00"), json!("2026-03-03T00:00:00"), Value::Null]);
+    assert_eq!(column("Amount"), [json!(1234), json!(-7), json!(0)]);
+    assert_eq!(column("Lag"), [json!(3), json!(10), Value::Null]);
+    assert_eq!(column("Signed"), [json!("2023-12-24"), json!("2025-07-01"), Value::Null]);
+
+    // Many rows of plain and date RK integers stay in step.
+    let many = stream(&catalog, "dates_many");
+    assert_eq!((type_of(many, "N"), type_of(many, "Day")), ("integer".to_string(), "date".to_string()));
+    let rows = r.data("dates_many");
+    assert_eq!(rows.len(), 300);
+    assert_eq!((&rows[0]["N"], &rows[0]["Day"]), (&json!(1), &json!("2024-01-01")));
+    assert_eq!(
+        (&rows[299]["N"], &rows[299]["Day"], &rows[299]["Half"]),
+        (&json!(300), &json!("2024-10-26"), &json!(300.5))
+    );
     assert_records_valid(&catalog, &r);
 }
 
@@ -218,8 +235,14 @@ fn xlsb_epoch_1904_dates() {
     let case = made("epoch1904", "mac.xlsb");
     let (catalog, r) = case.read_all(&cfg(&case, "mac.xlsb"), "full_refresh", None);
     r.assert_ok();
-    assert_eq!(type_of(stream(&catalog, "mac_dates"), "Due"), "date");
-    assert_eq!(r.data("mac_dates")[0]["Due"], "2024-02-29");
+    let s = stream(&catalog, "mac_dates");
+    assert_eq!((type_of(s, "Due"), type_of(s, "Due whole")), ("date".to_string(), "date".to_string()));
+    let row = &r.data("mac_dates")[0];
+    assert_eq!(
+        (&row["Due"], &row["Due whole"]),
+        (&json!("2024-02-29"), &json!("2024-02-29")),
+        "a real and an RK integer"
+    );
     assert_records_valid(&catalog, &r);
 }
 

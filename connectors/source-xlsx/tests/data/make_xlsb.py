@@ -221,11 +221,12 @@ def sst_part(strings, references):
 
 
 # Number formats: built-in 14 is a date (m/d/yyyy), 22 a date-time (m/d/yyyy h:mm); 164+ are custom.
-CUSTOM_FORMATS = {164: "yyyy-mm-dd hh:mm", 165: "yyyy-mm-dd"}
+CUSTOM_FORMATS = {164: "yyyy-mm-dd hh:mm", 165: "yyyy-mm-dd", 166: '0" d"', 167: "dd\\.mm\\.yyyy"}
 # Without custom formats (Excel then writes no BrtBeginFmts), the custom ones are replaced by built-in ones.
-BUILTIN_INSTEAD = {164: 22, 165: 14}
+BUILTIN_INSTEAD = {164: 22, 165: 14, 166: 1, 167: 14}
 # Cell XFs by index (the iStyleRef of a cell): their number format.
-STYLES = {"general": (0, 0), "date": (1, 14), "datetime": (2, 164), "iso_date": (3, 165), "fixed2": (4, 2)}
+STYLES = {"general": (0, 0), "date": (1, 14), "datetime": (2, 164), "iso_date": (3, 165), "fixed2": (4, 2),
+          "days": (5, 166), "dotted_date": (6, 167)}
 
 
 def style(name):
@@ -389,23 +390,33 @@ def lab_sheets():
 
 
 def rk_dates_sheets():
-    """Whole-day dates with a date format in the RK forms MS-XLSB allows: the integer form (Due), the float
-    form (Valid from), and a date-time column with a real and an RK integer."""
+    """Whole-day dates with a date format in the RK forms MS-XLSB allows: the integer form (Due, and the custom
+    format `dd\\.mm\\.yyyy` in Signed), the float form (Valid from), a date-time column with a real and an RK
+    integer, RK integers in non-date formats (Amount: 0.00; Lag: the custom `0" d"`, whose d is quoted), serial 1
+    (before Excel's 1900 leap-year bug) in both forms. Many: 300 rows mixing plain and date RK integers."""
     rows = {
-        0: ["Due", "Tested at", "Valid from"],
+        0: ["Due", "Tested at", "Valid from", "Amount", "Lag", "Signed"],
         1: [rk(int(serial(dt.date(2024, 2, 29))), style("iso_date")),
             real(serial(dt.datetime(2026, 3, 2, 9, 15)), style("datetime")),
-            rk_float(serial(dt.date(2024, 2, 29)), style("iso_date"))],
+            rk_float(serial(dt.date(2024, 2, 29)), style("iso_date")), rk(1234, style("fixed2")), rk(3, style("days")),
+            rk(int(serial(dt.date(2023, 12, 24))), style("dotted_date"))],
         2: [rk(int(serial(dt.date(2025, 1, 31))), style("date")),
             rk(int(serial(dt.date(2026, 3, 3))), style("datetime")),
-            rk_float(serial(dt.date(2025, 1, 31)), style("date"))],
+            rk_float(serial(dt.date(2025, 1, 31)), style("date")), rk(-7, style("fixed2")), rk(10, style("days")),
+            rk(int(serial(dt.date(2025, 7, 1))), style("dotted_date"))],
+        3: [rk(1, style("date")), None, rk_float(1, style("date")), rk(0, style("fixed2"))],
     }
-    return [("Dates", "visible", rows)]
+    many = {0: ["N", "Day", "Label", "Half"]}
+    for i in range(1, 301):
+        many[i] = [i, rk(int(serial(dt.date(2024, 1, 1))) + i - 1, style("iso_date")), f"r{i}", i + 0.5]
+    return [("Dates", "visible", rows), ("Many", "visible", many)]
 
 
 def epoch1904_sheets():
-    """The 1904 date system: the serial of 2024-02-29 is 1462 days smaller."""
-    return [("Dates", "visible", {0: ["Due"], 1: [real(serial(dt.date(2024, 2, 29)) - 1462, style("iso_date"))]})]
+    """The 1904 date system: the serial of 2024-02-29 is 1462 days smaller; as a real and as an RK integer."""
+    day = serial(dt.date(2024, 2, 29)) - 1462
+    return [("Dates", "visible", {0: ["Due", "Due whole"], 1: [real(day, style("iso_date")),
+                                                               rk(int(day), style("iso_date"))]})]
 
 
 def broken_sheets():
