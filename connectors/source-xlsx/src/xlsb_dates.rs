@@ -365,6 +365,105 @@ mod tests {
         assert_eq!(number_format_date_kind(166, None), None);
     }
 
+    fn record(record_type: u16, body: &[u8]) -> Vec<u8> {
+        let mut out = if record_type < 0x80 {
+            vec![record_type as u8]
+        } else {
+            vec![(record_type & 0x7F) as u8 | 0x80, (record_type >> 7) as u8]
+        };
+        let mut size = body.len();
+        loop {
+            let more = size >= 0x80;
+            out.push((size & 0x7F) as u8 | if more { 0x80 } else { 0 });
+            size >>= 7;
+            if !more {
+                break;
+            }
+        }
+        out.extend_from_slice(body);
+        out
+    }
+
+    fn wide(text: &str) -> Vec<u8> {
+        let units: Vec<u16> = text.encode_utf16().collect();
+        let mut out = (units.len() as u32).to_le_bytes().to_vec();
+        units.iter().for_each(|u| out.extend_from_slice(&u.to_le_bytes()));
+        out
+    }
+
+    fn rk_int(column: u32, xf: u32, value: i32) -> Vec<u8> {
+        let mut body = column.to_le_bytes().to_vec();
+        body.extend_from_slice(&xf.to_le_bytes());
+        body.extend_from_slice(&(((value << 2) | 0b10) as u32).to_le_bytes());
+        record(BRT_CELL_RK, &body)
+    }
+
+    /// A workbook zip: XF 0 is a built-in date, XF 1 `0.00`, XF 2 a custom date; 1904 dates; the sheet part's
+    /// name differs in case from its relationship target.
+    fn workbook(sheet: &[u8]) -> zip::ZipArchive<std::io::Cursor<Vec<u8>>> {
+        let mut styles = record(BRT_FMT, &[&170u16.to_le_bytes()[..], &wide("dd/mm/yyyy")].concat());
+        styles.extend(record(BRT_BEGIN_CELL_XFS, &3u32.to_le_bytes()));
+        for id in [14u16, 2, 170] {
+            styles.extend(record(BRT_XF, &[&0u16.to_le_bytes()[..], &id.to_le_bytes(), &[0; 12]].concat()));
+        }
+        styles.extend(record(BRT_END_CELL_XFS, &[]));
+        let mut book = record(BRT_WB_PROP, &[1, 0, 0, 0]);
+        book.extend(record(BRT_BUNDLE_SH, &[&[0u8; 8][..], &wide("rId7"), &wide("Dates")].concat()));
+        book.extend(record(BRT_END_BUNDLE_SHS, &[]));
+        let rels = r#"<?xml version="1.0"?><Relationships xmlns="x"><Relationship Id="rId7" Type="t" Target="worksheets/sheet1.bin"/></Relationships>"#;
+        let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let options = zip::write::SimpleFileOptions::default();
+        for (name, bytes) in [
+            ("xl/styles.bin", styles),
+            ("xl/workbook.bin", book),
+            ("xl/_rels/workbook.bin.rels", rels.as_bytes().to_vec()),
+            ("xl/worksheets/Sheet1.bin", sheet.to_vec()),
+        ] {
+            writer.start_file(name, options).unwrap();
+            std::io::Write::write_all(&mut writer, &bytes).unwrap();
+        }
+        zip::ZipArchive::new(writer.finish().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn rk_integer_cells_get_their_format_in_step_with_calamine() {
+        let mut sheet = record(BRT_ROW_HDR, &3u32.to_le_bytes());
+        sheet.extend(rk_int(2, 0, 43889)); // 2024-02-29 in the 1904 system
+        sheet.extend(record(BRT_CELL_RK, &[&4u32.to_le_bytes()[..], &[0; 4], &0x4000_0000u32.to_le_bytes()].concat()));
+        sheet.extend(rk_int(5, 1, 7));
+        sheet.extend(record(BRT_ROW_HDR, &4u32.to_le_bytes()));
+        sheet.extend(rk_int(0, 2, 43889));
+        sheet.extend(record(BRT_END_SHEET_DATA, &[]));
+        let mut archive = workbook(&sheet);
+        let dates = XlsbDates::load(&mut archive).unwrap().expect("date formats found");
+        let mut styles = dates.sheet_styles(&mut archive, "Dates").unwrap();
+        // The float-form RK at column 4 is skipped: calamine dates it itself.
+        assert_eq!(styles.next_rk_int_xf(3, 2), Ok(0));
+        assert_eq!(styles.next_rk_int_xf(3, 5), Ok(1));
+        assert_eq!(styles.next_rk_int_xf(4, 0), Ok(2));
+        assert!(styles.next_rk_int_xf(4, 1).unwrap_err().contains("ended early"));
+        let date = |xf| match dates.as_date(43889, xf) {
+            Some(DataRef::DateTime(d)) => d.as_datetime().map(|d| d.date().to_string()),
+            _ => None,
+        };
+        assert_eq!(
+            (date(0), date(1), date(2), date(9)),
+            (Some("2024-02-29".into()), None, Some("2024-02-29".into()), None)
+        );
+        drop(styles);
+        assert!(dates.sheet_styles(&mut archive, "Other").is_err());
+    }
+
+    #[test]
+    fn out_of_step_is_an_error() {
+        let mut sheet = record(BRT_ROW_HDR, &3u32.to_le_bytes());
+        sheet.extend(rk_int(2, 0, 1));
+        let mut archive = workbook(&sheet);
+        let dates = XlsbDates::load(&mut archive).unwrap().unwrap();
+        let mut styles = dates.sheet_styles(&mut archive, "Dates").unwrap();
+        assert!(styles.next_rk_int_xf(3, 1).unwrap_err().contains("out of step"));
+    }
+
     #[test]
     fn cut_or_short_records_are_errors_not_panics() {
         // An RK record of 4 bytes (too short), then a cut-off record.

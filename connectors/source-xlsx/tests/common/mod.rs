@@ -269,3 +269,53 @@ pub fn python_workbook(kind: &str, out: &Path) {
     assert!(status.success(), "producer {kind} failed");
     assert!(out.exists(), "producer {kind} wrote nothing");
 }
+
+/// The config that reads one workbook of the case's folder.
+pub fn cfg(case: &Case, file: &str) -> Value {
+    json!({"files": [case.path(file).display().to_string()]})
+}
+
+/// Neither a connector panic nor an internal error in the output.
+pub fn assert_no_panic(r: &Run) {
+    assert!(
+        !r.stdout.contains("a bug in the connector") && !r.stderr.contains("panicked"),
+        "{}\n{}",
+        r.stdout,
+        r.stderr
+    );
+}
+
+/// (stream name, status) of every STREAM_STATUS trace, in order.
+pub fn stream_statuses(r: &Run) -> Vec<(String, String)> {
+    r.of_type("TRACE")
+        .filter(|m| m["trace"]["type"] == "STREAM_STATUS")
+        .map(|m| {
+            let s = &m["trace"]["stream_status"];
+            (s["stream_descriptor"]["name"].as_str().unwrap().to_string(), s["status"].as_str().unwrap().to_string())
+        })
+        .collect()
+}
+
+/// `file` holds an intact sheet "Lab" (3 data rows) and a sheet "Broken" whose stream is cut after its first rows.
+/// Discover over the first rows succeeds; the read fails the broken stream with a config error naming file and
+/// sheet, after reading "Lab" completely. Returns the read.
+pub fn assert_broken_sheet_fails_only_its_stream(case: &Case, file: &str, stem: &str) -> Run {
+    let mut c = cfg(case, file);
+    c["infer_rows"] = json!(10);
+    let d = case.discover(&c);
+    d.assert_ok();
+    let (lab, broken) = (format!("{stem}_lab"), format!("{stem}_broken"));
+    assert_eq!(names(&d.catalog()), [lab.clone(), broken.clone()]);
+    let r = case.read(&c, &configured(&d.catalog(), "full_refresh"), None);
+    assert_no_panic(&r);
+    let e = r.error();
+    assert_eq!(e["failure_type"], "config_error");
+    let msg = e["message"].as_str().unwrap();
+    assert!(msg.contains(file) && msg.contains("\"Broken\""), "{msg}");
+    assert_eq!(e["stream_descriptor"]["name"], broken.as_str());
+    assert_eq!(r.data(&lab).len(), 3);
+    let statuses = stream_statuses(&r);
+    assert!(statuses.contains(&(lab, "COMPLETE".into())), "{statuses:?}");
+    assert!(statuses.contains(&(broken, "INCOMPLETE".into())), "{statuses:?}");
+    r
+}
