@@ -79,8 +79,7 @@ fn missing_sheet_by_name_and_index() {
 #[test]
 fn header_only_and_blank_sheets_give_no_records() {
     let case = made("header_only", "book.xlsx");
-    let (catalog, r) = case.read_all(&cfg(&case, "book.xlsx"), "full_refresh", None);
-    r.assert_ok();
+    let (catalog, r) = case.read_ok("book.xlsx");
     assert_eq!(names(&catalog), ["book_empty_table", "book_blank"]);
     let s = stream(&catalog, "book_empty_table");
     assert_eq!(type_of(s, "Sample"), "string");
@@ -93,8 +92,7 @@ fn header_only_and_blank_sheets_give_no_records() {
 #[test]
 fn formula_errors_become_null_with_a_change() {
     let case = made("errors", "book.xlsx");
-    let (catalog, r) = case.read_all(&cfg(&case, "book.xlsx"), "full_refresh", None);
-    r.assert_ok();
+    let (catalog, r) = case.read_ok("book.xlsx");
     let recs = r.records("book_lab");
     assert_eq!(recs.len(), 5, "rows with error cells are kept");
     assert_eq!(recs[3]["data"]["Strength"], Value::Null);
@@ -120,8 +118,7 @@ fn out_of_range_dates_become_null_with_a_change() {
     ws.write_number_with_format(2, 0, 6_660_000.0, &date).unwrap(); // year 20225
     ws.write_number_with_format(3, 0, 45001.0, &date).unwrap();
     wb.save(case.path("book.xlsx")).unwrap();
-    let (catalog, r) = case.read_all(&cfg(&case, "book.xlsx"), "full_refresh", None);
-    r.assert_ok();
+    let (catalog, r) = case.read_ok("book.xlsx");
     assert_no_panic(&r);
     assert_eq!(type_of(stream(&catalog, "book_sheet1"), "Valid until"), "date");
     let recs = r.records("book_sheet1");
@@ -136,8 +133,7 @@ fn out_of_range_dates_become_null_with_a_change() {
 #[test]
 fn merged_cells_keep_the_value_in_the_top_left_cell() {
     let case = made("merged", "book.xlsx");
-    let (catalog, r) = case.read_all(&cfg(&case, "book.xlsx"), "full_refresh", None);
-    r.assert_ok();
+    let (catalog, r) = case.read_ok("book.xlsx");
     let s = stream(&catalog, "book_lab");
     let cols = data_columns(s);
     assert_eq!(cols, ["Sample info", "column_2", "Result", "column_4"]);
@@ -153,8 +149,7 @@ fn merged_cells_keep_the_value_in_the_top_left_cell() {
 #[test]
 fn trailing_and_blank_rows_are_not_records() {
     let case = made("trailing_empty", "book.xlsx");
-    let (catalog, r) = case.read_all(&cfg(&case, "book.xlsx"), "full_refresh", None);
-    r.assert_ok();
+    let (catalog, r) = case.read_ok("book.xlsx");
     let rows = r.data("book_lab");
     assert_eq!(rows.len(), 3);
     assert_eq!(rows.iter().map(|d| d["_ab_row_number"].as_i64().unwrap()).collect::<Vec<_>>(), [2, 4, 5]);
@@ -165,8 +160,7 @@ fn trailing_and_blank_rows_are_not_records() {
 fn a_million_row_dimension_claim_reads_only_real_rows() {
     let case = made("dimension_claim", "book.xlsx");
     let start = std::time::Instant::now();
-    let (catalog, r) = case.read_all(&cfg(&case, "book.xlsx"), "full_refresh", None);
-    r.assert_ok();
+    let (catalog, r) = case.read_ok("book.xlsx");
     assert_eq!(r.data("book_lab").len(), 3);
     assert!(start.elapsed() < std::time::Duration::from_secs(60), "the claimed size must not be allocated or scanned");
     assert_records_valid(&catalog, &r);
@@ -175,8 +169,7 @@ fn a_million_row_dimension_claim_reads_only_real_rows() {
 #[test]
 fn epoch_1904_dates() {
     let case = made("epoch1904", "book.xlsx");
-    let (catalog, r) = case.read_all(&cfg(&case, "book.xlsx"), "full_refresh", None);
-    r.assert_ok();
+    let (catalog, r) = case.read_ok("book.xlsx");
     let rows = r.data("book_lab");
     assert_eq!(rows[0]["Due"], "2024-02-29");
     assert_eq!(rows[0]["Tested at"], "2026-03-02T09:15:00");

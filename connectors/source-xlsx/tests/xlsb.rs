@@ -51,8 +51,7 @@ fn the_xlsb_writer_is_checked_by_pyxlsb_and_the_check_can_fail() {
 #[test]
 fn xlsb_visible_sheets_types_values_and_row_numbers() {
     let case = made("lab", "book.xlsb");
-    let (catalog, r) = case.read_all(&cfg(&case, "book.xlsb"), "full_refresh", None);
-    r.assert_ok();
+    let (catalog, r) = case.read_ok("book.xlsb");
     assert_no_panic(&r);
     // The hidden and the very hidden sheet are left out by default.
     assert_eq!(names(&catalog), ["book_lab", "book_suppliers"]);
@@ -170,8 +169,7 @@ fn xlsb_header_options_apply() {
 #[test]
 fn xlsb_whole_day_dates_as_rk_integers_are_dates_like_rk_floats() {
     let case = made("rk_dates", "dates.xlsb");
-    let (catalog, r) = case.read_all(&cfg(&case, "dates.xlsb"), "full_refresh", None);
-    r.assert_ok();
+    let (catalog, r) = case.read_ok("dates.xlsb");
     assert_no_panic(&r);
     let s = stream(&catalog, "dates_dates");
     let types: Vec<String> = data_columns(s).iter().map(|c| type_of(s, c)).collect();
@@ -206,8 +204,7 @@ fn xlsb_whole_day_dates_as_rk_integers_are_dates_like_rk_floats() {
 #[test]
 fn xlsb_built_in_date_formats_without_a_format_table() {
     let case = made("builtin_formats", "book.xlsb");
-    let (catalog, r) = case.read_all(&cfg(&case, "book.xlsb"), "full_refresh", None);
-    r.assert_ok();
+    let (catalog, r) = case.read_ok("book.xlsb");
     let lab = stream(&catalog, "book_lab");
     assert_eq!((type_of(lab, "Tested at"), type_of(lab, "Due")), ("date-time".to_string(), "date".to_string()));
     let rows = r.data("book_lab");
@@ -220,8 +217,7 @@ fn xlsb_built_in_date_formats_without_a_format_table() {
 #[test]
 fn xlsb_epoch_1904_dates() {
     let case = made("epoch1904", "mac.xlsb");
-    let (catalog, r) = case.read_all(&cfg(&case, "mac.xlsb"), "full_refresh", None);
-    r.assert_ok();
+    let (catalog, r) = case.read_ok("mac.xlsb");
     let s = stream(&catalog, "mac_dates");
     assert_eq!((type_of(s, "Due"), type_of(s, "Due whole")), ("date".to_string(), "date".to_string()));
     let row = &r.data("mac_dates")[0];

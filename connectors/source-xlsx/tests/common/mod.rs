@@ -116,6 +116,13 @@ impl Case {
         let r = self.read(config, &catalog, state);
         (d.catalog(), r)
     }
+    /// Discover and a full-refresh read of one workbook of the case's folder, which must both succeed.
+    pub fn read_ok(&self, file: &str) -> (Value, Run) {
+        let (catalog, run) = self.read_all(&cfg(self, file), "full_refresh", None);
+        run.assert_ok();
+        (catalog, run)
+    }
+
     pub fn read(&self, config: &Value, catalog: &Value, state: Option<&Value>) -> Run {
         let c = self.write_json("config.json", config);
         let k = self.write_json("catalog.json", catalog);
