@@ -3,6 +3,7 @@
 //! exactly once, in input order, unchanged except `destinationStats.recordCount` (with a decimal point).
 //! Reading the data back is each destination's own test.
 
+use crate::messages;
 use crate::process::Run;
 use crate::report::Report;
 use crate::source::{descriptor_label, path_str, Ctx};
@@ -266,32 +267,18 @@ fn catalog() -> Value {
 }
 
 fn record(stream: &str, namespace: Option<&str>, data: Value, emitted_at: i64) -> String {
-    let mut r = json!({"type": "RECORD", "record": {"stream": stream, "data": data, "emitted_at": emitted_at}});
-    if let Some(ns) = namespace {
-        r["record"]["namespace"] = json!(ns);
-    }
-    r.to_string()
+    messages::record(stream, namespace, data, emitted_at).to_string()
 }
 
 fn stream_state(stream: &str, namespace: Option<&str>, cursor: Value, source_count: u64) -> String {
-    let mut d = json!({"name": stream});
-    if let Some(ns) = namespace {
-        d["namespace"] = json!(ns);
-    }
-    json!({"type": "STATE", "state": {"type": "STREAM",
-        "stream": {"stream_descriptor": d, "stream_state": {"cursor": cursor}},
-        "sourceStats": {"recordCount": source_count as f64}, "unknown_field_kept": {"x": [1, 2]}}})
-    .to_string()
+    let mut state = messages::stream_state(stream, namespace, json!({"cursor": cursor}));
+    state["state"]["sourceStats"] = json!({"recordCount": source_count as f64});
+    state["state"]["unknown_field_kept"] = json!({"x": [1, 2]});
+    state.to_string()
 }
 
 fn status(stream: &str, namespace: Option<&str>, status: &str) -> String {
-    let mut d = json!({"name": stream});
-    if let Some(ns) = namespace {
-        d["namespace"] = json!(ns);
-    }
-    json!({"type": "TRACE", "trace": {"type": "STREAM_STATUS", "emitted_at": 1.0,
-        "stream_status": {"stream_descriptor": d, "status": status}}})
-    .to_string()
+    messages::stream_status(stream, namespace, status).to_string()
 }
 
 /// The write scenarios every destination must pass (inputs as the platform sends them).

@@ -47,6 +47,7 @@ mod common;
 pub mod destination;
 #[doc(hidden)]
 pub mod fixture;
+pub mod messages;
 pub mod process;
 pub mod report;
 pub mod schema;

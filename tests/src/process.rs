@@ -24,9 +24,42 @@ pub struct Run {
 }
 
 impl Run {
+    /// A finished process's output: stdout split into lines, the JSON objects among them into messages.
+    pub fn from_output(label: impl Into<String>, exit_code: Option<i32>, stdout: &[u8], stderr: &[u8]) -> Run {
+        let lines: Vec<String> = String::from_utf8_lossy(stdout).lines().map(str::to_string).collect();
+        let mut messages = Vec::new();
+        let mut unparsable = Vec::new();
+        for (i, line) in lines.iter().enumerate() {
+            match serde_json::from_str::<Value>(line) {
+                Ok(v) if v.is_object() => messages.push((i, v)),
+                _ => unparsable.push((i, line.chars().take(200).collect())),
+            }
+        }
+        Run {
+            label: label.into(),
+            exit_code,
+            timed_out: false,
+            lines,
+            messages,
+            unparsable,
+            stderr: String::from_utf8_lossy(stderr).into_owned(),
+        }
+    }
+    /// Panics, naming the first offending line, unless every stdout line is a protocol message (JSON object):
+    /// connector tests want a strict stdout.
+    pub fn only_messages(self) -> Run {
+        if let Some((i, excerpt)) = self.unparsable.first() {
+            panic!("{}: stdout line {} is not a JSON message: {excerpt}\nstderr: {}", self.label, i + 1, self.stderr);
+        }
+        self
+    }
+    /// Every message, in output order.
+    pub fn all(&self) -> impl Iterator<Item = &Value> + '_ {
+        self.messages.iter().map(|(_, m)| m)
+    }
     /// Messages of one `type` (RECORD, STATE, TRACE, ...).
     pub fn of_type<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
-        self.messages.iter().map(|(_, m)| m).filter(move |m| m["type"] == kind)
+        self.all().filter(move |m| m["type"] == kind)
     }
     pub fn count(&self, kind: &str) -> usize {
         self.of_type(kind).count()
@@ -34,6 +67,23 @@ impl Run {
     /// TRACE messages of one trace type (ERROR, STREAM_STATUS, ...).
     pub fn traces<'a>(&'a self, trace_type: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
         self.of_type("TRACE").filter(move |m| m["trace"]["type"] == trace_type)
+    }
+    /// STATE messages, in output order.
+    pub fn states(&self) -> Vec<&Value> {
+        self.of_type("STATE").collect()
+    }
+    /// TRACE ERROR messages (whole messages), in output order.
+    pub fn errors(&self) -> Vec<&Value> {
+        self.traces("ERROR").collect()
+    }
+    /// The `connectionStatus` of `check`, if any.
+    pub fn connection_status(&self) -> Option<&Value> {
+        self.of_type("CONNECTION_STATUS").next().map(|m| &m["connectionStatus"])
+    }
+    /// How the run ended, every non-LOG message and stderr: a failure message for tests.
+    pub fn transcript(&self) -> String {
+        let lines: Vec<String> = self.all().filter(|m| m["type"] != "LOG").map(Value::to_string).collect();
+        format!("{}\n{}\nstderr: {}", self.describe_end(), lines.join("\n"), self.stderr)
     }
     pub fn succeeded(&self) -> bool {
         self.exit_code == Some(0)
@@ -128,25 +178,9 @@ impl Launcher {
         }
         let out = out_thread.join().unwrap_or_default();
         let err = err_thread.join().unwrap_or_default();
-        let text = String::from_utf8_lossy(&out);
-        let lines: Vec<String> = text.lines().map(str::to_string).collect();
-        let mut messages = Vec::new();
-        let mut unparsable = Vec::new();
-        for (i, line) in lines.iter().enumerate() {
-            match serde_json::from_str::<Value>(line) {
-                Ok(v) if v.is_object() => messages.push((i, v)),
-                _ => unparsable.push((i, line.chars().take(200).collect())),
-            }
-        }
-        Run {
-            label,
-            exit_code: status.and_then(|s| s.code()),
-            timed_out,
-            lines,
-            messages,
-            unparsable,
-            stderr: String::from_utf8_lossy(&err).into_owned(),
-        }
+        let mut run = Run::from_output(label, status.and_then(|s| s.code()), &out, &err);
+        run.timed_out = timed_out;
+        run
     }
 }
 
@@ -156,5 +190,24 @@ fn short_path(arg: &str) -> String {
         p.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_else(|| arg.to_string())
     } else {
         arg.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_splits_into_messages_states_and_errors() {
+        let stdout = b"{\"type\":\"STATE\",\"state\":{}}\n{\"type\":\"TRACE\",\"trace\":{\"type\":\"ERROR\"}}\n\
+            {\"type\":\"CONNECTION_STATUS\",\"connectionStatus\":{\"status\":\"FAILED\"}}\n";
+        let run = Run::from_output("check", Some(1), stdout, b"boom").only_messages();
+        assert_eq!((run.states().len(), run.errors().len()), (1, 1));
+        assert_eq!(run.connection_status().unwrap()["status"], "FAILED");
+        assert!(run.transcript().contains("exit code 1") && run.transcript().contains("boom"));
+        let mixed = Run::from_output("read", Some(0), b"not json\n{\"type\":\"LOG\"}\n", b"");
+        assert_eq!((mixed.messages.len(), mixed.unparsable.len()), (1, 1));
+        let panicked = std::panic::catch_unwind(|| mixed.only_messages());
+        assert!(panicked.is_err());
     }
 }

@@ -10,6 +10,7 @@
 //!    the line (`codec::decode_line_split`), so the record is scanned once.
 //! 3. [`ParquetFileWriter`] writes batches to a Parquet file with its columns encoded on several threads.
 //! 4. [`names`] sanitises names from data for column names and object-key segments.
+//! 5. [`s3`] holds the S3 connection keys of Airbyte's destination-s3 and builds the `object_store` client.
 //!
 //! # Columns of every batch
 //! | column | Arrow type | content |
@@ -55,6 +56,7 @@
 pub mod builder;
 pub mod names;
 pub mod parquet_file;
+pub mod s3;
 pub mod schema;
 pub mod values;
 

@@ -1,6 +1,7 @@
 //! The config: Airbyte destination-s3's keys (Parquet format) plus a local-disk mode and a few tuning keys.
 
 use airbyte_protocol::{ConnectorError, Result};
+use destination_core::s3::{validate_bucket_name, S3Connection};
 use parquet::basic::{Compression, GzipLevel, ZstdLevel};
 use serde::Deserialize;
 use std::path::PathBuf;
@@ -21,21 +22,10 @@ pub struct ParquetConfig {
     /// Prefix inside the bucket (or inside `destination_path`) for every object.
     #[serde(default)]
     pub s3_bucket_path: String,
-    /// Bucket region (empty: `us-east-1`).
-    #[serde(default)]
-    pub s3_bucket_region: String,
-    /// Custom endpoint for S3-compatible servers (MinIO, moto), e.g. `http://localhost:9000`.
-    #[serde(default)]
-    pub s3_endpoint: Option<String>,
-    /// Access key id; without it the default AWS credential chain is used.
-    #[serde(default)]
-    pub access_key_id: Option<String>,
-    /// Secret access key (a secret: never printed).
-    #[serde(default)]
-    pub secret_access_key: Option<String>,
-    /// Role to assume with the container's web identity token (`AWS_WEB_IDENTITY_TOKEN_FILE`).
-    #[serde(default)]
-    pub role_arn: Option<String>,
+    /// Region, endpoint and credentials (`s3_bucket_region`, `s3_endpoint`, `access_key_id`,
+    /// `secret_access_key`, `role_arn`), at the top level as in Airbyte.
+    #[serde(flatten)]
+    pub s3: S3Connection,
     /// Object path template; default `${NAMESPACE}/${STREAM_NAME}/${YEAR}_${MONTH}_${DAY}_${EPOCH}_`.
     #[serde(default)]
     pub s3_path_format: Option<String>,
@@ -71,11 +61,7 @@ impl std::fmt::Debug for ParquetConfig {
             .field("destination_path", &self.destination_path)
             .field("s3_bucket_name", &self.s3_bucket_name)
             .field("s3_bucket_path", &self.s3_bucket_path)
-            .field("s3_bucket_region", &self.s3_bucket_region)
-            .field("s3_endpoint", &self.s3_endpoint)
-            .field("access_key_id", &self.access_key_id.as_ref().map(|_| "***"))
-            .field("secret_access_key", &self.secret_access_key.as_ref().map(|_| "***"))
-            .field("role_arn", &self.role_arn)
+            .field("s3", &self.s3)
             .field("format", &self.format)
             .finish_non_exhaustive()
     }
@@ -178,11 +164,8 @@ impl ParquetConfig {
             return Err(ConnectorError::config("upload_part_size_mb must be between 5 and 5120 (S3's limits)"));
         }
         if let StorageTarget::S3 { bucket } = self.target() {
-            if bucket.len() < 3 || bucket.contains('/') {
-                return Err(ConnectorError::config(format!(
-                    "s3_bucket_name {bucket:?} is not a valid bucket name (3-63 characters, no `/`)"
-                )));
-            }
+            validate_bucket_name("s3_bucket_name", &bucket)?;
+            self.s3.validate("")?;
         }
         Ok(())
     }
@@ -252,6 +235,7 @@ mod tests {
         c.validate().unwrap();
         assert_eq!(c.target(), StorageTarget::S3 { bucket: "my-bucket".into() });
         assert_eq!(c.compression().unwrap(), Compression::SNAPPY);
+        assert_eq!((c.s3.region(), c.s3.access_key()), ("eu-west-1", Some(("AKIA", "s3cr3t"))));
         let debug = format!("{c:?}");
         assert!(!debug.contains("s3cr3t") && !debug.contains("AKIA"), "{debug}");
     }
@@ -266,5 +250,9 @@ mod tests {
         let e = parse(json!({"format": {"compression_codec": "LZO"}})).validate().unwrap_err();
         assert!(e.message.contains("LZO"), "{e}");
         assert!(parse(json!({"upload_part_size_mb": 1})).validate().is_err());
+        let e = parse(json!({"s3_bucket_name": "b/c"})).validate().unwrap_err();
+        assert!(e.is_config() && e.message.contains("s3_bucket_name"), "{e}");
+        let e = parse(json!({"s3_bucket_name": "bucket", "access_key_id": "AKIA"})).validate().unwrap_err();
+        assert!(e.is_config() && e.message.contains("secret_access_key"), "{e}");
     }
 }

@@ -5,7 +5,6 @@
 use crate::config::{ParquetConfig, StorageTarget};
 use airbyte_protocol::{ConnectorError, Result};
 use futures::TryStreamExt;
-use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::{
@@ -49,7 +48,6 @@ impl Storage {
                 Ok(Storage { store: Arc::new(store), kind: Kind::Local { root }, staging })
             }
             StorageTarget::S3 { bucket } => {
-                let region = if config.s3_bucket_region.is_empty() { "us-east-1" } else { &config.s3_bucket_region };
                 let retry = RetryConfig {
                     backoff: BackoffConfig {
                         init_backoff: Duration::from_millis(100),
@@ -59,26 +57,7 @@ impl Storage {
                     max_retries: 6,
                     retry_timeout: Duration::from_secs(120),
                 };
-                let mut builder =
-                    AmazonS3Builder::from_env().with_bucket_name(&bucket).with_region(region).with_retry(retry);
-                if let Some(endpoint) = config.s3_endpoint.as_deref().filter(|e| !e.is_empty()) {
-                    builder = builder.with_endpoint(endpoint).with_allow_http(endpoint.starts_with("http://"));
-                }
-                if let Some(key) = config.access_key_id.as_deref().filter(|k| !k.is_empty()) {
-                    let secret = config.secret_access_key.as_deref().unwrap_or_default();
-                    builder = builder.with_access_key_id(key).with_secret_access_key(secret);
-                }
-                if let Some(role) = config.role_arn.as_deref().filter(|r| !r.is_empty()) {
-                    let Ok(token_file) = std::env::var("AWS_WEB_IDENTITY_TOKEN_FILE") else {
-                        return Err(ConnectorError::config(
-                            "role_arn is set, but this destination can only assume a role with a web identity token \
-                             (AWS_WEB_IDENTITY_TOKEN_FILE, as on EKS); use access_key_id/secret_access_key instead",
-                        ));
-                    };
-                    builder = builder
-                        .with_config(AmazonS3ConfigKey::RoleArn, role)
-                        .with_config(AmazonS3ConfigKey::WebIdentityTokenFile, token_file);
-                }
+                let builder = config.s3.store_builder(&bucket, "")?.with_retry(retry);
                 let store = builder
                     .build()
                     .map_err(|e| ConnectorError::config(format!("invalid S3 settings for bucket {bucket}: {e}")))?;

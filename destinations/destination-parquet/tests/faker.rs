@@ -69,7 +69,7 @@ fn source_faker_lands_all_streams() {
     let root = dir.path().join("out");
     let config = json!({"destination_path": root.to_str().unwrap(), "format": {"compression_codec": "SNAPPY"}});
     let out = run(dir.path(), &["write"], &config, Some(&configured), &read.stdout);
-    assert_eq!(out.code, Some(0), "{}", out.describe());
+    assert_eq!(out.exit_code, Some(0), "{}", out.transcript());
     assert_eq!(out.states().len(), input_states, "every state acknowledged");
 
     let files = read_local(&root);

@@ -37,9 +37,9 @@ fn records_land_typed_with_exact_counts_and_acks_in_order() {
     );
     input.push(state("orders", None, 2));
     let out = run(dir.path(), &["write"], &config(&root), Some(&cat), &lines(&input));
-    assert_eq!(out.code, Some(0), "{}", out.describe());
+    assert_eq!(out.exit_code, Some(0), "{}", out.transcript());
     let states = out.states();
-    assert_eq!(states.len(), 7, "{}", out.describe());
+    assert_eq!(states.len(), 7, "{}", out.transcript());
     let counts: Vec<f64> =
         states.iter().map(|s| s["state"]["destinationStats"]["recordCount"].as_f64().unwrap()).collect();
     assert_eq!(counts, [500.0, 500.0, 500.0, 500.0, 500.0, 834.0, 1.0]);
@@ -93,7 +93,7 @@ fn frequent_states_do_not_make_one_file_per_state() {
         input.push(state("s", None, i));
     }
     let out = run(dir.path(), &["write"], &config(&root), Some(&cat), &lines(&input));
-    assert_eq!(out.code, Some(0), "{}", out.describe());
+    assert_eq!(out.exit_code, Some(0), "{}", out.transcript());
     assert_eq!(out.states().len(), 5000);
     let files = read_local(&root);
     assert_eq!(files["files"].as_object().unwrap().len(), 1, "5000 states, one file: {files}");
@@ -118,7 +118,7 @@ fn overwrite_replaces_previous_files_only_after_success() {
             input.push(status_line("s_v2", "COMPLETE"));
         }
         let out = run(dir.path(), &["write"], &config(&root), Some(&cat), &lines(&input));
-        assert_eq!(out.code, Some(0), "{}", out.describe());
+        assert_eq!(out.exit_code, Some(0), "{}", out.transcript());
     };
     write(1, 0..10, None);
     assert_eq!(ids_under(&read_local(&root), "base/s/"), (0..10).collect::<Vec<_>>());
@@ -149,7 +149,7 @@ fn truncate_refresh_in_append_mode_drops_generations_below_minimum() {
         let cat = catalog(vec![stream("s", None, simple_schema(), "append", Some((generation, minimum)))]);
         let input: Vec<String> = ids.map(|i| record("s", None, i)).collect();
         let out = run(dir.path(), &["write"], &config(&root), Some(&cat), &lines(&input));
-        assert_eq!(out.code, Some(0), "{}", out.describe());
+        assert_eq!(out.exit_code, Some(0), "{}", out.transcript());
     }
     assert_eq!(ids_under(&read_local(&root), "base/s/"), [20]);
 }
@@ -175,7 +175,7 @@ fn hostile_names_stay_inside_the_destination() {
         })
         .collect();
     let out = run(dir.path(), &["write"], &config(&root), Some(&cat), &lines(&input));
-    assert_eq!(out.code, Some(0), "{}", out.describe());
+    assert_eq!(out.exit_code, Some(0), "{}", out.transcript());
     // Nothing escaped: the only entries beside `out` are our test files.
     let beside: Vec<String> =
         std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
@@ -205,18 +205,18 @@ fn bad_input_fails_with_trace_and_commits_only_up_to_the_last_state() {
     // Bad line right after a state: everything before it is committed and acknowledged.
     let input = vec![record("s", None, 1), state("s", None, 1), "{not json".to_string()];
     let out = run(dir.path(), &["write"], &config(&root), Some(&cat), &lines(&input));
-    assert_ne!(out.code, Some(0));
-    assert_eq!(out.states().len(), 1, "{}", out.describe());
+    assert_ne!(out.exit_code, Some(0));
+    assert_eq!(out.states().len(), 1, "{}", out.transcript());
     let errors = out.errors();
-    assert_eq!(errors.len(), 1, "{}", out.describe());
+    assert_eq!(errors.len(), 1, "{}", out.transcript());
     assert_eq!(errors[0]["trace"]["error"]["failure_type"], "config_error");
-    assert!(errors[0]["trace"]["error"]["message"].as_str().unwrap().contains("line 3"), "{}", out.describe());
+    assert!(errors[0]["trace"]["error"]["message"].as_str().unwrap().contains("line 3"), "{}", out.transcript());
     assert_eq!(ids_under(&read_local(&root), "base/s/"), [1]);
     // Records after the last state are not made visible without an ack (a retry resends them).
     let input = vec![record("s", None, 2), state("s", None, 2), record("s", None, 3), "[1]".to_string()];
     let out = run(dir.path(), &["write"], &config(&root), Some(&cat), &lines(&input));
-    assert_ne!(out.code, Some(0));
-    assert_eq!(out.states().len(), 0, "{}", out.describe());
+    assert_ne!(out.exit_code, Some(0));
+    assert_eq!(out.states().len(), 0, "{}", out.transcript());
     assert!(out.errors()[0]["trace"]["error"]["message"].as_str().unwrap().contains("line 4"));
     assert_eq!(ids_under(&read_local(&root), "base/s/"), [1]);
 
@@ -232,15 +232,15 @@ fn check_writes_and_removes_a_probe_and_fails_clearly() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("out");
     let out = run(dir.path(), &["check"], &config(&root), None, b"");
-    assert_eq!(out.status().unwrap()["status"], "SUCCEEDED", "{}", out.describe());
+    assert_eq!(out.connection_status().unwrap()["status"], "SUCCEEDED", "{}", out.transcript());
     let left: Vec<_> = walk(&root);
     assert!(left.is_empty(), "probe left behind: {left:?}");
     let blocker = dir.path().join("file");
     std::fs::write(&blocker, "x").unwrap();
     let out =
         run(dir.path(), &["check"], &json!({"destination_path": blocker.join("sub").to_str().unwrap()}), None, b"");
-    assert_eq!(out.status().unwrap()["status"], "FAILED", "{}", out.describe());
-    assert!(out.status().unwrap()["message"].as_str().unwrap().contains("destination_path"));
+    assert_eq!(out.connection_status().unwrap()["status"], "FAILED", "{}", out.transcript());
+    assert!(out.connection_status().unwrap()["message"].as_str().unwrap().contains("destination_path"));
     let out = run(
         dir.path(),
         &["check"],
@@ -248,8 +248,8 @@ fn check_writes_and_removes_a_probe_and_fails_clearly() {
         None,
         b"",
     );
-    assert_eq!(out.status().unwrap()["status"], "FAILED");
-    assert!(out.status().unwrap()["message"].as_str().unwrap().contains("LZO"));
+    assert_eq!(out.connection_status().unwrap()["status"], "FAILED");
+    assert!(out.connection_status().unwrap()["message"].as_str().unwrap().contains("LZO"));
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
@@ -286,7 +286,7 @@ fn post_sync_hook_profiles_the_written_batches_and_never_fails_the_sync_unless_a
     let mut cfg = config(&root);
     cfg["post_sync"] = json!({});
     let out = run(dir.path(), &["write"], &cfg, Some(&cat), &lines(&input));
-    assert_eq!(out.code, Some(0), "{}", out.describe());
+    assert_eq!(out.exit_code, Some(0), "{}", out.transcript());
     assert_eq!(out.states().len(), 1);
     let profile_dir = root.join("_airbyte_quality");
     let profiles: Vec<_> =
@@ -294,7 +294,7 @@ fn post_sync_hook_profiles_the_written_batches_and_never_fails_the_sync_unless_a
     let profile_file = profiles.iter().find(|p| p.to_string_lossy().contains("/s/")).expect("a profile of stream s");
     let profile: Value = serde_json::from_str(&std::fs::read_to_string(profile_file).unwrap()).unwrap();
     assert_eq!(profile["rows"], 300, "{profile}");
-    let logs: Vec<String> = out.messages.iter().filter(|m| m["type"] == "LOG").map(|m| m.to_string()).collect();
+    let logs: Vec<String> = out.of_type("LOG").map(|m| m.to_string()).collect();
     assert!(logs.iter().any(|l| l.contains("post-sync: ")), "{logs:?}");
 
     // A hook that cannot write its queue: logged, sync still succeeds ...
@@ -302,14 +302,18 @@ fn post_sync_hook_profiles_the_written_batches_and_never_fails_the_sync_unless_a
     std::fs::write(&blocker, "x").unwrap();
     cfg["post_sync"] = json!({"queue": {"path": blocker.join("q.sqlite").to_str().unwrap()}});
     let out = run(dir.path(), &["write"], &cfg, Some(&cat), &lines(&input));
-    assert_eq!(out.code, Some(0), "{}", out.describe());
+    assert_eq!(out.exit_code, Some(0), "{}", out.transcript());
     assert_eq!(out.states().len(), 1);
     // ... unless configured to fail it (after every state was acknowledged).
     cfg["post_sync"]["fail_sync_on_error"] = json!(true);
     let out = run(dir.path(), &["write"], &cfg, Some(&cat), &lines(&input));
-    assert_ne!(out.code, Some(0), "{}", out.describe());
+    assert_ne!(out.exit_code, Some(0), "{}", out.transcript());
     assert_eq!(out.states().len(), 1);
-    assert!(out.errors()[0]["trace"]["error"]["message"].as_str().unwrap().contains("post-sync"), "{}", out.describe());
+    assert!(
+        out.errors()[0]["trace"]["error"]["message"].as_str().unwrap().contains("post-sync"),
+        "{}",
+        out.transcript()
+    );
 }
 
 #[test]

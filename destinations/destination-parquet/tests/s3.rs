@@ -59,13 +59,13 @@ fn multipart_upload_listing_and_overwrite_cleanup_on_moto() {
     let config = s3_config(moto.port, "bucket-a");
 
     let out = run(dir.path(), &["check"], &config, None, b"");
-    assert_eq!(out.status().unwrap()["status"], "SUCCEEDED", "{}", out.describe());
+    assert_eq!(out.connection_status().unwrap()["status"], "SUCCEEDED", "{}", out.transcript());
 
     let cat = catalog(vec![stream("big", None, simple_schema(), "overwrite", Some((1, 1)))]);
     let mut input: Vec<String> = (0..7000).map(|i| big_record("big", i)).collect();
     input.push(state("big", None, 7000));
     let out = run(dir.path(), &["write"], &config, Some(&cat), &lines(&input));
-    assert_eq!(out.code, Some(0), "{}", out.describe());
+    assert_eq!(out.exit_code, Some(0), "{}", out.transcript());
     assert_eq!(out.states().len(), 1);
     assert_eq!(out.states()[0]["state"]["destinationStats"]["recordCount"], 7000.0);
     let files = read_s3(moto.port, "bucket-a");
@@ -74,28 +74,28 @@ fn multipart_upload_listing_and_overwrite_cleanup_on_moto() {
     assert!(keys[0].starts_with("sync/big/") && keys[0].ends_with("_0.parquet"), "{keys:?}");
     assert_eq!(ids_under(&files, "sync/big/"), (0..7000).collect::<Vec<_>>());
     assert!(files["other"].as_array().unwrap().is_empty(), "no probe or partial objects: {files}");
-    let logs: Vec<String> = out.messages.iter().filter(|m| m["type"] == "LOG").map(|m| m.to_string()).collect();
+    let logs: Vec<String> = out.of_type("LOG").map(|m| m.to_string()).collect();
     assert!(logs.iter().any(|l| l.contains("committed s3://bucket-a/sync/big/")), "{logs:?}");
 
     // Second generation: overwrite removes the first file after success.
     let cat = catalog(vec![stream("big", None, simple_schema(), "overwrite", Some((2, 2)))]);
     let input: Vec<String> = (10_000..10_010).map(|i| big_record("big", i)).collect();
     let out = run(dir.path(), &["write"], &config, Some(&cat), &lines(&input));
-    assert_eq!(out.code, Some(0), "{}", out.describe());
+    assert_eq!(out.exit_code, Some(0), "{}", out.transcript());
     let files = read_s3(moto.port, "bucket-a");
     assert_eq!(ids_under(&files, "sync/big/"), (10_000..10_010).collect::<Vec<_>>());
     assert_eq!(files["files"].as_object().unwrap().len(), 1);
 
     // Wrong bucket: check FAILED with a clear message.
     let out = run(dir.path(), &["check"], &s3_config(moto.port, "no-such-bucket"), None, b"");
-    let status = out.status().unwrap();
-    assert_eq!(status["status"], "FAILED", "{}", out.describe());
+    let status = out.connection_status().unwrap();
+    assert_eq!(status["status"], "FAILED", "{}", out.transcript());
     assert!(status["message"].as_str().unwrap().contains("bucket does not exist"), "{status}");
     // Secrets never appear.
     let mut secret_config = s3_config(moto.port, "no-such-bucket");
     secret_config["secret_access_key"] = json!("sUpErSeCrEt123");
     let out = run(dir.path(), &["check"], &secret_config, None, b"");
-    assert!(!out.describe().contains("sUpErSeCrEt123"));
+    assert!(!out.transcript().contains("sUpErSeCrEt123"));
 }
 
 /// How the proxy misbehaves.
@@ -233,12 +233,12 @@ fn transient_s3_faults_are_retried_and_the_sync_completes_intact() {
     let out = run(dir.path(), &["write"], &config, Some(&cat), &lines(&input));
     assert!(injected.load(Ordering::SeqCst) >= 3, "the proxy injected faults");
     let files = read_s3(moto.port, "bucket-f");
-    if out.code == Some(0) {
-        assert_eq!(out.states().len(), 12, "{}", out.describe());
+    if out.exit_code == Some(0) {
+        assert_eq!(out.states().len(), 12, "{}", out.transcript());
         assert_eq!(ids_under(&files, "sync/f/"), (0..12_000).collect::<Vec<_>>());
     } else {
         let errors = out.errors();
-        assert_eq!(errors[0]["trace"]["error"]["failure_type"], "transient_error", "{}", out.describe());
+        assert_eq!(errors[0]["trace"]["error"]["failure_type"], "transient_error", "{}", out.transcript());
         assert_acked_records_present(&out, &files);
     }
     assert!(files["other"].as_array().unwrap().is_empty(), "no partial objects: {files}");
@@ -254,11 +254,11 @@ fn a_dying_s3_endpoint_fails_with_transient_error_and_acks_only_committed_data()
     config["max_ack_lag_mb"] = json!(3);
     let (cat, input) = fault_input();
     let out = run(dir.path(), &["write"], &config, Some(&cat), &lines(&input));
-    assert_ne!(out.code, Some(0), "{}", out.describe());
+    assert_ne!(out.exit_code, Some(0), "{}", out.transcript());
     let errors = out.errors();
-    assert_eq!(errors.len(), 1, "{}", out.describe());
-    assert_eq!(errors[0]["trace"]["error"]["failure_type"], "transient_error", "{}", out.describe());
-    assert!(!out.states().is_empty() && out.states().len() < 12, "{}", out.describe());
+    assert_eq!(errors.len(), 1, "{}", out.transcript());
+    assert_eq!(errors[0]["trace"]["error"]["failure_type"], "transient_error", "{}", out.transcript());
+    assert!(!out.states().is_empty() && out.states().len() < 12, "{}", out.transcript());
     let files = read_s3(moto.port, "bucket-d");
     assert_acked_records_present(&out, &files);
     assert!(files["other"].as_array().unwrap().is_empty(), "no partial objects: {files}");

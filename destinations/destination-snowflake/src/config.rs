@@ -2,6 +2,7 @@
 //! config JSON) plus the loading method of its earlier versions (internal stage or an external S3 stage).
 
 use airbyte_protocol::{ConnectorError, Result};
+use destination_core::s3::{validate_bucket_name, S3Connection};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::fmt;
@@ -110,21 +111,14 @@ pub enum LoadingMethod {
 pub struct S3Staging {
     /// Bucket name.
     pub s3_bucket_name: String,
-    /// Bucket region.
-    #[serde(default)]
-    pub s3_bucket_region: Option<String>,
     /// Prefix under which staged files are written.
     #[serde(default)]
     pub s3_bucket_path: Option<String>,
-    /// Custom S3 endpoint (S3-compatible stores; used by the tests).
-    #[serde(default)]
-    pub s3_endpoint: Option<String>,
-    /// Access key id (not needed when `storage_integration` is set and the connector runs with an IAM role).
-    #[serde(default)]
-    pub access_key_id: Option<String>,
-    /// Secret access key.
-    #[serde(default)]
-    pub secret_access_key: Option<String>,
+    /// Region, endpoint and credentials (`s3_bucket_region`, `s3_endpoint`, `access_key_id`,
+    /// `secret_access_key`, `role_arn`); the key pair is not needed when `storage_integration` is set and the
+    /// connector runs with an IAM role.
+    #[serde(flatten)]
+    pub connection: S3Connection,
     /// Snowflake storage integration used by COPY instead of inline credentials.
     #[serde(default)]
     pub storage_integration: Option<String>,
@@ -171,6 +165,7 @@ impl fmt::Debug for LoadingMethod {
                 .field("bucket", &s3.s3_bucket_name)
                 .field("path", &s3.s3_bucket_path)
                 .field("storage_integration", &s3.storage_integration)
+                .field("connection", &s3.connection)
                 .finish_non_exhaustive(),
         }
     }
@@ -215,6 +210,10 @@ impl SnowflakeConfig {
         }
         config.auth()?;
         config.endpoint()?;
+        if let LoadingMethod::S3(s3) = &config.loading_method {
+            validate_bucket_name("loading_method.s3_bucket_name", &s3.s3_bucket_name)?;
+            s3.connection.validate("loading_method.")?;
+        }
         for (key, v) in [("warehouse", &config.warehouse), ("database", &config.database), ("schema", &config.schema)] {
             if v.trim().is_empty() {
                 return Err(ConnectorError::config(format!("config: `{key}` must not be empty")));
@@ -427,14 +426,19 @@ mod tests {
     #[test]
     fn debug_hides_secrets_and_loading_method_parses() {
         let mut v = base();
-        v["loading_method"] = json!({"method":"S3 Staging","s3_bucket_name":"b","access_key_id":"AKIAXX",
+        v["loading_method"] = json!({"method":"S3 Staging","s3_bucket_name":"bkt","access_key_id":"AKIAXX",
                                       "secret_access_key":"topsecretkey"});
         let c = SnowflakeConfig::from_value(&v).unwrap();
         let dbg = format!("{c:?} {:?}", c.auth().unwrap());
         assert!(!dbg.contains("hunter2pw") && !dbg.contains("topsecretkey") && !dbg.contains("AKIAXX"), "{dbg}");
         assert!(matches!(c.loading_method, LoadingMethod::S3(ref s) if s.purge_staging_data));
+        let LoadingMethod::S3(s3) = &c.loading_method else { unreachable!() };
+        assert_eq!(s3.connection.access_key(), Some(("AKIAXX", "topsecretkey")));
         let schema_ok = airbyte_protocol::config::schema_problems(&connection_specification(), &v).unwrap();
         assert!(schema_ok.is_empty(), "{schema_ok:?}");
+        v["loading_method"]["secret_access_key"] = Value::Null;
+        let e = SnowflakeConfig::from_value(&v).unwrap_err();
+        assert!(e.is_config() && e.message.contains("loading_method.secret_access_key"), "{}", e.message);
     }
 
     #[test]

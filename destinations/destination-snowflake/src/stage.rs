@@ -159,16 +159,11 @@ pub struct S3Stage {
 
 impl S3Stage {
     pub fn new(settings: &S3Staging) -> Result<Self> {
-        let mut b = AmazonS3Builder::from_env()
-            .with_bucket_name(&settings.s3_bucket_name)
-            .with_region(settings.s3_bucket_region.as_deref().unwrap_or("us-east-1"));
-        if let (Some(id), Some(secret)) = (&settings.access_key_id, &settings.secret_access_key) {
-            b = b.with_access_key_id(id).with_secret_access_key(secret);
-        }
-        if let Some(endpoint) = settings.s3_endpoint.as_deref().filter(|e| !e.is_empty()) {
-            b = b.with_endpoint(endpoint).with_allow_http(endpoint.starts_with("http://"));
-        }
-        let store = b.build().config_context("loading_method: S3 staging settings")?;
+        let store = settings
+            .connection
+            .store_builder(&settings.s3_bucket_name, "loading_method.")?
+            .build()
+            .config_context("loading_method: S3 staging settings")?;
         let prefix = settings.s3_bucket_path.as_deref().unwrap_or("").trim_matches('/').to_string();
         Ok(S3Stage {
             store: Arc::new(store),

@@ -267,9 +267,9 @@ impl<'a> Loader<'a> {
             Staging::S3(s3) => {
                 let url = s3.upload(&path).await?;
                 let settings = &s3.settings;
-                let auth = match (&settings.storage_integration, &settings.access_key_id, &settings.secret_access_key) {
-                    (Some(integration), _, _) => sql::S3Auth::Integration(integration),
-                    (None, Some(key_id), Some(secret)) => sql::S3Auth::Keys { key_id, secret },
+                let auth = match (&settings.storage_integration, settings.connection.access_key()) {
+                    (Some(integration), _) => sql::S3Auth::Integration(integration),
+                    (None, Some((key_id, secret))) => sql::S3Auth::Keys { key_id, secret },
                     _ => return Err(ConnectorError::config(
                         "loading_method: S3 staging needs storage_integration or access_key_id and secret_access_key",
                     )),

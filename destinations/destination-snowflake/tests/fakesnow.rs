@@ -46,7 +46,7 @@ fn append_creates_typed_table_and_acks_states_after_copy() {
         state("people", None, 3),
     ];
     let first = run("write", Some(&sf.config()), Some(&cat), &input);
-    assert_eq!(first.code, 0, "{:?} {}", first.errors(), first.stderr);
+    assert_eq!(first.exit_code, Some(0), "{:?} {}", first.errors(), first.stderr);
     let states = first.states();
     assert_eq!(states.len(), 2, "{:?}", first.messages);
     assert_eq!(states[0]["state"]["destinationStats"]["recordCount"], json!(2.0));
@@ -94,7 +94,7 @@ fn append_creates_typed_table_and_acks_states_after_copy() {
         state("people", None, 10),
     ];
     let bad = run("write", Some(&sf.config()), Some(&cat), &input);
-    assert_eq!(bad.code, 0, "{:?}", bad.errors());
+    assert_eq!(bad.exit_code, Some(0), "{:?}", bad.errors());
     let rows = sf.query(r#"SELECT "DOC", "TAGS", TO_JSON("_AIRBYTE_META") FROM "PUBLIC"."PEOPLE" WHERE "ID" = 10"#);
     assert_eq!((cell(&rows, 0, 0), cell(&rows, 0, 1)), (None, None), "{rows:?}");
     let fields: Vec<Value> =
@@ -105,7 +105,7 @@ fn append_creates_typed_table_and_acks_states_after_copy() {
     // A second append sync adds rows.
     let input = vec![record("people", None, json!({"id": 4}), 1_700_000_000_003), state("people", None, 4)];
     let run2 = run("write", Some(&sf.config()), Some(&cat), &input);
-    assert_eq!(run2.code, 0, "{:?}", run2.errors());
+    assert_eq!(run2.exit_code, Some(0), "{:?}", run2.errors());
     assert_eq!(sf.query(r#"SELECT COUNT(*) FROM "PUBLIC"."PEOPLE""#)[0][0].as_deref(), Some("4"));
     // No load tables are left behind.
     let leftovers = sf.query("SELECT table_name FROM information_schema.tables WHERE table_name LIKE 'AIRBYTE_LOAD_%'");
@@ -139,7 +139,7 @@ fn dedup_merge_keeps_newest_row_by_cursor_then_extracted_at() {
         state("users", None, 1),
     ];
     let first = run("write", Some(&sf.config()), Some(&cat), &input);
-    assert_eq!(first.code, 0, "{:?}", first.errors());
+    assert_eq!(first.exit_code, Some(0), "{:?}", first.errors());
     assert_eq!(first.states().len(), 1);
     let read = || sf.query(r#"SELECT "ID", "UPDATED", "NAME" FROM "PUBLIC"."USERS" ORDER BY "ID""#);
     let text = |rows: Vec<Vec<Option<String>>>| -> Vec<String> {
@@ -169,7 +169,7 @@ fn dedup_merge_keeps_newest_row_by_cursor_then_extracted_at() {
         state("users", None, 2),
     ];
     let second = run("write", Some(&sf.config()), Some(&cat), &input);
-    assert_eq!(second.code, 0, "{:?}", second.errors());
+    assert_eq!(second.exit_code, Some(0), "{:?}", second.errors());
     assert_eq!(text(read()), ["2|6|f", "3|null|g"], "hard delete of id 1, deleted id 4 never inserted");
 }
 
@@ -208,24 +208,24 @@ fn letter_sync(sf: &Emulator, mode: &str, generation: i64, minimum: i64, letters
 fn overwrite_replaces_only_after_success_and_resumes_an_interrupted_generation() {
     let sf = Emulator::start();
     let r = letter_sync(&sf, "overwrite", 1, 1, &["a", "b"], "COMPLETE");
-    assert_eq!(r.code, 0, "{:?}", r.errors());
+    assert_eq!(r.exit_code, Some(0), "{:?}", r.errors());
     assert_eq!(letters(&sf), ["a", "b"]);
 
     // Interrupted overwrite (generation 2): the acked record sits in the temporary table, the live table keeps
     // the old data.
     let r = letter_sync(&sf, "overwrite", 2, 2, &["c"], "INCOMPLETE");
-    assert_eq!(r.code, 0, "{:?}", r.errors());
+    assert_eq!(r.exit_code, Some(0), "{:?}", r.errors());
     assert_eq!(r.states().len(), 1, "the state is acked: its record is committed in the temporary table");
     assert_eq!(letters(&sf), ["a", "b"], "an interrupted overwrite keeps the old data");
 
     // The next attempt of the same generation resumes: acked "c" is kept, "d" added, then the swap.
     let r = letter_sync(&sf, "overwrite", 2, 2, &["d"], "COMPLETE");
-    assert_eq!(r.code, 0, "{:?}", r.errors());
+    assert_eq!(r.exit_code, Some(0), "{:?}", r.errors());
     assert_eq!(letters(&sf), ["c", "d"]);
 
     // A new generation starts from an empty temporary table.
     let r = letter_sync(&sf, "overwrite", 3, 3, &["e"], "COMPLETE");
-    assert_eq!(r.code, 0, "{:?}", r.errors());
+    assert_eq!(r.exit_code, Some(0), "{:?}", r.errors());
     assert_eq!(letters(&sf), ["e"]);
     let generations = sf.query(r#"SELECT DISTINCT "_AIRBYTE_GENERATION_ID" FROM "PUBLIC"."LETTERS""#);
     assert_eq!(generations, vec![vec![Some("3".to_string())]]);
@@ -238,12 +238,12 @@ fn generation_cleanup_deletes_rows_below_the_minimum_generation() {
     let sf = Emulator::start();
     for (generation, minimum, letter) in [(1, 0, "a"), (2, 0, "b"), (3, 2, "c")] {
         let r = letter_sync(&sf, "append", generation, minimum, &[letter], "COMPLETE");
-        assert_eq!(r.code, 0, "{:?}", r.errors());
+        assert_eq!(r.exit_code, Some(0), "{:?}", r.errors());
     }
     assert_eq!(letters(&sf), ["b", "c"], "generation 1 is below the minimum 2");
     // An append whose stream did not complete does not clean up.
     let r = letter_sync(&sf, "append", 4, 4, &["d"], "INCOMPLETE");
-    assert_eq!(r.code, 0);
+    assert_eq!(r.exit_code, Some(0));
     assert_eq!(letters(&sf), ["b", "c"], "a truncate refresh that did not complete leaves the table as it was");
 }
 
@@ -256,7 +256,7 @@ fn schema_evolution_adds_columns_and_migrates_types_without_losing_values() {
             rows.into_iter().enumerate().map(|(i, d)| record("evolving", None, d, 1000 + i as i64)).collect();
         input.push(state("evolving", None, 1));
         let r = run("write", Some(&sf.config()), Some(&cat), &input);
-        assert_eq!(r.code, 0, "{:?}", r.errors());
+        assert_eq!(r.exit_code, Some(0), "{:?}", r.errors());
     };
     let types = || -> Vec<String> {
         sf.query("SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = 'PUBLIC' \
@@ -323,7 +323,7 @@ fn odd_stream_namespace_and_field_names_are_quoted_not_executed() {
         state(name, Some(namespace), 1),
     ];
     let r = run("write", Some(&sf.config()), Some(&cat), &input);
-    assert_eq!(r.code, 0, "{:?}", r.errors());
+    assert_eq!(r.exit_code, Some(0), "{:?}", r.errors());
     assert_eq!(r.states().len(), 1);
     let rows = sf.query(
         r#"SELECT "WE""IRD; COL", "SELECT", "ÜNÏCODE NAME", "SEMI;COLON -- DASH" FROM "NS; DROP TABLE X; --"."A""; DROP TABLE X; --""#,
@@ -336,7 +336,7 @@ fn odd_stream_namespace_and_field_names_are_quoted_not_executed() {
 fn check_logs_in_with_password_or_encrypted_key_and_fails_clearly() {
     let sf = Emulator::start();
     let ok = run("check", Some(&sf.config()), None, &[]);
-    assert_eq!(ok.status().map(|s| s["status"].clone()), Some(json!("SUCCEEDED")), "{:?}", ok.messages);
+    assert_eq!(ok.connection_status().map(|s| s["status"].clone()), Some(json!("SUCCEEDED")), "{:?}", ok.messages);
 
     let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
     let key = std::fs::read_to_string(data.join("rsa_key_des3.p8")).unwrap();
@@ -344,11 +344,11 @@ fn check_logs_in_with_password_or_encrypted_key_and_fails_clearly() {
     config["credentials"] =
         json!({"auth_type": "PRIVATE_KEY", "private_key": key, "private_key_password": "test-passphrase"});
     let ok = run("check", Some(&config), None, &[]);
-    assert_eq!(ok.status().map(|s| s["status"].clone()), Some(json!("SUCCEEDED")), "{:?}", ok.messages);
+    assert_eq!(ok.connection_status().map(|s| s["status"].clone()), Some(json!("SUCCEEDED")), "{:?}", ok.messages);
 
     config["credentials"]["private_key_password"] = json!("wrong-passphrase");
     let failed = run("check", Some(&config), None, &[]);
-    let status = failed.status().expect("a status");
+    let status = failed.connection_status().expect("a status");
     assert_eq!(status["status"], "FAILED");
     assert!(status["message"].as_str().unwrap().contains("wrong passphrase"), "{status}");
     let all = serde_json::to_string(&failed.messages).unwrap() + &failed.stderr;
@@ -357,7 +357,7 @@ fn check_logs_in_with_password_or_encrypted_key_and_fails_clearly() {
     let mut unreachable = sf.config();
     unreachable["host"] = json!(format!("http://127.0.0.1:{}", conformance::support::free_port()));
     let failed = run("check", Some(&unreachable), None, &[]);
-    assert_eq!(failed.status().map(|s| s["status"].clone()), Some(json!("FAILED")), "{:?}", failed.messages);
+    assert_eq!(failed.connection_status().map(|s| s["status"].clone()), Some(json!("FAILED")), "{:?}", failed.messages);
     let all = serde_json::to_string(&failed.messages).unwrap();
     assert!(!all.contains("emulator-password"), "{all}");
 }
@@ -373,7 +373,7 @@ fn records_of_unknown_streams_and_bad_lines_fail_without_acking_later_states() {
         state("letters", None, 2),
     ];
     let r = run("write", Some(&sf.config()), Some(&cat), &input);
-    assert_ne!(r.code, 0);
+    assert_ne!(r.exit_code, Some(0));
     let errors = r.errors();
     assert_eq!(errors.len(), 1, "{:?}", r.messages);
     assert_eq!(errors[0]["trace"]["error"]["failure_type"], "config_error");
@@ -450,7 +450,17 @@ fn ack_while_input_open(sf: &Emulator, config: Value, steps: Vec<(Vec<Value>, u6
     let status = child.wait().unwrap();
     reader.join().unwrap();
     messages.extend(rx.try_iter());
-    (acked_early, Run { code: status.code().unwrap_or(-1), messages, stderr: String::new() })
+    let messages = messages.into_iter().enumerate().collect();
+    let run = Run {
+        label: "write (stdin held open)".into(),
+        exit_code: status.code(),
+        timed_out: false,
+        lines: Vec::new(),
+        messages,
+        unparsable: Vec::new(),
+        stderr: String::new(),
+    };
+    (acked_early, run)
 }
 
 #[test]
@@ -465,8 +475,8 @@ fn a_state_is_acked_when_its_batch_is_full_without_waiting_for_the_end() {
     let rest = vec![record("letters", None, json!({"letter": "last"}), 999), state("letters", None, 2)];
     let (early, r) = ack_while_input_open(&sf, config, vec![(first, 0)], rest);
     assert!(early, "the first state must be acked while input is still open: {:?}", r.messages.len());
-    assert_eq!(r.code, 0);
-    let states: Vec<&Value> = r.messages.iter().filter(|m| m["type"] == "STATE").collect();
+    assert_eq!(r.exit_code, Some(0));
+    let states: Vec<&Value> = r.states();
     assert_eq!(states.len(), 2);
     assert_eq!(states[0]["state"]["destinationStats"]["recordCount"], json!(512.0));
     assert_eq!(letters(&sf).len(), 513);
@@ -485,8 +495,8 @@ fn a_waiting_state_is_acked_after_the_flush_interval() {
     ];
     let (early, r) = ack_while_input_open(&sf, config, steps, vec![record("letters", None, json!({"letter": "b"}), 2)]);
     assert!(early, "{:?}", r.messages);
-    assert_eq!(r.code, 0);
-    let states: Vec<&Value> = r.messages.iter().filter(|m| m["type"] == "STATE").collect();
+    assert_eq!(r.exit_code, Some(0));
+    let states: Vec<&Value> = r.states();
     assert_eq!(states.len(), 2, "{:?}", r.messages);
     assert_eq!(letters(&sf), ["a", "b"]);
 }
@@ -503,7 +513,7 @@ fn dedup_with_a_truncate_refresh_merges_into_the_new_generation_only() {
         let mut input = rows;
         input.push(state("users", None, generation));
         let r = run("write", Some(&sf.config()), Some(&catalog(vec![s])), &input);
-        assert_eq!(r.code, 0, "{:?}", r.errors());
+        assert_eq!(r.exit_code, Some(0), "{:?}", r.errors());
     };
     sync(1, 0, vec![user(1, Some(1), "a", 1), user(2, Some(1), "b", 2)]);
     sync(2, 2, vec![user(1, Some(5), "x", 3), user(1, Some(4), "y", 4)]);

@@ -64,7 +64,7 @@ fn a_failed_copy_from_s3_acknowledges_nothing_and_removes_the_staged_file() {
         json!({"streams": [stream("letters", None, json!({"properties": {"letter": {"type": "string"}}}), "append")]});
     let input = vec![record("letters", None, json!({"letter": "a"}), 1), state("letters", None, 1)];
     let r = run("write", Some(&config), Some(&cat), &input);
-    assert_ne!(r.code, 0, "fakesnow cannot read S3 offline, so the COPY must fail");
+    assert_ne!(r.exit_code, Some(0), "fakesnow cannot read S3 offline, so the COPY must fail");
     assert!(r.states().is_empty(), "nothing is acked before its COPY commits: {:?}", r.messages);
     let errors = r.errors();
     assert_eq!(errors.len(), 1);

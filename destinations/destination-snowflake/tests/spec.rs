@@ -11,10 +11,11 @@ fn specs_dir() -> std::path::PathBuf {
 #[test]
 fn spec_matches_golden_file() {
     let run = common::run("spec", None, None, &[]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.exit_code, Some(0), "{}", run.stderr);
     let golden: Value = serde_json::from_slice(&std::fs::read(specs_dir().join("spec.json")).unwrap()).unwrap();
     assert_eq!(run.messages.len(), 1);
-    assert_eq!(run.messages[0]["spec"], golden, "regenerate specs/destination-snowflake/spec.json after a change");
+    let spec = &run.of_type("SPEC").next().expect("a SPEC message")["spec"];
+    assert_eq!(spec, &golden, "regenerate specs/destination-snowflake/spec.json after a change");
     let modes = &golden["supported_destination_sync_modes"];
     assert_eq!(modes, &serde_json::json!(["overwrite", "append", "append_dedup"]));
 }

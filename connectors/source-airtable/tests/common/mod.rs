@@ -6,42 +6,45 @@ pub mod replay;
 use serde_json::{json, Value};
 use std::path::PathBuf;
 
-/// The output of one run of the binary.
+/// The output of one run of the binary: conformance's [`conformance::process::Run`] (messages, stderr, ...)
+/// plus the exit code as the tests compare it and the raw stdout they scan for secrets.
 pub struct Run {
+    /// Exit code; -1 when killed by a signal.
     pub code: i32,
-    pub messages: Vec<Value>,
     pub stdout: String,
-    pub stderr: String,
+    output: conformance::process::Run,
+}
+
+impl std::ops::Deref for Run {
+    type Target = conformance::process::Run;
+    fn deref(&self) -> &Self::Target {
+        &self.output
+    }
 }
 
 impl Run {
     pub fn of_type(&self, kind: &str) -> Vec<&Value> {
-        self.messages.iter().filter(|m| m["type"] == kind).collect()
+        self.output.of_type(kind).collect()
     }
     /// Record data of one stream, in output order.
     pub fn records(&self, stream: &str) -> Vec<Value> {
-        self.of_type("RECORD")
-            .into_iter()
+        self.output
+            .of_type("RECORD")
             .filter(|m| m["record"]["stream"] == stream)
             .map(|m| m["record"]["data"].clone())
             .collect()
     }
+    /// State blobs of one stream, in output order.
     pub fn states(&self, stream: &str) -> Vec<Value> {
-        self.of_type("STATE")
-            .into_iter()
-            .filter(|m| m["state"]["stream"]["stream_descriptor"]["name"] == stream)
-            .map(|m| m["state"].clone())
-            .collect()
+        let of_stream = |m: &&Value| m["state"]["stream"]["stream_descriptor"]["name"] == stream;
+        self.output.states().into_iter().filter(of_stream).map(|m| m["state"].clone()).collect()
     }
+    /// The `error` objects of TRACE ERROR messages.
     pub fn errors(&self) -> Vec<Value> {
-        self.of_type("TRACE")
-            .into_iter()
-            .filter(|m| m["trace"]["type"] == "ERROR")
-            .map(|m| m["trace"]["error"].clone())
-            .collect()
+        self.output.errors().into_iter().map(|m| m["trace"]["error"].clone()).collect()
     }
     pub fn controls(&self) -> Vec<Value> {
-        self.of_type("CONTROL").into_iter().map(|m| m["control"].clone()).collect()
+        self.output.of_type("CONTROL").map(|m| m["control"].clone()).collect()
     }
 }
 
@@ -60,16 +63,12 @@ pub async fn run(args: &[&str], files: &[(&str, &Value)]) -> Run {
         .output()
         .await
         .expect("run source-airtable");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let messages = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {l}")))
-        .collect();
+    let label = args.join(" ");
+    let run = conformance::process::Run::from_output(label, output.status.code(), &output.stdout, &output.stderr);
     Run {
         code: output.status.code().unwrap_or(-1),
-        messages,
-        stdout,
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        output: run.only_messages(),
     }
 }
 

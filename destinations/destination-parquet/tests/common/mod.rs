@@ -1,10 +1,12 @@
 //! Test helpers: run the binary, build messages and catalogs, read output back with pyarrow (independent).
 #![allow(dead_code)]
 
+use conformance::messages;
+use conformance::process::Launcher;
 use serde_json::{json, Value};
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
+use std::time::Duration;
 
 pub fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_destination-parquet"))
@@ -23,58 +25,23 @@ pub fn tools_python() -> PathBuf {
     conformance::support::venv_tool("tools", "python")
 }
 
-pub struct Output {
-    pub code: Option<i32>,
-    pub messages: Vec<Value>,
-    pub stderr: String,
-}
+/// One run of the binary: exit code, messages, stderr (`states()`, `errors()`, `connection_status()`,
+/// `transcript()` for failure messages).
+pub type Output = conformance::process::Run;
 
-impl Output {
-    pub fn states(&self) -> Vec<&Value> {
-        self.messages.iter().filter(|m| m["type"] == "STATE").collect()
-    }
-    pub fn errors(&self) -> Vec<&Value> {
-        self.messages.iter().filter(|m| m["type"] == "TRACE" && m["trace"]["type"] == "ERROR").collect()
-    }
-    pub fn status(&self) -> Option<&Value> {
-        self.messages.iter().find(|m| m["type"] == "CONNECTION_STATUS").map(|m| &m["connectionStatus"])
-    }
-    pub fn describe(&self) -> String {
-        let lines: Vec<String> =
-            self.messages.iter().map(|m| m.to_string()).filter(|l| !l.contains("\"LOG\"")).collect();
-        format!("exit {:?}\n{}\nstderr: {}", self.code, lines.join("\n"), self.stderr)
-    }
-}
-
-/// Run the binary with a config, an optional catalog and stdin.
+/// Run the binary with a config, an optional catalog and stdin; every stdout line must be a JSON message.
 pub fn run(dir: &Path, args: &[&str], config: &Value, catalog: Option<&Value>, input: &[u8]) -> Output {
     let config_path = dir.join("config.json");
     std::fs::write(&config_path, config.to_string()).unwrap();
-    let mut cmd = Command::new(binary());
-    cmd.args(args).arg("--config").arg(&config_path);
+    let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    args.extend(["--config".to_string(), config_path.to_string_lossy().into_owned()]);
     if let Some(catalog) = catalog {
         let catalog_path = dir.join("catalog.json");
         std::fs::write(&catalog_path, catalog.to_string()).unwrap();
-        cmd.arg("--catalog").arg(&catalog_path);
+        args.extend(["--catalog".to_string(), catalog_path.to_string_lossy().into_owned()]);
     }
-    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let input = input.to_vec();
-    let feeder = std::thread::spawn(move || {
-        let _ = stdin.write_all(&input);
-    });
-    let out = child.wait_with_output().unwrap();
-    feeder.join().unwrap();
-    parse_output(out.status.code(), &out.stdout, &out.stderr)
-}
-
-pub fn parse_output(code: Option<i32>, stdout: &[u8], stderr: &[u8]) -> Output {
-    let text = String::from_utf8_lossy(stdout);
-    let messages = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {l}")))
-        .collect();
-    Output { code, messages, stderr: String::from_utf8_lossy(stderr).into_owned() }
+    let launcher = Launcher { binary: binary(), env: Vec::new(), timeout: Duration::from_secs(900) };
+    launcher.run(&args.iter().map(String::as_str).collect::<Vec<_>>(), Some(input)).only_messages()
 }
 
 /// A configured stream with the given JSON schema.
@@ -109,32 +76,17 @@ pub fn simple_schema() -> Value {
 }
 
 pub fn record(stream: &str, namespace: Option<&str>, id: i64) -> String {
-    let mut r = json!({"type": "RECORD", "record": {"stream": stream, "emitted_at": 1_700_000_000_000i64 + id,
-        "data": {"id": id, "name": format!("n{id}"), "price": id as f64 / 4.0, "day": "2024-02-29",
-                 "at": "2024-02-29T12:00:00Z", "tags": ["a", "b"], "address": {"city": "Köln"}}}});
-    if let Some(ns) = namespace {
-        r["record"]["namespace"] = json!(ns);
-    }
-    r.to_string()
+    let data = json!({"id": id, "name": format!("n{id}"), "price": id as f64 / 4.0, "day": "2024-02-29",
+                      "at": "2024-02-29T12:00:00Z", "tags": ["a", "b"], "address": {"city": "Köln"}});
+    messages::record(stream, namespace, data, 1_700_000_000_000i64 + id).to_string()
 }
 
 pub fn state(stream: &str, namespace: Option<&str>, cursor: i64) -> String {
-    let mut d = json!({"name": stream});
-    if let Some(ns) = namespace {
-        d["namespace"] = json!(ns);
-    }
-    json!({"type": "STATE", "state": {"type": "STREAM", "stream": {"stream_descriptor": d, "stream_state": {"cursor": cursor}}}})
-        .to_string()
+    messages::stream_state(stream, namespace, json!({"cursor": cursor})).to_string()
 }
 
 pub fn status(stream: &str, namespace: Option<&str>, status: &str) -> String {
-    let mut d = json!({"name": stream});
-    if let Some(ns) = namespace {
-        d["namespace"] = json!(ns);
-    }
-    json!({"type": "TRACE", "trace": {"type": "STREAM_STATUS", "emitted_at": 1.0,
-        "stream_status": {"stream_descriptor": d, "status": status}}})
-    .to_string()
+    messages::stream_status(stream, namespace, status).to_string()
 }
 
 pub fn lines(lines: &[String]) -> Vec<u8> {

@@ -2,13 +2,15 @@
 //! and helpers to run the binary and read tables back.
 #![allow(dead_code)]
 
+use conformance::messages;
+use conformance::process::Launcher;
 use conformance::support::{free_port, venv_tool, wait_for_port, workspace_root, ChildGuard};
 use destination_snowflake::client::{ApiClient, Rows, SnowflakeClient};
 use destination_snowflake::config::SnowflakeConfig;
 use serde_json::{json, Value};
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 /// A running fakesnow and a database of our own in it.
 pub struct Emulator {
@@ -72,55 +74,30 @@ pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
 }
 
-/// The output of one connector run.
-pub struct Run {
-    pub code: i32,
-    pub messages: Vec<Value>,
-    pub stderr: String,
-}
+/// The output of one connector run (`states()`, `errors()`, `connection_status()`, `transcript()`).
+pub type Run = conformance::process::Run;
 
-impl Run {
-    pub fn states(&self) -> Vec<&Value> {
-        self.messages.iter().filter(|m| m["type"] == "STATE").collect()
-    }
-    pub fn errors(&self) -> Vec<&Value> {
-        self.messages.iter().filter(|m| m["type"] == "TRACE" && m["trace"]["type"] == "ERROR").collect()
-    }
-    pub fn status(&self) -> Option<&Value> {
-        self.messages.iter().find(|m| m["type"] == "CONNECTION_STATUS").map(|m| &m["connectionStatus"])
-    }
-}
-
-fn write_json(dir: &tempfile::TempDir, name: &str, v: &Value) -> PathBuf {
+fn write_json(dir: &tempfile::TempDir, name: &str, v: &Value) -> String {
     let p = dir.path().join(name);
     std::fs::write(&p, serde_json::to_vec(v).unwrap()).unwrap();
-    p
+    p.to_string_lossy().into_owned()
 }
 
-/// Run the binary with a command (`check`, `write`, `spec`), a config, an optional catalog and stdin lines.
+/// Run the binary with a command (`check`, `write`, `spec`), a config, an optional catalog and stdin lines;
+/// every stdout line must be a JSON message.
 pub fn run(command: &str, config: Option<&Value>, catalog: Option<&Value>, input: &[Value]) -> Run {
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_destination-snowflake"));
-    cmd.arg(command);
+    let mut args = vec![command.to_string()];
     if let Some(c) = config {
-        cmd.arg("--config").arg(write_json(&dir, "config.json", c));
+        args.extend(["--config".to_string(), write_json(&dir, "config.json", c)]);
     }
     if let Some(c) = catalog {
-        cmd.arg("--catalog").arg(write_json(&dir, "catalog.json", c));
+        args.extend(["--catalog".to_string(), write_json(&dir, "catalog.json", c)]);
     }
-    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    {
-        let mut stdin = child.stdin.take().unwrap();
-        for line in input {
-            writeln!(stdin, "{line}").unwrap();
-        }
-    }
-    let out = child.wait_with_output().unwrap();
-    let messages = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {l}")))
-        .collect();
-    Run { code: out.status.code().unwrap_or(-1), messages, stderr: String::from_utf8_lossy(&out.stderr).into() }
+    let stdin: String = input.iter().map(|line| format!("{line}\n")).collect();
+    let binary = PathBuf::from(env!("CARGO_BIN_EXE_destination-snowflake"));
+    let launcher = Launcher { binary, env: Vec::new(), timeout: Duration::from_secs(900) };
+    launcher.run(&args.iter().map(String::as_str).collect::<Vec<_>>(), Some(stdin.as_bytes())).only_messages()
 }
 
 /// A configured stream.
@@ -135,26 +112,13 @@ pub fn stream(name: &str, namespace: Option<&str>, schema: Value, mode: &str) ->
 }
 
 pub fn record(stream: &str, namespace: Option<&str>, data: Value, emitted_at: i64) -> Value {
-    let mut r = json!({"type": "RECORD", "record": {"stream": stream, "data": data, "emitted_at": emitted_at}});
-    if let Some(ns) = namespace {
-        r["record"]["namespace"] = json!(ns);
-    }
-    r
+    messages::record(stream, namespace, data, emitted_at)
 }
 
 pub fn state(stream: &str, namespace: Option<&str>, cursor: i64) -> Value {
-    let mut d = json!({"name": stream});
-    if let Some(ns) = namespace {
-        d["namespace"] = json!(ns);
-    }
-    json!({"type": "STATE", "state": {"type": "STREAM", "stream": {"stream_descriptor": d, "stream_state": {"cursor": cursor}}}})
+    messages::stream_state(stream, namespace, json!({"cursor": cursor}))
 }
 
 pub fn complete(stream: &str, namespace: Option<&str>) -> Value {
-    let mut d = json!({"name": stream});
-    if let Some(ns) = namespace {
-        d["namespace"] = json!(ns);
-    }
-    json!({"type": "TRACE", "trace": {"type": "STREAM_STATUS", "emitted_at": 1.0,
-           "stream_status": {"stream_descriptor": d, "status": "COMPLETE"}}})
+    messages::stream_status(stream, namespace, "COMPLETE")
 }
