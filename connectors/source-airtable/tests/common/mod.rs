@@ -24,7 +24,7 @@ impl std::ops::Deref for Run {
 
 impl Run {
     pub fn of_type(&self, kind: &str) -> Vec<&Value> {
-        self.output.of_type(kind).collect()
+        self.output.all().filter(|m| m["type"] == kind).collect()
     }
     /// Record data of one stream, in output order.
     pub fn records(&self, stream: &str) -> Vec<Value> {
