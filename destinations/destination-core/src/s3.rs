@@ -36,8 +36,8 @@ impl fmt::Debug for S3Connection {
         f.debug_struct("S3Connection")
             .field("s3_bucket_region", &self.s3_bucket_region)
             .field("s3_endpoint", &self.s3_endpoint)
-            .field("access_key_id", &self.access_key_id.as_ref().map(|_| "***"))
-            .field("secret_access_key", &self.secret_access_key.as_ref().map(|_| "***"))
+            .field("access_key_id", &self.access_key_id.as_ref().map(|_| airbyte_protocol::redact::MASK))
+            .field("secret_access_key", &self.secret_access_key.as_ref().map(|_| airbyte_protocol::redact::MASK))
             .field("role_arn", &self.role_arn)
             .finish()
     }
