@@ -87,7 +87,13 @@ pub async fn write(
         pattern.validate()?;
         let kv: Vec<KeyValue> =
             schema.key_value_metadata().into_iter().map(|(k, v)| KeyValue::new(k, Some(v))).collect();
-        let props = props_base.clone().set_key_value_metadata(Some(kv)).build();
+        let mut props = props_base.clone().set_key_value_metadata(Some(kv));
+        // Min/max of JSON text prunes nothing and costs a comparison per value.
+        let json_columns = schema.columns.iter().filter(|c| matches!(c.kind, destination_core::ColumnType::Json));
+        for column in json_columns.map(|c| c.column.as_str()).chain([destination_core::schema::ADDITIONAL_PROPERTIES]) {
+            props = props.set_column_statistics_enabled(ColumnPath::from(column), EnabledStatistics::None);
+        }
+        let props = props.build();
         sinks.push(StreamSink::new(schema.clone(), pattern, props, sync_start));
     }
     check_distinct_prefixes(&sinks)?;

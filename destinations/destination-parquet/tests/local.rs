@@ -80,6 +80,10 @@ fn records_land_typed_with_exact_counts_and_acks_in_order() {
     assert_eq!(changes[1]["change"], "NULLED");
     assert_eq!(changes[1]["reason"], "DESTINATION_SERIALIZATION_ERROR");
     assert_eq!(orders_file["extras"][0], r#"{"extra":[1]}"#);
+    // Typed columns carry min/max; JSON text does not (it would prune nothing).
+    assert_eq!(orders_file["has_min_max"]["id"], true, "{}", orders_file["has_min_max"]);
+    assert_eq!(orders_file["has_min_max"]["name"], true);
+    assert_eq!(orders_file["has_min_max"]["_airbyte_additional_properties"], false);
 }
 
 #[test]

@@ -124,7 +124,10 @@ for info in fs.get_file_info(pafs.FileSelector(base, recursive=True)):
             "types": {f.name: str(f.type) for f in table.schema}, "ids": ids, "meta": meta,
             "first": json.loads(json.dumps(table.slice(0, 1).to_pylist(), default=str)),
             "changes": [c["changes"] for c in changes if c["changes"]],
-            "extras": [x for x in table.column("_airbyte_additional_properties").to_pylist() if x]}
+            "extras": [x for x in table.column("_airbyte_additional_properties").to_pylist() if x],
+            "has_min_max": {c.path_in_schema: bool(c.statistics and c.statistics.has_min_max)
+                            for c in (pf.metadata.row_group(0).column(i) for i in range(pf.metadata.num_columns))}
+                           if pf.num_row_groups else {}}
 print(json.dumps(out))
 "#;
 
