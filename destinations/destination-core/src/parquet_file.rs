@@ -89,7 +89,7 @@ impl<W: Write + Send> ParquetFileWriter<W> {
             return self.write(&batch.slice(room, batch.num_rows() - room));
         }
         if self.lanes.is_empty() {
-            self.start_lanes(batch);
+            self.start_lanes(batch)?;
         }
         if !self.row_group_open {
             self.open_row_group()?;
@@ -156,7 +156,7 @@ impl<W: Write + Send> ParquetFileWriter<W> {
     }
 
     /// Spread the top-level columns over the lanes, largest first onto the least loaded lane.
-    fn start_lanes(&mut self, batch: &RecordBatch) {
+    fn start_lanes(&mut self, batch: &RecordBatch) -> Result<()> {
         let mut order: Vec<(usize, usize)> =
             batch.columns().iter().enumerate().map(|(i, c)| (c.get_buffer_memory_size(), i)).collect();
         order.sort_unstable_by(|a, b| b.cmp(a));
@@ -167,7 +167,8 @@ impl<W: Write + Send> ParquetFileWriter<W> {
             load[lane] += cost.max(1);
             self.lane_of_field[field] = lane;
         }
-        self.lanes = (0..self.threads).map(|_| spawn_lane(self.schema.fields().clone())).collect();
+        self.lanes = (0..self.threads).map(|_| spawn_lane(self.schema.fields().clone())).collect::<Result<_>>()?;
+        Ok(())
     }
 
     fn open_row_group(&mut self) -> Result<()> {
@@ -196,7 +197,7 @@ fn lane_stopped() -> ParquetError {
     ParquetError::General("a Parquet encoding thread stopped".into())
 }
 
-fn spawn_lane(fields: Fields) -> Lane {
+fn spawn_lane(fields: Fields) -> Result<Lane> {
     let (jobs, rx) = mpsc::sync_channel::<LaneJob>(LANE_QUEUE);
     let estimate = Arc::new(AtomicUsize::new(0));
     let lane_estimate = estimate.clone();
@@ -204,8 +205,8 @@ fn spawn_lane(fields: Fields) -> Lane {
     std::thread::Builder::new()
         .name("parquet-encode".into())
         .spawn(move || run_lane(rx, &fields, &lane_estimate))
-        .expect("cannot start a Parquet encoding thread");
-    Lane { jobs, estimate }
+        .map_err(|e| ParquetError::General(format!("cannot start a Parquet encoding thread: {e}")))?;
+    Ok(Lane { jobs, estimate })
 }
 
 fn run_lane(jobs: mpsc::Receiver<LaneJob>, fields: &Fields, estimate: &AtomicUsize) {
