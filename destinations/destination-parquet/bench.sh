@@ -30,20 +30,21 @@ cat > "$WORK/config.json" <<EOF
 {"destination_path": "$WORK/ours", "format": {"format_type": "Parquet", "compression_codec": "ZSTD"}}
 EOF
 
-run_ours() { # run_ours MESSAGES -> "seconds rss_mb"
+run_ours() { # run_ours MESSAGES -> "seconds rss_mb cpu_seconds"
   rm -rf "$WORK/ours"
-  /usr/bin/time -f "%e %M" -o "$WORK/time.txt" "$BIN" write --config "$WORK/config.json" \
+  /usr/bin/time -f "%e %M %U %S" -o "$WORK/time.txt" "$BIN" write --config "$WORK/config.json" \
     --catalog "$SHARED/bench/catalog.json" < "$1" > "$WORK/ours_stdout.jsonl"
-  awk '{printf "%.2f %.0f\n", $1, $2/1024}' "$WORK/time.txt"
+  awk '{printf "%.2f %.0f %.2f\n", $1, $2/1024, $3 + $4}' "$WORK/time.txt"
 }
 
-run_duckdb() { # run_duckdb MESSAGES -> "seconds rss_mb" (seconds as DuckDB's script reports them)
+run_duckdb() { # run_duckdb MESSAGES -> "seconds rss_mb cpu_seconds" (seconds as DuckDB's script reports them;
+  # CPU of the whole Python process, so it includes interpreter start and `import duckdb`)
   rm -f "$WORK/duckdb.parquet"
-  /usr/bin/time -f "%e %M" -o "$WORK/time.txt" "$PY" "$SHARED/bench/anchor_duckdb.py" "$1" "$WORK/duckdb.parquet" \
-    > "$WORK/duckdb_out.txt"
+  /usr/bin/time -f "%e %M %U %S" -o "$WORK/time.txt" "$PY" "$SHARED/bench/anchor_duckdb.py" "$1" \
+    "$WORK/duckdb.parquet" > "$WORK/duckdb_out.txt"
   local secs
   secs=$(awk '/duckdb_seconds/ {print $2}' "$WORK/duckdb_out.txt")
-  awk -v s="$secs" '{printf "%.2f %.0f\n", s, $2/1024}' "$WORK/time.txt"
+  awk -v s="$secs" '{printf "%.2f %.0f %.2f\n", s, $2/1024, $3 + $4}' "$WORK/time.txt"
 }
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
@@ -53,13 +54,18 @@ echo "input: $MSGS ($(du -Lm "$MSGS" | cut -f1) MB, $RECORDS records), $RUNS run
 : > "$WORK/ours.txt"
 : > "$WORK/duckdb.txt"
 for i in $(seq "$RUNS"); do
-  o=$(run_ours "$MSGS"); echo "$o" >> "$WORK/ours.txt"; echo "run $i  ours:   ${o% *} s  ${o#* } MB"
-  d=$(run_duckdb "$MSGS"); echo "$d" >> "$WORK/duckdb.txt"; echo "run $i  duckdb: ${d% *} s  ${d#* } MB"
+  o=$(run_ours "$MSGS"); echo "$o" >> "$WORK/ours.txt"
+  echo "$o" | awk -v i="$i" '{print "run " i "  ours:   " $1 " s  " $2 " MB  " $3 " CPU-s"}'
+  d=$(run_duckdb "$MSGS"); echo "$d" >> "$WORK/duckdb.txt"
+  echo "$d" | awk -v i="$i" '{print "run " i "  duckdb: " $1 " s  " $2 " MB  " $3 " CPU-s"}'
+
 done
 OURS_S=$(cut -d' ' -f1 "$WORK/ours.txt" | median)
 OURS_MB=$(cut -d' ' -f2 "$WORK/ours.txt" | sort -n | tail -1)
 DUCK_S=$(cut -d' ' -f1 "$WORK/duckdb.txt" | median)
 DUCK_MB=$(cut -d' ' -f2 "$WORK/duckdb.txt" | sort -n | tail -1)
+OURS_CPU=$(cut -d' ' -f3 "$WORK/ours.txt" | median)
+DUCK_CPU=$(cut -d' ' -f3 "$WORK/duckdb.txt" | median)
 
 ROWS=$("$PY" -c "import duckdb,sys; print(duckdb.sql(\"select count(*) from read_parquet('$WORK/ours/**/*.parquet')\").fetchall()[0][0])")
 STATES_IN=$(grep -c '"type": *"STATE"' "$MSGS" || true)
@@ -67,10 +73,11 @@ STATES_OUT=$(grep -c '"type":"STATE"' "$WORK/ours_stdout.jsonl" || true)
 [ "$ROWS" = "$RECORDS" ] || { echo "row count mismatch: $ROWS in our Parquet, $RECORDS records sent"; exit 1; }
 [ "$STATES_IN" = "$STATES_OUT" ] || { echo "acks: $STATES_OUT of $STATES_IN states"; exit 1; }
 
-echo "ours:   median ${OURS_S} s, peak RSS ${OURS_MB} MB, $ROWS rows, $STATES_OUT/$STATES_IN states acked"
-echo "duckdb: median ${DUCK_S} s, peak RSS ${DUCK_MB} MB"
+echo "ours:   median ${OURS_S} s, ${OURS_CPU} CPU-s, peak RSS ${OURS_MB} MB, $ROWS rows, $STATES_OUT/$STATES_IN states acked"
+echo "duckdb: median ${DUCK_S} s, ${DUCK_CPU} CPU-s (whole Python process), peak RSS ${DUCK_MB} MB"
 awk -v d="$DUCK_S" -v o="$OURS_S" 'BEGIN {printf "ratio (duckdb / ours): %.2fx  (goal >= 3x)\n", d / o}'
 
 MSGS2=$(messages $((RECORDS * 2)))
 o2=$(run_ours "$MSGS2")
-echo "memory flatness: $RECORDS records ${OURS_MB} MB peak, $((RECORDS * 2)) records ${o2#* } MB peak (${o2% *} s)"
+echo "$o2" | awk -v n="$RECORDS" -v m="$OURS_MB" \
+  '{print "memory flatness: " n " records " m " MB peak, " 2 * n " records " $2 " MB peak (" $1 " s)"}'
