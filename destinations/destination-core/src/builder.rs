@@ -48,6 +48,17 @@ pub struct BatchBuilder {
     ctx: RowContext,
 }
 
+/// What is known about a record's `data` text before it is decoded.
+#[derive(Clone, Copy)]
+enum DataText<'a> {
+    /// Any text: serde validates it while decoding.
+    Unvalidated,
+    /// Valid JSON: a light scan splits it.
+    Validated,
+    /// Valid JSON whose top-level members the protocol codec has already split.
+    Split(&'a [DataMember]),
+}
+
 /// Per-row scratch: changes and undeclared properties found while decoding one record.
 #[derive(Default)]
 struct RowContext {
@@ -147,7 +158,7 @@ impl BatchBuilder {
     /// does not declare (at any depth) go into `_airbyte_additional_properties` keyed by their dotted path.
     /// An error (data not a JSON object) leaves the builder as it was before the call.
     pub fn push(&mut self, data: &str, emitted_at: i64, source_changes: &[FieldChange]) -> Result<(), ConnectorError> {
-        self.push_with(data, emitted_at, source_changes, None)
+        self.push_with(data, emitted_at, source_changes, DataText::Unvalidated)
     }
 
     /// [`push`](Self::push) for `data` already validated as JSON (e.g. `record.data` from the protocol codec's
@@ -160,7 +171,7 @@ impl BatchBuilder {
         emitted_at: i64,
         source_changes: &[FieldChange],
     ) -> Result<(), ConnectorError> {
-        self.push_with(data, emitted_at, source_changes, Some(&[]))
+        self.push_with(data, emitted_at, source_changes, DataText::Validated)
     }
 
     /// [`push_validated`](Self::push_validated) for a record whose top-level members the protocol codec has
@@ -172,7 +183,7 @@ impl BatchBuilder {
         emitted_at: i64,
         source_changes: &[FieldChange],
     ) -> Result<(), ConnectorError> {
-        self.push_with(data, emitted_at, source_changes, Some(members))
+        self.push_with(data, emitted_at, source_changes, DataText::Split(members))
     }
 
     fn push_with(
@@ -180,26 +191,31 @@ impl BatchBuilder {
         data: &str,
         emitted_at: i64,
         source_changes: &[FieldChange],
-        // `None`: unvalidated text; `Some(&[])`: validated text; otherwise its split top-level members.
-        split: Option<&[DataMember]>,
+        text: DataText<'_>,
     ) -> Result<(), ConnectorError> {
         if !data.trim_start().starts_with('{') {
             return Err(ConnectorError::config("record data is not a JSON object"));
         }
         self.ctx.changes.clear();
         self.ctx.extras.clear();
-        self.ctx.validated = split.is_some();
-        let result = if let Some(members) = split.filter(|m| !m.is_empty()) {
-            place_members(data, members, &mut self.root, &mut self.ctx).ok_or_else(|| "malformed member".to_string())
-        } else if split.is_some() {
-            let mut scan = RawScan::new(data);
-            scan.ws();
-            scan_object(&mut scan, &mut self.root, &mut self.ctx, &FieldPath::Root)
-                .ok_or_else(|| "malformed JSON object".to_string())
-        } else {
-            let mut de = serde_json::Deserializer::from_str(data);
-            de.deserialize_map(ObjectVisitor { columns: &mut self.root, ctx: &mut self.ctx, path: FieldPath::Root })
-                .map_err(|e| e.to_string())
+        self.ctx.validated = !matches!(text, DataText::Unvalidated);
+        let result = match text {
+            // An empty member list is `{}` (or text the codec did not split): the scan handles both.
+            DataText::Split(members) if !members.is_empty() => {
+                place_members(data, members, &mut self.root, &mut self.ctx)
+                    .ok_or_else(|| "malformed member".to_string())
+            }
+            DataText::Split(_) | DataText::Validated => {
+                let mut scan = RawScan::new(data);
+                scan.ws();
+                scan_object(&mut scan, &mut self.root, &mut self.ctx, &FieldPath::Root)
+                    .ok_or_else(|| "malformed JSON object".to_string())
+            }
+            DataText::Unvalidated => {
+                let mut de = serde_json::Deserializer::from_str(data);
+                de.deserialize_map(ObjectVisitor { columns: &mut self.root, ctx: &mut self.ctx, path: FieldPath::Root })
+                    .map_err(|e| e.to_string())
+            }
         };
         if let Err(e) = result {
             // The text was validated as JSON by the envelope decoder, so this is unexpected; the row is
@@ -817,9 +833,7 @@ impl Column {
             Column::List { offsets, child, validity, .. } if ctx.validated => {
                 if raw.starts_with('[') {
                     let n = scan_list(&mut RawScan::new(raw), child, ctx, path).unwrap_or(0);
-                    let last = *offsets.last().expect("offsets start with 0");
-                    offsets.push(last + n as i32);
-                    validity.append(true);
+                    close_list(offsets, validity, n);
                     true
                 } else {
                     false
@@ -841,9 +855,7 @@ impl Column {
                 if raw.starts_with('[') {
                     let mut de = serde_json::Deserializer::from_str(raw);
                     let n = de.deserialize_seq(ListVisitor { child, ctx, path: *path }).unwrap_or(0);
-                    let last = *offsets.last().expect("offsets start with 0");
-                    offsets.push(last + n as i32);
-                    validity.append(true);
+                    close_list(offsets, validity, n);
                     true
                 } else {
                     false
@@ -888,6 +900,13 @@ impl Column {
             }
         })
     }
+}
+
+/// End one non-null list value of `n` elements.
+fn close_list(offsets: &mut Vec<i32>, validity: &mut BooleanBufferBuilder, n: usize) {
+    let last = *offsets.last().expect("offsets start with 0");
+    offsets.push(last + n as i32);
+    validity.append(true);
 }
 
 /// Finish a builder and give it back the capacity it needed, so the next batch (usually as large) does not

@@ -193,6 +193,11 @@ impl<W: Write + Send> ParquetFileWriter<W> {
     }
 }
 
+/// Encoding lanes for one file: the machine's cores (decoding shares them).
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 8)
+}
+
 fn lane_stopped() -> ParquetError {
     ParquetError::General("a Parquet encoding thread stopped".into())
 }

@@ -155,11 +155,6 @@ fn writer_properties(config: &ParquetConfig) -> Result<parquet::file::properties
         .set_created_by(format!("airbyte destination-parquet (Rust) {}", env!("CARGO_PKG_VERSION"))))
 }
 
-/// Threads that encode one file's columns: the machine's cores (decoding shares them).
-fn encoding_threads() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(1, 8)
-}
-
 /// Two streams whose keys could collide (after sanitising) would delete each other's files on overwrite.
 fn check_distinct_prefixes(sinks: &[StreamSink]) -> Result<()> {
     let probe = KeyValues { sync_start: DateTime::<Utc>::UNIX_EPOCH, part_number: 0, sync_id: None };
@@ -313,7 +308,8 @@ fn spawn_pipeline(
     });
 
     let jobs_rx = Arc::new(Mutex::new(jobs_rx));
-    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(1, 8);
+    // One decode worker per core, as many as the Parquet encoding lanes.
+    let workers = destination_core::parquet_file::default_threads();
     for _ in 0..workers {
         let jobs_rx = jobs_rx.clone();
         let results = results.clone();
@@ -484,7 +480,7 @@ impl StreamSink {
                 BufWriter::with_capacity(1 << 20, file),
                 self.schema.arrow_schema(),
                 self.props.clone(),
-                encoding_threads(),
+                destination_core::parquet_file::default_threads(),
             )
             .map_err(|e| self.parquet_error(e))?;
             self.open = Some(OpenFile { staged, writer, rows: 0 });

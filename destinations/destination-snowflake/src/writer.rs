@@ -227,7 +227,7 @@ impl<'a> Loader<'a> {
             let path = self.dir.path().join(format!("{}.parquet", uuid::Uuid::new_v4().simple()));
             let file = std::fs::File::create(&path).system_context(format!("creating {}", path.display()))?;
             let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
-            let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+            let threads = destination_core::parquet_file::default_threads();
             let writer = ParquetFileWriter::try_new(file, stream.plan.staged_schema.clone(), props, threads)
                 .map_err(|e| ConnectorError::system(format!("starting a Parquet file: {e}")))?;
             stream.file = Some((path, writer));

@@ -78,15 +78,7 @@ fn a_failed_copy_from_s3_acknowledges_nothing_and_removes_the_staged_file() {
     );
     let listed = runtime().block_on(async {
         use futures::TryStreamExt;
-        let store = object_store::aws::AmazonS3Builder::new()
-            .with_bucket_name("staging-bucket")
-            .with_region("us-east-1")
-            .with_endpoint(&endpoint)
-            .with_allow_http(true)
-            .with_access_key_id("testing")
-            .with_secret_access_key("testing-secret")
-            .build()
-            .unwrap();
+        let store = staging_bucket(&endpoint);
         object_store::ObjectStore::list(&store, None).try_collect::<Vec<_>>().await.unwrap()
     });
     assert!(listed.is_empty(), "the staged file of the failed COPY is removed: {listed:?}");
@@ -108,19 +100,24 @@ fn internal_stage_answer_for_aws_uploads_with_the_temporary_credentials() {
     let http = reqwest::Client::new();
     runtime().block_on(destination_snowflake::stage::upload_internal(&answer, &file, &http, false)).unwrap();
     let (bytes, digest) = runtime().block_on(async {
-        let store = object_store::aws::AmazonS3Builder::new()
-            .with_bucket_name("staging-bucket")
-            .with_region("us-east-1")
-            .with_endpoint(&endpoint)
-            .with_allow_http(true)
-            .with_access_key_id("testing")
-            .with_secret_access_key("testing-secret")
-            .build()
-            .unwrap();
+        let store = staging_bucket(&endpoint);
         let got = object_store::ObjectStore::get(&store, &"stages/abc123/feedbeef.parquet".into()).await.unwrap();
         let digest = got.attributes.get(&object_store::Attribute::Metadata("sfc-digest".into())).map(|v| v.to_string());
         (got.bytes().await.unwrap(), digest)
     });
     assert_eq!(&bytes[..], b"PAR1 staged bytes PAR1");
     assert_eq!(digest.as_deref(), Some("C2mV1otGtSPgMXwxn3qu45gkYvyojphVQ74a95Bi9QU="), "sfc-digest metadata");
+}
+
+/// The moto bucket the staging tests upload to, read back independently of the connector.
+fn staging_bucket(endpoint: &str) -> object_store::aws::AmazonS3 {
+    object_store::aws::AmazonS3Builder::new()
+        .with_bucket_name("staging-bucket")
+        .with_region("us-east-1")
+        .with_endpoint(endpoint)
+        .with_allow_http(true)
+        .with_access_key_id("testing")
+        .with_secret_access_key("testing-secret")
+        .build()
+        .unwrap()
 }
