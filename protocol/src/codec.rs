@@ -248,7 +248,7 @@ pub fn fast_record(line: &[u8]) -> Option<RecordRef<'_>> {
 }
 
 fn fast_record_with<'a>(line: &'a [u8], mut members: Option<&mut Vec<DataMember>>) -> Option<RecordRef<'a>> {
-    let text = std::str::from_utf8(line).ok()?;
+    let text = simdutf8::basic::from_utf8(line).ok()?;
     let mut sc = Scanner { s: line, pos: 0 };
     sc.ws();
     sc.eat(b'{')?;

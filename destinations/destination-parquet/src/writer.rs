@@ -21,6 +21,7 @@ use airbyte_protocol::{
 };
 use arrow::array::RecordBatch;
 use chrono::{DateTime, Utc};
+use destination_core::parquet_file::skip_dictionary_for_unique_columns;
 use destination_core::{BatchBuilder, ParquetFileWriter, StreamSchema};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
@@ -150,7 +151,7 @@ fn writer_properties(config: &ParquetConfig) -> Result<parquet::file::properties
         .set_data_page_size_limit((config.format.page_size_kb as usize) * 1024)
         .set_dictionary_page_size_limit((config.format.dictionary_page_size_kb as usize) * 1024)
         .set_statistics_enabled(EnabledStatistics::Page)
-        // Random UUIDs never repeat: a dictionary would only be built and then abandoned for every row group.
+        // Raw ids never repeat: a dictionary would only be built and then abandoned for every row group.
         .set_column_dictionary_enabled(ColumnPath::from(destination_core::schema::RAW_ID), false)
         .set_created_by(format!("airbyte destination-parquet (Rust) {}", env!("CARGO_PKG_VERSION"))))
 }
@@ -476,10 +477,11 @@ impl StreamSink {
             let staged = storage.staging_file()?;
             let file = std::fs::File::create(&staged)
                 .map_err(|e| ConnectorError::system(format!("cannot create staging file {}: {e}", staged.display())))?;
+            let props = skip_dictionary_for_unique_columns(self.props.clone().into_builder(), batch).build();
             let writer = ParquetFileWriter::try_new(
                 BufWriter::with_capacity(1 << 20, file),
                 self.schema.arrow_schema(),
-                self.props.clone(),
+                props,
                 destination_core::parquet_file::default_threads(),
             )
             .map_err(|e| self.parquet_error(e))?;

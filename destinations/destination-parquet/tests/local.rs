@@ -105,6 +105,28 @@ fn frequent_states_do_not_make_one_file_per_state() {
 }
 
 #[test]
+fn nearly_unique_columns_are_written_without_a_dictionary() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("out");
+    let cat = catalog(vec![stream("s", None, simple_schema(), "append", None)]);
+    let mut input: Vec<String> = (0..3000).map(|i| record("s", None, i)).collect();
+    input.push(state("s", None, 1));
+    let out = run(dir.path(), &["write"], &config(&root), Some(&cat), &lines(&input));
+    assert_eq!(out.exit_code, Some(0), "{}", out.transcript());
+    let files = read_local(&root);
+    let (_, file) = files["files"].as_object().unwrap().iter().next().unwrap();
+    let dictionary = &file["dictionary"];
+    // Every id, name and price differs; every day, time and tag repeats.
+    for column in ["id", "name", "price", "_airbyte_raw_id", "_airbyte_extracted_at"] {
+        assert_eq!(dictionary[column], false, "{column}: {dictionary}");
+    }
+    for column in ["day", "at", "tags.list.item", "address.city", "_airbyte_generation_id"] {
+        assert_eq!(dictionary[column], true, "{column}: {dictionary}");
+    }
+    assert_eq!(ids_under(&files, "base/s/"), (0..3000).collect::<Vec<_>>());
+}
+
+#[test]
 fn overwrite_replaces_previous_files_only_after_success() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("out");

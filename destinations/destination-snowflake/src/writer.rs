@@ -226,7 +226,8 @@ impl<'a> Loader<'a> {
         if stream.file.is_none() {
             let path = self.dir.path().join(format!("{}.parquet", uuid::Uuid::new_v4().simple()));
             let file = std::fs::File::create(&path).system_context(format!("creating {}", path.display()))?;
-            let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
+            let props = WriterProperties::builder().set_compression(Compression::SNAPPY);
+            let props = destination_core::parquet_file::skip_dictionary_for_unique_columns(props, &batch).build();
             let threads = destination_core::parquet_file::default_threads();
             let writer = ParquetFileWriter::try_new(file, stream.plan.staged_schema.clone(), props, threads)
                 .map_err(|e| ConnectorError::system(format!("starting a Parquet file: {e}")))?;

@@ -127,7 +127,10 @@ for info in fs.get_file_info(pafs.FileSelector(base, recursive=True)):
             "extras": [x for x in table.column("_airbyte_additional_properties").to_pylist() if x],
             "has_min_max": {c.path_in_schema: bool(c.statistics and c.statistics.has_min_max)
                             for c in (pf.metadata.row_group(0).column(i) for i in range(pf.metadata.num_columns))}
-                           if pf.num_row_groups else {}}
+                           if pf.num_row_groups else {},
+            "dictionary": {c.path_in_schema: any(e.endswith("DICTIONARY") for e in c.encodings)
+                           for c in (pf.metadata.row_group(0).column(i) for i in range(pf.metadata.num_columns))}
+                          if pf.num_row_groups else {}}
 print(json.dumps(out))
 "#;
 
