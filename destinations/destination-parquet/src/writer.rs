@@ -512,6 +512,7 @@ impl StreamSink {
             let _ = std::fs::remove_file(&staged);
             return Err(self.parquet_error(e));
         }
+        destination_core::memory::release_freed_memory();
         let key = loop {
             let values =
                 KeyValues { sync_start: self.sync_start, part_number: self.next_part, sync_id: self.schema.sync_id };
