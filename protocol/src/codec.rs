@@ -249,7 +249,9 @@ pub fn fast_record(line: &[u8]) -> Option<RecordRef<'_>> {
 
 fn fast_record_with<'a>(line: &'a [u8], mut members: Option<&mut Vec<DataMember>>) -> Option<RecordRef<'a>> {
     let text = simdutf8::basic::from_utf8(line).ok()?;
-    let mut sc = Scanner { s: line, pos: 0 };
+    let mut mask = [0u64; QUOTE_MASK_WORDS];
+    let quotes = quote_mask(line, &mut mask).then_some(&mask[..]);
+    let mut sc = Scanner { s: line, pos: 0, quotes };
     sc.ws();
     sc.eat(b'{')?;
     let (mut seen_type, mut record, mut others) = (false, None, [false; 3]);
@@ -336,12 +338,91 @@ fn find_string_stop(s: &[u8]) -> Option<usize> {
     s[i..].iter().position(|&b| STRING_STOP[b as usize]).map(|p| i + p)
 }
 
-struct Scanner<'a> {
-    s: &'a [u8],
-    pos: usize,
+/// Lines up to this many 64-byte blocks get a quote mask (longer ones use the byte scan throughout).
+const QUOTE_MASK_WORDS: usize = 32;
+
+/// Sets bit `i` of `mask` where `line[i]` is a quote. Returns false, leaving strings to the byte scan, if the
+/// line holds a backslash or a control byte (escapes, tabs, invalid text) or is too long. Otherwise every
+/// quote delimits a string, so a string ends at the first quote after its opening one.
+fn quote_mask(line: &[u8], mask: &mut [u64; QUOTE_MASK_WORDS]) -> bool {
+    if line.len() > QUOTE_MASK_WORDS * 64 {
+        return false;
+    }
+    let mut blocks = line.chunks_exact(64);
+    for (word, block) in mask.iter_mut().zip(blocks.by_ref()) {
+        let block: &[u8; 64] = block.try_into().expect("64-byte block");
+        match block_masks(block) {
+            (quotes, 0) => *word = quotes,
+            _ => return false,
+        }
+    }
+    let tail = blocks.remainder();
+    let mut quotes = 0u64;
+    for (i, &b) in tail.iter().enumerate() {
+        match b {
+            b'"' => quotes |= 1 << i,
+            b'\\' | 0..=0x1f => return false,
+            _ => {}
+        }
+    }
+    if !tail.is_empty() {
+        mask[line.len() / 64] = quotes;
+    }
+    true
 }
 
-impl<'a> Scanner<'a> {
+/// (quotes, backslashes or control bytes) of a 64-byte block, one bit per byte.
+#[cfg(target_arch = "x86_64")]
+fn block_masks(block: &[u8; 64]) -> (u64, u64) {
+    use std::arch::x86_64::*;
+    let (mut quotes, mut special) = (0u64, 0u64);
+    for (k, lane) in block.chunks_exact(16).enumerate() {
+        // SAFETY: SSE2 is part of the x86_64 baseline; the load reads the 16 bytes of `lane`, unaligned.
+        let (q, sp) = unsafe {
+            let v = _mm_loadu_si128(lane.as_ptr().cast());
+            let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
+            let backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
+            // Unsigned v <= 0x1f exactly when min(v, 0x1f) == v.
+            let control = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v);
+            (_mm_movemask_epi8(quote) as u16, _mm_movemask_epi8(_mm_or_si128(backslash, control)) as u16)
+        };
+        quotes |= u64::from(q) << (16 * k);
+        special |= u64::from(sp) << (16 * k);
+    }
+    (quotes, special)
+}
+
+/// (quotes, backslashes or control bytes) of a 64-byte block, one bit per byte.
+#[cfg(not(target_arch = "x86_64"))]
+fn block_masks(block: &[u8; 64]) -> (u64, u64) {
+    let (mut quotes, mut special) = (0u64, 0u64);
+    for (i, &b) in block.iter().enumerate() {
+        quotes |= u64::from(b == b'"') << i;
+        special |= u64::from(b == b'\\' || b < 0x20) << i;
+    }
+    (quotes, special)
+}
+
+/// Position of the first set bit at or after `from`.
+#[inline]
+fn next_set_bit(mask: &[u64], from: usize) -> Option<usize> {
+    let mut word = from / 64;
+    let mut bits = *mask.get(word)? & (!0u64 << (from % 64));
+    while bits == 0 {
+        word += 1;
+        bits = *mask.get(word)?;
+    }
+    Some(word * 64 + bits.trailing_zeros() as usize)
+}
+
+struct Scanner<'a, 'm> {
+    s: &'a [u8],
+    pos: usize,
+    /// The line's [`quote_mask`], when it has no escapes or control bytes.
+    quotes: Option<&'m [u64]>,
+}
+
+impl<'a> Scanner<'a, '_> {
     fn ws(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.s.get(self.pos) {
             self.pos += 1;
@@ -368,9 +449,22 @@ impl<'a> Scanner<'a> {
     }
 
     /// A string; returns its raw content and whether it holds escapes.
+    #[inline(always)]
     fn string(&mut self) -> Option<(&'a [u8], bool)> {
         self.eat(b'"')?;
         let start = self.pos;
+        if let Some(quotes) = self.quotes {
+            let end = next_set_bit(quotes, start)?;
+            self.pos = end + 1;
+            return Some((&self.s[start..end], false));
+        }
+        self.string_scan(start)
+    }
+
+    /// The rest of a string from `start` (just after its opening quote), byte by byte: for lines with escapes
+    /// or control bytes (kept out of line so the masked path above inlines small).
+    #[inline(never)]
+    fn string_scan(&mut self, start: usize) -> Option<(&'a [u8], bool)> {
         let mut escaped = false;
         loop {
             self.pos += find_string_stop(self.s.get(self.pos..)?)?;
@@ -943,5 +1037,42 @@ mod tests {
         }
         assert!(split_lines_balanced(b"", 2).is_empty());
         assert_eq!(split_lines_balanced(b"x", 2), vec![&b"x"[..]]);
+    }
+
+    #[test]
+    fn quote_mask_marks_every_quote_or_gives_up_on_escapes_and_control_bytes() {
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        for len in (0..300).chain([2047, 2048, 2049, 5000]) {
+            for round in 0..20 {
+                // Every other line is clean; the rest hold a backslash or control byte somewhere.
+                let specials = round % 2 == 1;
+                let line: Vec<u8> = (0..len)
+                    .map(|_| match next() % 40 {
+                        0..=5 => b'"',
+                        6 if specials && next() % 8 == 0 => b'\\',
+                        7 if specials && next() % 8 == 0 => (next() % 0x20) as u8,
+                        8 => 0x80 | (next() % 0x40) as u8,
+                        9 if specials => 0x1f,
+                        10 => 0x20,
+                        _ => b'a' + (next() % 26) as u8,
+                    })
+                    .collect();
+                let mut mask = [0u64; QUOTE_MASK_WORDS];
+                let clean = len <= QUOTE_MASK_WORDS * 64 && !line.iter().any(|&b| b == b'\\' || b < 0x20);
+                assert_eq!(quote_mask(&line, &mut mask), clean, "{len}: {line:?}");
+                if clean {
+                    let quotes: Vec<usize> = (0..len).filter(|&i| line[i] == b'"').collect();
+                    for from in 0..=len {
+                        assert_eq!(next_set_bit(&mask, from), quotes.iter().copied().find(|&q| q >= from), "{from}");
+                    }
+                }
+            }
+        }
     }
 }
