@@ -17,7 +17,8 @@ pub fn limit_allocator_arenas(arenas: usize) {
 }
 
 /// Hand memory freed by the allocator back to the operating system (glibc; a no-op elsewhere). Called after
-/// a file is committed, when its row-group buffers have just been freed.
+/// files are committed, when their row-group buffers have just been freed; it walks the heaps, so not per
+/// record or batch.
 pub fn release_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only returns free pages of the allocator's heaps to the kernel.

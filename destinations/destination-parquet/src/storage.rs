@@ -270,25 +270,44 @@ impl Storage {
     fn error(&self, op: &str, key: &str, e: object_store::Error) -> ConnectorError {
         let text = e.to_string();
         let target = self.describe(key);
-        let lower = text.to_ascii_lowercase();
-        if lower.contains("nosuchbucket") || lower.contains("bucket does not exist") {
-            return ConnectorError::config(format!("cannot {op} {target}: the bucket does not exist"))
+        match rejection(&text) {
+            Some(Rejection::NoBucket) => {
+                return ConnectorError::config(format!("cannot {op} {target}: the bucket does not exist"))
+                    .with_internal(text);
+            }
+            Some(Rejection::AccessDenied) => {
+                return ConnectorError::config(format!(
+                    "cannot {op} {target}: access denied (check access_key_id / secret_access_key and the bucket \
+                     policy)"
+                ))
                 .with_internal(text);
-        }
-        if ["403", "forbidden", "accessdenied", "invalidaccesskeyid", "signaturedoesnotmatch"]
-            .iter()
-            .any(|m| lower.contains(m))
-        {
-            return ConnectorError::config(format!(
-                "cannot {op} {target}: access denied (check access_key_id / secret_access_key and the bucket policy)"
-            ))
-            .with_internal(text);
+            }
+            None => {}
         }
         match &self.kind {
             Kind::Local { .. } => ConnectorError::system(format!("cannot {op} {target}: {text}")),
             Kind::S3 { .. } => ConnectorError::transient(format!("cannot {op} {target} after retries: {text}")),
         }
     }
+}
+
+#[derive(Debug, PartialEq)]
+enum Rejection {
+    NoBucket,
+    AccessDenied,
+}
+
+/// What an object-store error's text says the store refused for good (retrying will not help). Words, not
+/// bare status digits: "403" also turns up inside ports, request ids and byte counts.
+fn rejection(error_text: &str) -> Option<Rejection> {
+    let lower = error_text.to_ascii_lowercase();
+    if lower.contains("nosuchbucket") || lower.contains("bucket does not exist") {
+        return Some(Rejection::NoBucket);
+    }
+    ["forbidden", "accessdenied", "invalidaccesskeyid", "signaturedoesnotmatch"]
+        .iter()
+        .any(|m| lower.contains(m))
+        .then_some(Rejection::AccessDenied)
 }
 
 /// `data` -> `data/`, empty stays empty (leading and repeated `/` removed).
@@ -298,5 +317,22 @@ pub fn prefix_of(bucket_path: &str) -> String {
         String::new()
     } else {
         format!("{}/", parts.join("/"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_refusals_in_words_are_permanent() {
+        let dropped = "Generic S3 error: Error after 10 retries in 3.2s, max_retries:10, retry_timeout:180s, \
+                       source:error sending request for url (http://127.0.0.1:40317/bucket/sync/f/x_0.parquet)";
+        assert_eq!(rejection(dropped), None);
+        assert_eq!(rejection("Server returned 503 Service Unavailable; 4030 bytes sent"), None);
+        let denied = "Client error with status 403 Forbidden: <Code>SignatureDoesNotMatch</Code>";
+        assert_eq!(rejection(denied), Some(Rejection::AccessDenied));
+        assert_eq!(rejection("<Code>InvalidAccessKeyId</Code>"), Some(Rejection::AccessDenied));
+        assert_eq!(rejection("<Code>NoSuchBucket</Code> 403"), Some(Rejection::NoBucket));
     }
 }

@@ -512,7 +512,6 @@ impl StreamSink {
             let _ = std::fs::remove_file(&staged);
             return Err(self.parquet_error(e));
         }
-        destination_core::memory::release_freed_memory();
         let key = loop {
             let values =
                 KeyValues { sync_start: self.sync_start, part_number: self.next_part, sync_id: self.schema.sync_id };
@@ -564,6 +563,7 @@ impl Merger<'_, '_> {
                         if let Some(key) = self.sinks[i].commit(self.storage).await? {
                             self.summary.committed_keys.push(key);
                         }
+                        destination_core::memory::release_freed_memory();
                     }
                 }
                 Event::Records(i, n) => {
@@ -643,6 +643,8 @@ impl Merger<'_, '_> {
                 self.summary.committed_keys.push(key);
             }
         }
+        // Once per commit, not per file: many streams commit together.
+        destination_core::memory::release_freed_memory();
         self.uncommitted_input = 0;
         self.ack_all()
     }
