@@ -300,6 +300,27 @@ fn fast_record_with<'a>(line: &'a [u8], mut members: Option<&mut Vec<DataMember>
     record
 }
 
+/// `-?[0-9]{1,18}` as an i64 (18 digits cannot overflow); `None` for anything else, which callers hand to the
+/// general parser. Cheaper than `str::parse` for the short integers records are full of.
+#[inline]
+pub fn short_integer(b: &[u8]) -> Option<i64> {
+    let (negative, digits) = match b {
+        [b'-', rest @ ..] => (true, rest),
+        _ => (false, b),
+    };
+    if digits.is_empty() || digits.len() > 18 {
+        return None;
+    }
+    let mut v = 0i64;
+    for &c in digits {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + (c - b'0') as i64;
+    }
+    Some(if negative { -v } else { v })
+}
+
 /// Nesting the fast path validates itself (serde_json's own limit is 128; deeper input goes to serde).
 pub const FAST_MAX_DEPTH: usize = 100;
 
@@ -423,7 +444,12 @@ struct Scanner<'a, 'm> {
 }
 
 impl<'a> Scanner<'a, '_> {
+    #[inline(always)]
     fn ws(&mut self) {
+        // Compact JSON has no whitespace between tokens: one comparison settles the usual case.
+        if self.s.get(self.pos).is_some_and(|&b| b > b' ') {
+            return;
+        }
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.s.get(self.pos) {
             self.pos += 1;
         }
@@ -668,7 +694,7 @@ impl<'a> Scanner<'a, '_> {
                 b"emitted_at" => {
                     let (n, integer) = self.number()?;
                     // Floats and out-of-range integers are left to serde's rules.
-                    let v: i64 = if integer { std::str::from_utf8(n).ok()?.parse().ok()? } else { return None };
+                    let v: i64 = if integer { short_integer(n)? } else { return None };
                     if emitted_at.replace(v).is_some() {
                         return None;
                     }
@@ -696,7 +722,12 @@ impl<'a> Scanner<'a, '_> {
                 _ => return None,
             }
         }
-        let as_str = |b: &'a [u8]| std::str::from_utf8(b).ok();
+        // Sub-slices of the line, which is valid UTF-8: slicing `text` checks only the boundaries.
+        let line_start = self.s.as_ptr() as usize;
+        let as_str = |b: &'a [u8]| {
+            let at = b.as_ptr() as usize - line_start;
+            text.get(at..at + b.len())
+        };
         Some(RecordRef {
             stream: Cow::Borrowed(as_str(stream?)?),
             namespace: match namespace.flatten() {
@@ -816,6 +847,27 @@ pub fn split_lines_balanced(buf: &[u8], parts: usize) -> Vec<&[u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_integers_agree_with_str_parse() {
+        let mut cases: Vec<String> =
+            ["0", "-0", "7", "-7", "999999999999999999", "-999999999999999999"].iter().map(|s| s.to_string()).collect();
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let digits = (x % 18) as usize + 1;
+            let n = (x >> 8) % 10u64.pow(digits as u32);
+            cases.push(if x & 1 == 0 { n.to_string() } else { format!("-{n}") });
+        }
+        for text in &cases {
+            assert_eq!(short_integer(text.as_bytes()), Some(text.parse::<i64>().unwrap()), "{text}");
+        }
+        for text in ["", "-", "1.5", "1e3", "+1", "12a", "9223372036854775807", "--1"] {
+            assert_eq!(short_integer(text.as_bytes()), None, "{text}");
+        }
+    }
 
     #[test]
     fn record_data_stays_raw() {

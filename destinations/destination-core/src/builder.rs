@@ -264,8 +264,7 @@ impl BatchBuilder {
 
     fn push_raw_id(&mut self) {
         let id = self.raw_ids_clock.next();
-        let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
-        self.raw_ids.append_value(id.hyphenated().encode_lower(&mut buf));
+        self.raw_ids.append_value(hyphenated_lower(&id));
     }
 
     /// The rows pushed so far as one RecordBatch (schema = [`StreamSchema::arrow_schema`]); the builder is
@@ -386,7 +385,7 @@ impl ObjectColumns {
     }
     fn find(&self, key: &str, hint: usize) -> Option<usize> {
         // Records usually list keys in schema order: try the next column before hashing.
-        if self.names.get(hint).is_some_and(|n| n == key) {
+        if self.names.get(hint).is_some_and(|n| same_bytes(n.as_bytes(), key.as_bytes())) {
             return Some(hint);
         }
         self.by_name.get(key).copied()
@@ -621,7 +620,7 @@ fn place_members(data: &str, members: &[DataMember], cols: &mut ObjectColumns, c
 
 /// One member of an object: into its column the first time its key is seen, else kept as an extra.
 #[allow(clippy::too_many_arguments)]
-#[inline]
+#[inline(always)]
 fn place_member(
     cols: &mut ObjectColumns,
     ctx: &mut RowContext,
@@ -909,6 +908,60 @@ fn close_list(offsets: &mut Vec<i32>, validity: &mut BooleanBufferBuilder, n: us
     validity.append(true);
 }
 
+/// Two lower-case hex digits per byte value.
+static HEX_PAIRS: [[u8; 2]; 256] = {
+    let digits = b"0123456789abcdef";
+    let mut t = [[0u8; 2]; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = [digits[i >> 4], digits[i & 15]];
+        i += 1;
+    }
+    t
+};
+
+/// A UUID as `8-4-4-4-12` lower-case hex, a byte pair at a time (the uuid crate goes a nibble at a time; this
+/// runs once per record).
+fn hyphenated_lower(id: &uuid::Uuid) -> StrBuf36 {
+    let mut out = [b'-'; 36];
+    let mut at = 0;
+    for (i, &byte) in id.as_bytes().iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            at += 1;
+        }
+        out[at..at + 2].copy_from_slice(&HEX_PAIRS[byte as usize]);
+        at += 2;
+    }
+    StrBuf36(out)
+}
+
+/// The 36 ASCII bytes of a hyphenated UUID.
+struct StrBuf36([u8; 36]);
+
+impl AsRef<str> for StrBuf36 {
+    fn as_ref(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("hex digits and hyphens are ASCII")
+    }
+}
+
+/// `a == b` for the short strings keys are, without a call into `memcmp` (a call per key per record shows
+/// in profiles): word loads that may overlap cover 4 to 16 bytes.
+#[inline]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    let word = |s: &[u8], at: usize| u64::from_le_bytes(s[at..at + 8].try_into().expect("8 bytes"));
+    let half = |s: &[u8], at: usize| u32::from_le_bytes(s[at..at + 4].try_into().expect("4 bytes"));
+    match n {
+        0..=3 => a == b,
+        4..=7 => half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4),
+        8..=16 => word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8),
+        _ => a == b,
+    }
+}
+
 /// Finish a builder and give it back the capacity it needed, so the next batch (usually as large) does not
 /// grow its buffers from nothing again.
 fn finish_strings(b: &mut StringBuilder) -> StringArray {
@@ -933,6 +986,14 @@ mod raw_id_tests {
     use super::RawIdClock;
 
     #[test]
+    fn raw_ids_format_like_the_uuid_crate() {
+        let mut clock = RawIdClock::new();
+        for id in (0..1000).map(|_| clock.next()).chain([uuid::Uuid::nil(), uuid::Uuid::max(), uuid::Uuid::new_v4()]) {
+            assert_eq!(super::hyphenated_lower(&id).as_ref(), id.hyphenated().to_string());
+        }
+    }
+
+    #[test]
     fn raw_ids_are_v7_unique_and_ordered_even_when_the_counter_wraps() {
         let mut clock = RawIdClock::new();
         clock.counter = (1u128 << RawIdClock::COUNTER_BITS) - 3;
@@ -945,5 +1006,29 @@ mod raw_id_tests {
         assert_eq!(clock.millis, start + 1, "the wrap moves the timestamp on");
         let other = RawIdClock::new().next();
         assert!(!ids.contains(&other));
+    }
+}
+
+#[cfg(test)]
+mod key_tests {
+    use super::same_bytes;
+
+    #[test]
+    fn same_bytes_agrees_with_slice_equality() {
+        let text = b"abcdefghijklmnopqrstuvwxyz0123456789";
+        for len in 0..=30 {
+            for shift in 0..4 {
+                let a = &text[shift..shift + len];
+                assert!(same_bytes(a, a), "{len}");
+                for flip in 0..len {
+                    let mut b = a.to_vec();
+                    b[flip] ^= 0x20;
+                    assert!(!same_bytes(a, &b), "len {len}, byte {flip}");
+                }
+                if len > 0 {
+                    assert!(!same_bytes(a, &a[..len - 1]));
+                }
+            }
+        }
     }
 }

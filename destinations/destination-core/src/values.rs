@@ -23,6 +23,9 @@ pub fn string(raw: &str) -> Option<Cow<'_, str>> {
 }
 
 pub fn integer(raw: &str) -> Option<i64> {
+    if let Some(v) = airbyte_protocol::codec::short_integer(raw.as_bytes()) {
+        return Some(v);
+    }
     if let Ok(v) = raw.parse::<i64>() {
         return Some(v);
     }
@@ -41,10 +44,44 @@ pub fn integer(raw: &str) -> Option<i64> {
 
 pub fn number(raw: &str) -> Option<f64> {
     match raw.as_bytes().first()? {
-        b'-' | b'0'..=b'9' => raw.parse::<f64>().ok(),
+        b'-' | b'0'..=b'9' => short_decimal(raw.as_bytes()).or_else(|| raw.parse::<f64>().ok()),
         b'"' => string(raw)?.trim().parse::<f64>().ok(),
         _ => None,
     }
+}
+
+/// `-?d+(.d+)?` with at most 15 digits, without going through the general float parser: the digits as an
+/// integer are exact in an f64 (< 2^53), as is 10^fraction_digits, so one division rounds correctly.
+/// `None` for anything else (exponents, long mantissas), which the general parser handles.
+fn short_decimal(b: &[u8]) -> Option<f64> {
+    const POW10: [f64; 16] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
+    let (negative, digits) = match b {
+        [b'-', rest @ ..] => (true, rest),
+        _ => (false, b),
+    };
+    if digits.len() > 16 {
+        return None;
+    }
+    let (mut mantissa, mut fraction, mut point) = (0u64, 0usize, None);
+    for (i, &c) in digits.iter().enumerate() {
+        match c {
+            b'0'..=b'9' => mantissa = mantissa * 10 + (c - b'0') as u64,
+            b'.' if point.is_none() && i > 0 => point = Some(i),
+            _ => return None,
+        }
+    }
+    if let Some(p) = point {
+        fraction = digits.len() - p - 1;
+        if fraction == 0 {
+            return None;
+        }
+    }
+    let count = digits.len() - usize::from(point.is_some());
+    if count == 0 || count > 15 {
+        return None;
+    }
+    let value = mantissa as f64 / POW10[fraction];
+    Some(if negative { -value } else { value })
 }
 
 pub fn boolean(raw: &str) -> Option<bool> {
@@ -203,6 +240,47 @@ mod tests {
         assert_eq!(boolean("1"), None);
         assert_eq!(string(r#""a\"b""#).as_deref(), Some("a\"b"));
         assert_eq!(string("12"), None);
+    }
+
+    #[test]
+    fn short_decimals_parse_exactly_like_the_general_parser() {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut fast = 0;
+        for _ in 0..200_000 {
+            let int_digits = (next() % 12) as usize + 1;
+            let frac_digits = (next() % 8) as usize;
+            let mut text = String::new();
+            if next() % 3 == 0 {
+                text.push('-');
+            }
+            for _ in 0..int_digits {
+                text.push((b'0' + (next() % 10) as u8) as char);
+            }
+            if frac_digits > 0 {
+                text.push('.');
+                for _ in 0..frac_digits {
+                    text.push((b'0' + (next() % 10) as u8) as char);
+                }
+            }
+            let expected: f64 = text.parse().unwrap();
+            if let Some(got) = short_decimal(text.as_bytes()) {
+                fast += 1;
+                assert_eq!(got.to_bits(), expected.to_bits(), "{text}");
+            }
+            assert_eq!(number(&text).map(f64::to_bits), Some(expected.to_bits()), "{text}");
+        }
+        assert!(fast > 100_000, "the short path took only {fast} values");
+        for text in ["1.", ".5", "1e3", "-", "", "1.2.3", "12345678901234567", "1234567890.1234567", "0x1"] {
+            assert_eq!(short_decimal(text.as_bytes()), None, "{text}");
+        }
+        assert_eq!(short_decimal(b"-0.0").map(f64::to_bits), Some((-0.0f64).to_bits()));
+        assert_eq!(short_decimal(b"123456789012345"), Some(123_456_789_012_345.0));
     }
 
     #[test]

@@ -365,6 +365,7 @@ fn decode_chunk(
     let mut events: Vec<Event> = Vec::new();
     let mut error = None;
     let mut line_number = chunk.line_offset;
+    let mut last_stream = None;
     let mut start = 0;
     let bytes = &chunk.bytes;
     let ends = memchr::memchr_iter(b'\n', bytes).chain((bytes.last() != Some(&b'\n')).then_some(bytes.len()));
@@ -380,13 +381,21 @@ fn decode_chunk(
         }
         match decode_line_split(line, line_number, members) {
             Ok((InputMessage::Record(record), split)) => {
-                let i = match index.require(&record.stream, record.namespace.as_deref(), line_number) {
+                // Consecutive records are mostly of one stream: compare with the last one before hashing.
+                let same_stream = last_stream.filter(|&i| {
+                    let d = index.descriptor(i);
+                    d.name == record.stream && d.namespace.as_deref() == record.namespace.as_deref()
+                });
+                let i = match same_stream
+                    .map_or_else(|| index.require(&record.stream, record.namespace.as_deref(), line_number), Ok)
+                {
                     Ok(i) => i,
                     Err(e) => {
                         error = Some(e);
                         break;
                     }
                 };
+                last_stream = Some(i);
                 let builder = builders[i].get_or_insert_with(|| BatchBuilder::new(schemas[i].clone()));
                 let changes = record.meta.as_ref().map(|m| m.changes.as_slice()).unwrap_or(&[]);
                 let data = record.data.get();
