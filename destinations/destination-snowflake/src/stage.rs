@@ -6,21 +6,74 @@
 //!   with the access token (GCP-hosted accounts), or copied into the stage directory for a `LOCAL_FS` answer
 //!   (local emulators only). Azure-hosted accounts and client-side-encrypted stages are refused with advice.
 //! - External S3 stage: the file is written to the user's bucket with object_store.
+//!
+//! Files are read in chunks for the digest and the uploads to S3 (one PUT when the file fits one part, else a
+//! multipart upload of [`UPLOAD_PART_BYTES`] parts), so memory does not grow with `batch_size_mb`. Only the
+//! GCS upload still holds the whole file (a streamed request body needs a reqwest feature not enabled here).
 
 use crate::config::S3Staging;
 use airbyte_protocol::{ConnectorError, Result, ResultExt};
 use base64::Engine;
 use object_store::aws::AmazonS3Builder;
+use object_store::buffered::BufWriter;
 use object_store::path::Path as ObjectPath;
-use object_store::{Attribute, Attributes, ObjectStore, PutPayload};
+use object_store::{Attribute, Attributes, ObjectStore};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// Base64 SHA-256 of the file, the `sfc-digest` metadata Snowflake's drivers attach to staged files.
-fn sfc_digest(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(Sha256::digest(bytes))
+/// Part size of multipart uploads (S3's minimum is 5 MB); a smaller file goes in one PUT.
+pub const UPLOAD_PART_BYTES: usize = 8 << 20;
+/// Parts uploaded at once: with the part being filled, at most 5 parts (40 MB) of a file are in memory.
+const UPLOAD_PARTS_IN_FLIGHT: usize = 4;
+/// Bytes read from a staged file at a time.
+const READ_CHUNK_BYTES: usize = 1 << 20;
+
+/// Base64 SHA-256 of the file, the `sfc-digest` metadata Snowflake's drivers attach to staged files; read in
+/// chunks.
+pub async fn sfc_digest(local: &Path) -> Result<String> {
+    let context = || format!("reading staging file {}", local.display());
+    let mut file = tokio::fs::File::open(local).await.system_context(context())?;
+    let mut hasher = Sha256::new();
+    let mut chunk = vec![0u8; READ_CHUNK_BYTES];
+    loop {
+        let read = file.read(&mut chunk).await.system_context(context())?;
+        if read == 0 {
+            break;
+        }
+        hasher.update(&chunk[..read]);
+    }
+    Ok(base64::engine::general_purpose::STANDARD.encode(hasher.finalize()))
+}
+
+/// Stream `local` into `writer`; `target` names the destination in errors (a failed upload is transient).
+async fn put_file_streamed(mut writer: BufWriter, local: &Path, target: &str) -> Result<()> {
+    let context = || format!("reading staging file {}", local.display());
+    let upload_error = |e: &dyn std::fmt::Display| ConnectorError::transient(format!("uploading to {target}: {e}"));
+    let mut file = tokio::fs::File::open(local).await.system_context(context())?;
+    let written = async {
+        loop {
+            let mut chunk = Vec::with_capacity(READ_CHUNK_BYTES);
+            let read = (&mut file).take(READ_CHUNK_BYTES as u64).read_to_end(&mut chunk).await;
+            if read.system_context(context())? == 0 {
+                return Ok(());
+            }
+            writer.put(chunk.into()).await.map_err(|e| upload_error(&e))?;
+        }
+    }
+    .await;
+    if let Err(e) = written {
+        // Before shutdown an abort removes the parts of a started multipart upload (after it, it would panic).
+        let _ = writer.abort().await;
+        return Err(e);
+    }
+    writer.shutdown().await.map_err(|e| upload_error(&e))
+}
+
+fn upload_writer(store: Arc<dyn ObjectStore>, path: ObjectPath) -> BufWriter {
+    BufWriter::with_capacity(store, path, UPLOAD_PART_BYTES).with_max_concurrency(UPLOAD_PARTS_IN_FLIGHT)
 }
 
 fn file_name(local: &Path) -> Result<String> {
@@ -56,16 +109,15 @@ pub async fn upload_internal(answer: &Value, local: &Path, http: &reqwest::Clien
              recreated, or use the S3 staging loading method",
         ));
     }
-    let bytes = tokio::fs::read(local).await.system_context(format!("reading staging file {}", local.display()))?;
-    let digest = sfc_digest(&bytes);
     match location_type.as_str() {
-        "S3" => upload_s3(info, location, &name, bytes, &digest).await,
-        "GCS" => upload_gcs(info, location, &name, bytes, &digest, http).await,
+        "S3" => upload_s3(info, location, &name, local).await,
+        "GCS" => upload_gcs(info, location, &name, local, http).await,
         "LOCAL_FS" if emulator => {
             // What Snowflake's drivers do for a local stage: the "upload" is a copy into its directory.
             let dir = Path::new(location);
             tokio::fs::create_dir_all(dir).await.system_context(format!("creating stage directory {location}"))?;
-            tokio::fs::write(dir.join(&name), &bytes).await.system_context(format!("copying into {location}"))
+            tokio::fs::copy(local, dir.join(&name)).await.system_context(format!("copying into {location}"))?;
+            Ok(())
         }
         "LOCAL_FS" => Err(ConnectorError::system("Snowflake answered PUT with a local stage directory; refused")),
         "AZURE" => Err(ConnectorError::config(
@@ -76,7 +128,8 @@ pub async fn upload_internal(answer: &Value, local: &Path, http: &reqwest::Clien
     }
 }
 
-async fn upload_s3(info: &Value, location: &str, name: &str, bytes: Vec<u8>, digest: &str) -> Result<()> {
+async fn upload_s3(info: &Value, location: &str, name: &str, local: &Path) -> Result<()> {
+    let digest = sfc_digest(local).await?;
     let (bucket, prefix) = location.split_once('/').unwrap_or((location, ""));
     let creds = info.get("creds").cloned().unwrap_or(Value::Null);
     let cred = |k: &str| creds.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
@@ -96,22 +149,14 @@ async fn upload_s3(info: &Value, location: &str, name: &str, bytes: Vec<u8>, dig
     }
     let store = builder.build().map_err(|e| ConnectorError::system(format!("stage S3 client: {e}")))?;
     let path = ObjectPath::from(format!("{prefix}{name}"));
-    let attributes = Attributes::from_iter([(Attribute::Metadata("sfc-digest".into()), digest.to_string())]);
-    store
-        .put_opts(&path, PutPayload::from(bytes), object_store::PutOptions { attributes, ..Default::default() })
-        .await
-        .map_err(|e| ConnectorError::transient(format!("uploading to the stage's S3 location: {e}")))?;
-    Ok(())
+    let attributes = Attributes::from_iter([(Attribute::Metadata("sfc-digest".into()), digest)]);
+    let writer = upload_writer(Arc::new(store), path).with_attributes(attributes);
+    put_file_streamed(writer, local, "the stage's S3 location").await
 }
 
-async fn upload_gcs(
-    info: &Value,
-    location: &str,
-    name: &str,
-    bytes: Vec<u8>,
-    digest: &str,
-    http: &reqwest::Client,
-) -> Result<()> {
+async fn upload_gcs(info: &Value, location: &str, name: &str, local: &Path, http: &reqwest::Client) -> Result<()> {
+    let bytes = tokio::fs::read(local).await.system_context(format!("reading staging file {}", local.display()))?;
+    let digest = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&bytes));
     let presigned = info.get("presignedUrl").and_then(Value::as_str).filter(|u| !u.is_empty());
     let request = match presigned {
         Some(url) => http.put(url),
@@ -131,7 +176,7 @@ async fn upload_gcs(
         }
     };
     let resp = request
-        .header("x-goog-meta-sfc-digest", digest)
+        .header("x-goog-meta-sfc-digest", &digest)
         .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
         .body(bytes)
         .send()
@@ -184,19 +229,10 @@ impl S3Stage {
     /// Write the file; returns its `s3://` URL for COPY.
     pub async fn upload(&self, local: &Path) -> Result<String> {
         let name = file_name(local)?;
-        let bytes = tokio::fs::read(local).await.system_context(format!("reading staging file {}", local.display()))?;
         let key = self.key(&name);
-        let mut writer = object_store::buffered::BufWriter::new(self.store.clone(), ObjectPath::from(key.clone()));
-        use tokio::io::AsyncWriteExt;
-        let write = async {
-            writer.write_all(&bytes).await?;
-            writer.shutdown().await
-        };
-        if let Err(e) = write.await {
-            let _ = writer.abort().await;
-            return Err(ConnectorError::transient(format!("writing s3://{}/{key}: {e}", self.bucket)));
-        }
-        Ok(format!("s3://{}/{key}", self.bucket))
+        let url = format!("s3://{}/{key}", self.bucket);
+        put_file_streamed(upload_writer(self.store.clone(), ObjectPath::from(key)), local, &url).await?;
+        Ok(url)
     }
 
     /// Remove a staged file (after a COPY that could not purge it, e.g. on failure).
@@ -232,6 +268,18 @@ mod tests {
         assert!(wants_client_encryption(
             &json!({"encryptionMaterial": {"queryStageMasterKey": "k", "queryId": "q", "smkId": 1}})
         ));
+    }
+
+    #[tokio::test]
+    async fn digest_read_in_chunks_is_the_digest_of_the_whole_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f.parquet");
+        let bytes: Vec<u8> = (0..3 * READ_CHUNK_BYTES + 7).map(|i| (i * 7 % 256) as u8).collect();
+        std::fs::write(&file, &bytes).unwrap();
+        let whole = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&bytes));
+        assert_eq!(sfc_digest(&file).await.unwrap(), whole);
+        std::fs::write(&file, b"").unwrap();
+        assert_eq!(sfc_digest(&file).await.unwrap(), "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=");
     }
 
     #[tokio::test]

@@ -8,8 +8,23 @@ use common::*;
 use conformance::support::ChildGuard;
 use destination_snowflake::config::S3Staging;
 use destination_snowflake::sql::{copy_from_s3, S3Auth, TableRef};
-use destination_snowflake::stage::S3Stage;
+use destination_snowflake::stage::{S3Stage, UPLOAD_PART_BYTES};
 use serde_json::json;
+
+/// Bytes that span several upload parts (a multipart upload, streamed from the file) and end mid-part.
+fn multipart_bytes() -> Vec<u8> {
+    (0..2 * UPLOAD_PART_BYTES + 12_345).map(|i| (i % 251) as u8).collect()
+}
+
+/// An object of the moto staging bucket and its `sfc-digest` metadata.
+fn read_back(endpoint: &str, key: &str) -> (Vec<u8>, Option<String>) {
+    runtime().block_on(async {
+        let store = staging_bucket(endpoint);
+        let got = object_store::ObjectStore::get(&store, &key.into()).await.unwrap();
+        let digest = got.attributes.get(&object_store::Attribute::Metadata("sfc-digest".into())).map(|v| v.to_string());
+        (got.bytes().await.unwrap().to_vec(), digest)
+    })
+}
 
 fn moto() -> (ChildGuard, String) {
     wait_for_venv("tools");
@@ -31,11 +46,12 @@ fn staged_file_lands_in_s3_and_copy_names_it() {
     let stage = S3Stage::new(&settings(&endpoint)).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("0123abcd.parquet");
-    let bytes: Vec<u8> = (0..(6 << 20)).map(|i| (i % 251) as u8).collect(); // above the 5 MiB part size
+    let bytes = multipart_bytes();
     std::fs::write(&file, &bytes).unwrap();
     let url = runtime().block_on(stage.upload(&file)).unwrap();
     assert_eq!(url, "s3://staging-bucket/airbyte/stage/0123abcd.parquet");
     assert!(runtime().block_on(stage.exists(&url)).unwrap());
+    assert!(read_back(&endpoint, "airbyte/stage/0123abcd.parquet").0 == bytes, "parts reassemble to the file");
     let copy = copy_from_s3(
         &TableRef::new("AIRBYTE_INTERNAL", "AIRBYTE_LOAD_T"),
         &url,
@@ -99,14 +115,20 @@ fn internal_stage_answer_for_aws_uploads_with_the_temporary_credentials() {
             "AWS_TOKEN": "session-token"}}}});
     let http = reqwest::Client::new();
     runtime().block_on(destination_snowflake::stage::upload_internal(&answer, &file, &http, false)).unwrap();
-    let (bytes, digest) = runtime().block_on(async {
-        let store = staging_bucket(&endpoint);
-        let got = object_store::ObjectStore::get(&store, &"stages/abc123/feedbeef.parquet".into()).await.unwrap();
-        let digest = got.attributes.get(&object_store::Attribute::Metadata("sfc-digest".into())).map(|v| v.to_string());
-        (got.bytes().await.unwrap(), digest)
-    });
+    let (bytes, digest) = read_back(&endpoint, "stages/abc123/feedbeef.parquet");
     assert_eq!(&bytes[..], b"PAR1 staged bytes PAR1");
     assert_eq!(digest.as_deref(), Some("C2mV1otGtSPgMXwxn3qu45gkYvyojphVQ74a95Bi9QU="), "sfc-digest metadata");
+
+    // A file larger than one part goes up as a multipart upload streamed from disk (memory does not grow with
+    // batch_size_mb) and keeps the digest of the whole file.
+    let big = dir.path().join("0badcafe.parquet");
+    let big_bytes = multipart_bytes();
+    std::fs::write(&big, &big_bytes).unwrap();
+    runtime().block_on(destination_snowflake::stage::upload_internal(&answer, &big, &http, false)).unwrap();
+    let (bytes, digest) = read_back(&endpoint, "stages/abc123/0badcafe.parquet");
+    assert!(bytes == big_bytes, "parts reassemble to the file ({} of {} bytes)", bytes.len(), big_bytes.len());
+    let expected = runtime().block_on(destination_snowflake::stage::sfc_digest(&big)).unwrap();
+    assert_eq!(digest, Some(expected), "sfc-digest metadata of a multipart upload");
 }
 
 /// The moto bucket the staging tests upload to, read back independently of the connector.
