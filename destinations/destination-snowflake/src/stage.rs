@@ -8,8 +8,8 @@
 //! - External S3 stage: the file is written to the user's bucket with object_store.
 //!
 //! Files are read in chunks for the digest and the uploads to S3 (one PUT when the file fits one part, else a
-//! multipart upload of [`UPLOAD_PART_BYTES`] parts), so memory does not grow with `batch_size_mb`. Only the
-//! GCS upload still holds the whole file (a streamed request body needs a reqwest feature not enabled here).
+//! multipart upload of [`UPLOAD_PART_BYTES`] parts) and GCS (a streamed request body), so memory does not grow
+//! with `batch_size_mb`.
 
 use crate::config::S3Staging;
 use airbyte_protocol::{ConnectorError, Result, ResultExt};
@@ -30,6 +30,13 @@ pub const UPLOAD_PART_BYTES: usize = 8 << 20;
 const UPLOAD_PARTS_IN_FLIGHT: usize = 4;
 /// Bytes read from a staged file at a time.
 const READ_CHUNK_BYTES: usize = 1 << 20;
+
+/// The next chunk of a file (empty at its end).
+async fn read_chunk(file: &mut tokio::fs::File) -> std::io::Result<Vec<u8>> {
+    let mut chunk = Vec::with_capacity(READ_CHUNK_BYTES);
+    file.take(READ_CHUNK_BYTES as u64).read_to_end(&mut chunk).await?;
+    Ok(chunk)
+}
 
 /// Base64 SHA-256 of the file, the `sfc-digest` metadata Snowflake's drivers attach to staged files; read in
 /// chunks.
@@ -55,9 +62,8 @@ async fn put_file_streamed(mut writer: BufWriter, local: &Path, target: &str) ->
     let mut file = tokio::fs::File::open(local).await.system_context(context())?;
     let written = async {
         loop {
-            let mut chunk = Vec::with_capacity(READ_CHUNK_BYTES);
-            let read = (&mut file).take(READ_CHUNK_BYTES as u64).read_to_end(&mut chunk).await;
-            if read.system_context(context())? == 0 {
+            let chunk = read_chunk(&mut file).await.system_context(context())?;
+            if chunk.is_empty() {
                 return Ok(());
             }
             writer.put(chunk.into()).await.map_err(|e| upload_error(&e))?;
@@ -155,8 +161,15 @@ async fn upload_s3(info: &Value, location: &str, name: &str, local: &Path) -> Re
 }
 
 async fn upload_gcs(info: &Value, location: &str, name: &str, local: &Path, http: &reqwest::Client) -> Result<()> {
-    let bytes = tokio::fs::read(local).await.system_context(format!("reading staging file {}", local.display()))?;
-    let digest = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&bytes));
+    let digest = sfc_digest(local).await?;
+    let context = || format!("reading staging file {}", local.display());
+    let file = tokio::fs::File::open(local).await.system_context(context())?;
+    let length = file.metadata().await.system_context(context())?.len();
+    // A body read in chunks as it is sent (reqwest's `stream` feature comes with object_store's `aws`).
+    let chunks = futures::stream::try_unfold(file, |mut file| async move {
+        let chunk = read_chunk(&mut file).await?;
+        Ok::<_, std::io::Error>((!chunk.is_empty()).then(|| (bytes::Bytes::from(chunk), file)))
+    });
     let presigned = info.get("presignedUrl").and_then(Value::as_str).filter(|u| !u.is_empty());
     let request = match presigned {
         Some(url) => http.put(url),
@@ -178,7 +191,8 @@ async fn upload_gcs(info: &Value, location: &str, name: &str, local: &Path, http
     let resp = request
         .header("x-goog-meta-sfc-digest", &digest)
         .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
-        .body(bytes)
+        .header(reqwest::header::CONTENT_LENGTH, length)
+        .body(reqwest::Body::wrap_stream(chunks))
         .send()
         .await
         .map_err(|e| ConnectorError::transient(format!("uploading to the stage's GCS location: {e}")))?;

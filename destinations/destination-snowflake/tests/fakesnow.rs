@@ -520,3 +520,28 @@ fn dedup_with_a_truncate_refresh_merges_into_the_new_generation_only() {
     let rows = sf.query(r#"SELECT "ID", "NAME", "_AIRBYTE_GENERATION_ID" FROM "PUBLIC"."USERS" ORDER BY "ID""#);
     assert_eq!(rows, vec![vec![Some("1".into()), Some("x".into()), Some("2".into())]], "id 2 was in generation 1 only");
 }
+
+#[test]
+fn a_staged_file_of_several_read_chunks_arrives_whole() {
+    // fakesnow answers PUT with a GCS-style presigned URL; the upload streams the file in 1 MiB chunks (memory
+    // does not grow with batch_size_mb). 3000 records of 1 KiB random hex make a staged file of about 3 MB.
+    let sf = Emulator::start();
+    let schema = json!({"type": "object", "properties": {"id": {"type": "integer"}, "hex": {"type": "string"}}});
+    let cat = catalog(vec![stream("blobs", None, schema, "append")]);
+    let noise = |_| (0..32).map(|_| uuid::Uuid::new_v4().simple().to_string()).collect::<String>();
+    let values: Vec<String> = (0..3000).map(noise).collect();
+    let mut input: Vec<Value> = values
+        .iter()
+        .enumerate()
+        .map(|(i, hex)| record("blobs", None, json!({"id": i, "hex": hex}), i as i64))
+        .collect();
+    input.push(state("blobs", None, 1));
+    let r = run("write", Some(&sf.config()), Some(&cat), &input);
+    assert_eq!(r.exit_code, Some(0), "{:?} {}", r.errors(), r.stderr);
+    assert_eq!(r.states().len(), 1);
+    let rows = sf.query(r#"SELECT COUNT(*), SUM(LENGTH("HEX")) FROM "PUBLIC"."BLOBS""#);
+    assert_eq!(cell(&rows, 0, 0), Some("3000"), "{rows:?}");
+    assert_eq!(cell(&rows, 0, 1).map(|s| s.parse::<f64>().unwrap()), Some(3_072_000.0), "{rows:?}");
+    let last = sf.query(r#"SELECT "HEX" FROM "PUBLIC"."BLOBS" WHERE "ID" = 2999"#);
+    assert_eq!(cell(&last, 0, 0), Some(values[2999].as_str()), "the end of the file is intact");
+}
