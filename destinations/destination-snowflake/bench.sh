@@ -86,7 +86,7 @@ echo "input: $MSGS ($(du -Lm "$MSGS" | cut -f1) MB) and 2x, fakesnow $("$PY" -c 
 echo "default batch_size_mb (64): N and 2N records"
 run_ours "$MSGS" 64
 run_ours "$MSGS2" 64
-echo "batch_size_mb varied, N records"
+[ -z "${BATCH_SIZES// /}" ] || echo "batch_size_mb varied, N records"
 for mb in $BATCH_SIZES; do
   run_ours "$MSGS" "$mb"
 done
