@@ -15,8 +15,9 @@ use std::io::BufRead;
 #[derive(Debug)]
 pub enum InputMessage<'a> {
     Record(RecordRef<'a>),
-    State(StateMessage),
-    Trace(TraceMessage),
+    // Boxed: a state or trace is rare beside records, and inline they made every decoded record ~730 bytes.
+    State(Box<StateMessage>),
+    Trace(Box<TraceMessage>),
     Log(LogMessage),
     /// Any other valid message type (SPEC, CATALOG, CONTROL, ...): destinations ignore it.
     Other(MessageType),
@@ -33,8 +34,9 @@ pub struct RecordRef<'a> {
     pub emitted_at: i64,
     #[serde(borrow)]
     pub data: &'a RawValue,
+    /// Boxed: most records carry none, and inline it doubled the size of every decoded record.
     #[serde(default)]
-    pub meta: Option<RecordMeta>,
+    pub meta: Option<Box<RecordMeta>>,
 }
 
 /// `emitted_at` is an integer in the schema, but some sources send it as a float (`1.7e12`).

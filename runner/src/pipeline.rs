@@ -583,7 +583,7 @@ fn read_destination(
     while let Some((n, line)) = reader.next_line()? {
         match decode_line(line, n) {
             Ok(InputMessage::State(s)) => {
-                store.lock().map_err(|_| anyhow!("poisoned"))?.acknowledge(s)?;
+                store.lock().map_err(|_| anyhow!("poisoned"))?.acknowledge(*s)?;
                 *acked.lock().map_err(|_| anyhow!("poisoned"))? += 1;
                 progress.total.set_message(format!("{} states committed", acked.lock().map(|a| *a).unwrap_or(0)));
             }

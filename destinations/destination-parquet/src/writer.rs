@@ -419,9 +419,9 @@ fn decode_chunk(
                     error = Some(e);
                     break;
                 }
-                events.push(Event::State(Box::new(state), line_number));
+                events.push(Event::State(state, line_number));
             }
-            Ok((InputMessage::Trace(trace), _)) => events.push(Event::Trace(Box::new(trace))),
+            Ok((InputMessage::Trace(trace), _)) => events.push(Event::Trace(trace)),
             Ok((InputMessage::Log(_) | InputMessage::Other(_), _)) => {}
             Err(e) => {
                 error = Some(ConnectorError::config(e.to_string()));

@@ -172,7 +172,7 @@ impl<'a> Loader<'a> {
                     }
                 }
                 InputMessage::State(state) => {
-                    tracker.state(state, line_number)?;
+                    tracker.state(*state, line_number)?;
                     tracker.commit(self.durable(&tracker))?;
                     if tracker.pending() > 0 {
                         oldest_pending.get_or_insert_with(Instant::now);

@@ -146,7 +146,7 @@ impl Destination for FixtureDestination {
                     tracker.record(i, 1);
                 }
                 InputMessage::State(s) => {
-                    tracker.state(s, n)?;
+                    tracker.state(*s, n)?;
                     make_durable(&mut files)?;
                     tracker.commit(tracker.position())?;
                 }
