@@ -7,7 +7,9 @@
 //!   per-stream Parquet files, counts records/states in input order, commits files and acknowledges states.
 //! ```
 //! A state is acknowledged only after every file holding a record before it is committed (renamed into
-//! place / upload completed). Files are committed when they reach the size limit, and all open files are
+//! place / upload completed). Committing at a state runs beside the pipeline (one commit at a time): the
+//! merger goes on writing new files while the finished ones are flushed, synced and renamed or uploaded, and
+//! the states it covers are acknowledged when it completes. Files are committed when they reach the size limit, and all open files are
 //! committed together when states have waited `max_ack_delay_seconds` or `max_ack_lag_mb` of input arrived
 //! since the last commit, so frequent states do not produce tiny files.
 
@@ -69,7 +71,7 @@ pub async fn write(
     out: &Output,
     observer: Option<&mut dyn BatchObserver>,
 ) -> Result<SyncSummary> {
-    let storage = Storage::new(config)?;
+    let storage = Arc::new(Storage::new(config)?);
     storage.clean_stale_staging();
     let index = StreamIndex::new(catalog);
     let schemas: Vec<Arc<StreamSchema>> = catalog.streams.iter().map(|s| Arc::new(StreamSchema::new(s))).collect();
@@ -104,7 +106,7 @@ pub async fn write(
 
     let mut merger = Merger {
         config,
-        storage: &storage,
+        storage: storage.clone(),
         sinks,
         tracker: AckTracker::new(out.clone(), index),
         observer,
@@ -112,36 +114,66 @@ pub async fn write(
         oldest_pending_state: None,
         at_boundary: true,
         commit_requested: false,
+        in_flight: None,
         summary: SyncSummary::default(),
     };
     let mut reorder: BTreeMap<u64, ChunkResult> = BTreeMap::new();
     let mut next_seq = 0u64;
     let max_delay = Duration::from_secs(config.max_ack_delay_seconds);
-    loop {
-        // Once a commit is requested for the next state, only new input can make progress: no deadline.
-        let deadline = merger.oldest_pending_state.filter(|_| !merger.commit_requested).map(|t| t + max_delay);
-        let received = match deadline {
-            Some(d) => tokio::time::timeout_at(d.into(), results_rx.recv()).await.ok(),
-            None => Some(results_rx.recv().await),
-        };
-        match received {
-            None => merger.deadline_passed().await?,
-            Some(None) => break,
-            Some(Some(result)) => {
-                reorder.insert(result.seq, result);
-                while let Some(result) = reorder.remove(&next_seq) {
-                    next_seq += 1;
-                    merger.process(result).await?;
+    let outcome = async {
+        loop {
+            // Once a commit is requested for the next state, only new input can make progress: no deadline.
+            let deadline = merger.oldest_pending_state.filter(|_| !merger.commit_requested).map(|t| t + max_delay);
+            let step = {
+                let in_flight = merger.in_flight.as_mut().map(|f| &mut f.task);
+                let committing = in_flight.is_some();
+                tokio::select! {
+                    biased;
+                    done = async { in_flight.expect("guarded by the condition").await }, if committing => {
+                        Step::Committed(done)
+                    }
+                    received = async {
+                        match deadline {
+                            Some(d) => tokio::time::timeout_at(d.into(), results_rx.recv()).await.ok(),
+                            None => Some(results_rx.recv().await),
+                        }
+                    } => Step::Received(received),
+                }
+            };
+            match step {
+                Step::Committed(done) => merger.complete_in_flight(done)?,
+                Step::Received(None) => merger.deadline_passed().await?,
+                Step::Received(Some(None)) => break,
+                Step::Received(Some(Some(result))) => {
+                    reorder.insert(result.seq, result);
+                    while let Some(result) = reorder.remove(&next_seq) {
+                        next_seq += 1;
+                        merger.process(result).await?;
+                    }
                 }
             }
         }
+        if !reorder.is_empty() {
+            return Err(ConnectorError::system("input pipeline ended with chunks missing"));
+        }
+        merger.commit_all().await?;
+        merger.finalise(catalog).await
     }
-    if !reorder.is_empty() {
-        return Err(ConnectorError::system("input pipeline ended with chunks missing"));
+    .await;
+    if let Err(error) = outcome {
+        // States whose files are already being committed are still acknowledged when that succeeds.
+        if let Err(e) = merger.finish_in_flight().await {
+            tracing::warn!("a commit in progress failed after another error: {}", e.message);
+        }
+        return Err(error);
     }
-    merger.commit_all().await?;
-    merger.finalise(catalog).await?;
     Ok(merger.summary)
+}
+
+/// What the merger loop woke up for.
+enum Step {
+    Committed(std::result::Result<Result<Vec<String>>, tokio::task::JoinError>),
+    Received(Option<Option<ChunkResult>>),
 }
 
 fn writer_properties(config: &ParquetConfig) -> Result<parquet::file::properties::WriterPropertiesBuilder> {
@@ -509,18 +541,17 @@ impl StreamSink {
     }
 
     /// Close the open file and make it visible under its final key.
-    async fn commit(&mut self, storage: &Storage) -> Result<Option<String>> {
-        let Some(open) = self.open.take() else { return Ok(None) };
-        let staged = open.staged.clone();
-        let finish = || -> std::result::Result<(), String> {
-            let buf = open.writer.into_inner().map_err(|e| e.to_string())?;
-            let file = buf.into_inner().map_err(|e| e.to_string())?;
-            file.sync_all().map_err(|e| e.to_string())
-        };
-        if let Err(e) = finish() {
-            let _ = std::fs::remove_file(&staged);
-            return Err(self.parquet_error(e));
+    async fn commit(&mut self, storage: &Arc<Storage>) -> Result<Option<String>> {
+        match self.take_for_commit(storage).await? {
+            Some(file) => commit_file(storage.clone(), file).await.map(Some),
+            None => Ok(None),
         }
+    }
+
+    /// Take the open file out of the sink with the key it will be committed under ([`commit_file`]); the
+    /// sink opens a new file for the next batch.
+    async fn take_for_commit(&mut self, storage: &Storage) -> Result<Option<FileToCommit>> {
+        let Some(open) = self.open.take() else { return Ok(None) };
         let key = loop {
             let values =
                 KeyValues { sync_start: self.sync_start, part_number: self.next_part, sync_id: self.schema.sync_id };
@@ -531,16 +562,56 @@ impl StreamSink {
                 break key;
             }
         };
-        storage.commit(&staged, &key, self.schema.generation_id).await?;
-        tracing::info!("committed {} ({} rows)", storage.describe(&key), open.rows);
         self.committed.insert(key.clone());
-        Ok(Some(key))
+        Ok(Some(FileToCommit {
+            open,
+            key,
+            generation: self.schema.generation_id,
+            stream: self.schema.descriptor.to_string(),
+        }))
     }
+}
+
+/// A finished file on its way to its final key.
+struct FileToCommit {
+    open: OpenFile,
+    key: String,
+    generation: i64,
+    stream: String,
+}
+
+/// Flush the file's last row group and footer, sync it, and make it visible under its key (rename or
+/// upload). The flush waits for encoding threads and the sync for the disk, so both run off the runtime.
+async fn commit_file(storage: Arc<Storage>, file: FileToCommit) -> Result<String> {
+    let FileToCommit { open, key, generation, stream } = file;
+    let OpenFile { staged, writer, rows } = open;
+    let finish_staged = staged.clone();
+    let finished = tokio::task::spawn_blocking(move || -> std::result::Result<(), String> {
+        let buf = writer.into_inner().map_err(|e| e.to_string())?;
+        let file = buf.into_inner().map_err(|e| e.to_string())?;
+        file.sync_all().map_err(|e| e.to_string())
+    })
+    .await
+    .unwrap_or_else(|e| Err(format!("the file writer stopped: {e}")));
+    if let Err(e) = finished {
+        let _ = std::fs::remove_file(&finish_staged);
+        return Err(ConnectorError::system(format!("cannot write Parquet for stream {stream}: {e}")));
+    }
+    storage.commit(&staged, &key, generation).await?;
+    tracing::info!("committed {} ({rows} rows)", storage.describe(&key));
+    Ok(key)
+}
+
+/// Files being committed beside the pipeline; their states are acknowledged when it completes.
+struct InFlight {
+    task: tokio::task::JoinHandle<Result<Vec<String>>>,
+    /// Records received when the commit started: every one of them is in a committed file once it is done.
+    position: u64,
 }
 
 struct Merger<'a, 'o> {
     config: &'a ParquetConfig,
-    storage: &'a Storage,
+    storage: Arc<Storage>,
     sinks: Vec<StreamSink>,
     tracker: AckTracker,
     observer: Option<&'o mut dyn BatchObserver>,
@@ -550,6 +621,8 @@ struct Merger<'a, 'o> {
     at_boundary: bool,
     /// The ack deadline passed between states: commit at the next one.
     commit_requested: bool,
+    /// At most one commit runs beside the pipeline.
+    in_flight: Option<InFlight>,
     summary: SyncSummary,
 }
 
@@ -565,11 +638,11 @@ impl Merger<'_, '_> {
                     if let Some(observer) = self.observer.as_deref_mut() {
                         observer.observe(&self.sinks[i].schema, &batch)?;
                     }
-                    let size = self.sinks[i].write(self.storage, &batch, block_size)?;
+                    let size = self.sinks[i].write(&self.storage, &batch, block_size)?;
                     // Files are cut at state boundaries; only a source that sends no states for a long
                     // stretch makes us cut one in between (its records may then be sent again after a crash).
                     if size >= file_limit.saturating_mul(2) {
-                        if let Some(key) = self.sinks[i].commit(self.storage).await? {
+                        if let Some(key) = self.sinks[i].commit(&self.storage).await? {
                             self.summary.committed_keys.push(key);
                         }
                         destination_core::memory::release_freed_memory();
@@ -587,7 +660,7 @@ impl Merger<'_, '_> {
                     if self.sinks.iter().all(|s| !s.has_rows()) {
                         self.ack_all()?;
                     } else if self.commit_due(file_limit) {
-                        self.commit_all().await?;
+                        self.start_commit_all().await?;
                     }
                 }
                 Event::Trace(trace) => self.tracker.trace(&trace),
@@ -599,6 +672,7 @@ impl Merger<'_, '_> {
             if self.at_boundary {
                 self.commit_all().await?;
             } else {
+                self.finish_in_flight().await?;
                 self.discard_open_files();
             }
             return Err(error);
@@ -623,7 +697,7 @@ impl Merger<'_, '_> {
     /// the next state.
     async fn deadline_passed(&mut self) -> Result<()> {
         if self.at_boundary {
-            self.commit_all().await
+            self.start_commit_all().await
         } else {
             self.commit_requested = true;
             Ok(())
@@ -638,23 +712,69 @@ impl Merger<'_, '_> {
         }
     }
 
+    /// Acknowledge every state received so far (no open file holds a record before them). With a commit in
+    /// flight there can be no record after its start, so its completion acknowledges them.
     fn ack_all(&mut self) -> Result<()> {
-        self.tracker.commit(self.tracker.position())?;
+        if self.in_flight.is_none() {
+            self.tracker.commit(self.tracker.position())?;
+        }
         self.oldest_pending_state = None;
         self.commit_requested = false;
         Ok(())
     }
 
-    /// Commit every open file, then acknowledge every state received so far.
-    async fn commit_all(&mut self) -> Result<()> {
+    /// Start committing every open file beside the pipeline (after the previous commit completed); the
+    /// states received so far are acknowledged when it completes.
+    async fn start_commit_all(&mut self) -> Result<()> {
+        self.finish_in_flight().await?;
+        let mut files = Vec::new();
         for sink in &mut self.sinks {
-            if let Some(key) = sink.commit(self.storage).await? {
-                self.summary.committed_keys.push(key);
-            }
+            files.extend(sink.take_for_commit(&self.storage).await?);
         }
+        if !files.is_empty() {
+            let storage = self.storage.clone();
+            let task = tokio::spawn(async move {
+                let mut keys = Vec::with_capacity(files.len());
+                for file in files {
+                    keys.push(commit_file(storage.clone(), file).await?);
+                }
+                Ok(keys)
+            });
+            self.in_flight = Some(InFlight { task, position: self.tracker.position() });
+        }
+        self.uncommitted_input = 0;
+        self.ack_all()
+    }
+
+    /// Wait for the commit in flight, if any, and acknowledge the states it covers.
+    async fn finish_in_flight(&mut self) -> Result<()> {
+        match self.in_flight.as_mut() {
+            Some(in_flight) => {
+                let done = (&mut in_flight.task).await;
+                self.complete_in_flight(done)
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// The commit in flight ended with `done`: acknowledge its states, or fail.
+    fn complete_in_flight(
+        &mut self,
+        done: std::result::Result<Result<Vec<String>>, tokio::task::JoinError>,
+    ) -> Result<()> {
+        let Some(in_flight) = self.in_flight.take() else { return Ok(()) };
+        let keys = done.map_err(|e| ConnectorError::system(format!("a file commit stopped: {e}")))??;
+        self.summary.committed_keys.extend(keys);
         // Once per commit, not per file: many streams commit together.
         destination_core::memory::release_freed_memory();
-        self.uncommitted_input = 0;
+        self.tracker.commit(in_flight.position)?;
+        Ok(())
+    }
+
+    /// Commit every open file and wait for it, then acknowledge every state received so far.
+    async fn commit_all(&mut self) -> Result<()> {
+        self.start_commit_all().await?;
+        self.finish_in_flight().await?;
         self.ack_all()
     }
 

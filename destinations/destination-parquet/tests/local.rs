@@ -393,3 +393,68 @@ fn a_paused_source_gets_its_state_acknowledged_after_max_ack_delay() {
     assert!(child.wait().unwrap().success());
     assert_eq!(ids_under(&read_local(&root), "base/s/"), [1, 3]);
 }
+
+/// Rows in the complete (renamed) Parquet files under `dir`, from their footers.
+fn visible_rows(dir: &std::path::Path) -> i64 {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    walk(dir)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .map(|p| {
+            SerializedFileReader::new(std::fs::File::open(&p).unwrap()).unwrap().metadata().file_metadata().num_rows()
+        })
+        .sum()
+}
+
+#[test]
+fn every_ack_follows_the_commit_of_its_records_while_writing_goes_on() {
+    use std::io::{BufRead, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("out");
+    let mut cfg = config(&root);
+    // A commit every megabyte of input: many commits run while later records are still being written.
+    cfg["max_ack_lag_mb"] = json!(1);
+    let cat = catalog(vec![stream("s", None, simple_schema(), "append", None)]);
+    std::fs::write(dir.path().join("config.json"), cfg.to_string()).unwrap();
+    std::fs::write(dir.path().join("catalog.json"), cat.to_string()).unwrap();
+    let mut child = std::process::Command::new(binary())
+        .args(["write", "--config"])
+        .arg(dir.path().join("config.json"))
+        .arg("--catalog")
+        .arg(dir.path().join("catalog.json"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (batches, per_batch) = (40i64, 2000i64);
+    let mut stdin = child.stdin.take().unwrap();
+    let feeder = std::thread::spawn(move || {
+        for b in 0..batches {
+            let mut batch: Vec<String> = (1..=per_batch).map(|i| record("s", None, b * per_batch + i)).collect();
+            batch.push(state("s", None, (b + 1) * per_batch));
+            stdin.write_all(&lines(&batch)).unwrap();
+        }
+    });
+    let stream_dir = root.join("base").join("s");
+    let mut acked = Vec::new();
+    for line in std::io::BufReader::new(child.stdout.take().unwrap()).lines().map_while(Result::ok) {
+        let message: Value = serde_json::from_str(&line).unwrap();
+        if message["type"] != "STATE" {
+            continue;
+        }
+        let cursor = message["state"]["stream"]["stream_state"]["cursor"].as_i64().unwrap();
+        let visible = visible_rows(&stream_dir);
+        assert!(visible >= cursor, "state {cursor} acknowledged with only {visible} rows in committed files");
+        acked.push(cursor);
+    }
+    feeder.join().unwrap();
+    assert!(child.wait().unwrap().success());
+    assert_eq!(acked, (1..=batches).map(|b| b * per_batch).collect::<Vec<_>>(), "every state, in order");
+    let files = read_local(&root);
+    assert!(
+        files["files"].as_object().unwrap().len() > 5,
+        "commits happened mid-run: {}",
+        files["files"].as_object().unwrap().len()
+    );
+    assert_eq!(ids_under(&files, "base/s/"), (1..=batches * per_batch).collect::<Vec<_>>());
+}
