@@ -81,3 +81,15 @@ MSGS2=$(messages $((RECORDS * 2)))
 o2=$(run_ours "$MSGS2")
 echo "$o2" | awk -v n="$RECORDS" -v m="$OURS_MB" \
   '{print "memory flatness: " n " records " m " MB peak, " 2 * n " records " $2 " MB peak (" $1 " s)"}'
+
+# Optional, for comparing two builds on this noisy machine: instructions per record under valgrind, which do
+# not drift with the machine's speed (INSTRUCTIONS=1; needs valgrind; 100k records, about 10 s).
+if [ "${INSTRUCTIONS:-0}" = 1 ] && command -v valgrind > /dev/null; then
+  SMALL="$WORK/messages_100000.jsonl"
+  [ -s "$SMALL" ] || python3 "$SHARED/bench/gen_messages.py" 100000 > "$SMALL"
+  rm -rf "$WORK/ours"
+  valgrind --tool=cachegrind --cache-sim=no --cachegrind-out-file=/dev/null "$BIN" write --config "$WORK/config.json" \
+    --catalog "$SHARED/bench/catalog.json" < "$SMALL" 2> "$WORK/valgrind.txt" > /dev/null
+  awk '/I *refs/ {gsub(",", "", $NF); printf "instructions per record: %.0f (100k records, valgrind)\n", $NF / 100000}' \
+    "$WORK/valgrind.txt"
+fi

@@ -342,6 +342,22 @@ fn post_sync_hook_profiles_the_written_batches_and_never_fails_the_sync_unless_a
     );
 }
 
+/// `write` of one append stream `s` with `cfg`, stdin and stdout piped, for tests that talk to it as it runs.
+fn spawn_write(dir: &std::path::Path, cfg: &Value) -> std::process::Child {
+    let cat = catalog(vec![stream("s", None, simple_schema(), "append", None)]);
+    std::fs::write(dir.join("config.json"), cfg.to_string()).unwrap();
+    std::fs::write(dir.join("catalog.json"), cat.to_string()).unwrap();
+    std::process::Command::new(binary())
+        .args(["write", "--config"])
+        .arg(dir.join("config.json"))
+        .arg("--catalog")
+        .arg(dir.join("catalog.json"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 #[test]
 fn a_paused_source_gets_its_state_acknowledged_after_max_ack_delay() {
     use std::io::{BufRead, Write};
@@ -349,18 +365,7 @@ fn a_paused_source_gets_its_state_acknowledged_after_max_ack_delay() {
     let root = dir.path().join("out");
     let mut cfg = config(&root);
     cfg["max_ack_delay_seconds"] = json!(1);
-    let cat = catalog(vec![stream("s", None, simple_schema(), "append", None)]);
-    std::fs::write(dir.path().join("config.json"), cfg.to_string()).unwrap();
-    std::fs::write(dir.path().join("catalog.json"), cat.to_string()).unwrap();
-    let mut child = std::process::Command::new(binary())
-        .args(["write", "--config"])
-        .arg(dir.path().join("config.json"))
-        .arg("--catalog")
-        .arg(dir.path().join("catalog.json"))
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_write(dir.path(), &cfg);
     let mut stdin = child.stdin.take().unwrap();
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel::<String>();
@@ -414,18 +419,7 @@ fn every_ack_follows_the_commit_of_its_records_while_writing_goes_on() {
     let mut cfg = config(&root);
     // A commit every megabyte of input: many commits run while later records are still being written.
     cfg["max_ack_lag_mb"] = json!(1);
-    let cat = catalog(vec![stream("s", None, simple_schema(), "append", None)]);
-    std::fs::write(dir.path().join("config.json"), cfg.to_string()).unwrap();
-    std::fs::write(dir.path().join("catalog.json"), cat.to_string()).unwrap();
-    let mut child = std::process::Command::new(binary())
-        .args(["write", "--config"])
-        .arg(dir.path().join("config.json"))
-        .arg("--catalog")
-        .arg(dir.path().join("catalog.json"))
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_write(dir.path(), &cfg);
     let (batches, per_batch) = (40i64, 2000i64);
     let mut stdin = child.stdin.take().unwrap();
     let feeder = std::thread::spawn(move || {
