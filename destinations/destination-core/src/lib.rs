@@ -58,6 +58,7 @@ pub mod builder;
 pub mod memory;
 pub mod names;
 pub mod parquet_file;
+mod plain_column;
 pub mod s3;
 pub mod schema;
 pub mod values;

@@ -6,10 +6,13 @@
 //! [`flush`](ParquetFileWriter::flush) collects the encoded column chunks and appends the row group in column
 //! order. The file is the same as `ArrowWriter` writes (same schema, metadata, row-group rules).
 
+use crate::plain_column::PlainColumnWriter;
 use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Fields, Float64Type, Int64Type, SchemaRef};
+use bytes::Bytes;
 use parquet::arrow::arrow_writer::{compute_leaves, ArrowColumnChunk, ArrowColumnWriter, ArrowRowGroupWriterFactory};
 use parquet::arrow::ArrowWriter;
+use parquet::column::writer::ColumnCloseResult;
 use parquet::errors::{ParquetError, Result};
 use parquet::file::properties::{WriterProperties, WriterPropertiesBuilder};
 use parquet::file::writer::SerializedFileWriter;
@@ -24,13 +27,43 @@ const LANE_QUEUE: usize = 2;
 /// One top-level column's leaf writers (a struct or list column has several leaves).
 struct LaneColumn {
     field: usize,
-    writers: Vec<(usize, ArrowColumnWriter)>,
+    writers: Vec<(usize, LeafWriter)>,
+}
+
+/// A leaf column's encoder: parquet's, or ours for flat columns without a dictionary ([`PlainColumnWriter`]).
+enum LeafWriter {
+    Arrow(Box<ArrowColumnWriter>),
+    Plain(Box<PlainColumnWriter>),
+}
+
+/// A leaf's encoded column chunk, ready to be appended to the row group.
+enum LeafChunk {
+    Arrow(ArrowColumnChunk),
+    Plain(Bytes, ColumnCloseResult),
+}
+
+impl LeafWriter {
+    fn estimated_size(&self) -> usize {
+        match self {
+            LeafWriter::Arrow(w) => w.get_estimated_total_bytes(),
+            LeafWriter::Plain(w) => w.estimated_size(),
+        }
+    }
+    fn close(self) -> Result<LeafChunk> {
+        Ok(match self {
+            LeafWriter::Arrow(w) => LeafChunk::Arrow(w.close()?),
+            LeafWriter::Plain(w) => {
+                let (bytes, close) = w.close()?;
+                LeafChunk::Plain(bytes, close)
+            }
+        })
+    }
 }
 
 enum LaneJob {
     Open(Vec<LaneColumn>),
     Write(RecordBatch),
-    Close(mpsc::Sender<Result<Vec<(usize, ArrowColumnChunk)>>>),
+    Close(mpsc::Sender<Result<Vec<(usize, LeafChunk)>>>),
 }
 
 struct Lane {
@@ -43,6 +76,7 @@ struct Lane {
 /// abandons the file (the lanes stop).
 pub struct ParquetFileWriter<W: Write + Send> {
     file: SerializedFileWriter<W>,
+    props: WriterProperties,
     factory: ArrowRowGroupWriterFactory,
     schema: SchemaRef,
     /// Leaf writers per top-level field, in schema order.
@@ -60,10 +94,12 @@ impl<W: Write + Send> ParquetFileWriter<W> {
     /// A writer with up to `threads` encoding lanes (at least one).
     pub fn try_new(out: W, schema: SchemaRef, props: WriterProperties, threads: usize) -> Result<Self> {
         let max_row_group_rows = props.max_row_group_size().max(1);
-        let (file, factory) = ArrowWriter::try_new(out, schema.clone(), Some(props))?.into_serialized_writer()?;
+        let (file, factory) =
+            ArrowWriter::try_new(out, schema.clone(), Some(props.clone()))?.into_serialized_writer()?;
         let leaf_counts = schema.fields().iter().map(|f| leaf_count(f.data_type())).collect();
         Ok(ParquetFileWriter {
             file,
+            props,
             factory,
             threads: threads.clamp(1, schema.fields().len().max(1)),
             schema,
@@ -140,7 +176,10 @@ impl<W: Write + Send> ParquetFileWriter<W> {
         chunks.sort_unstable_by_key(|(leaf, _)| *leaf);
         let mut row_group = self.file.next_row_group()?;
         for (_, chunk) in chunks {
-            chunk.append_to_row_group(&mut row_group)?;
+            match chunk {
+                LeafChunk::Arrow(chunk) => chunk.append_to_row_group(&mut row_group)?,
+                LeafChunk::Plain(bytes, close) => row_group.append_column(&bytes, close)?,
+            }
         }
         row_group.close()?;
         for lane in &self.lanes {
@@ -176,8 +215,27 @@ impl<W: Write + Send> ParquetFileWriter<W> {
         let index = self.file.flushed_row_groups().len();
         let mut writers = self.factory.create_column_writers(index)?.into_iter().enumerate();
         let mut per_lane: Vec<Vec<LaneColumn>> = (0..self.lanes.len()).map(|_| Vec::new()).collect();
+        let descriptors = self.file.schema_descr().clone();
         for (field, &leaves) in self.leaf_counts.iter().enumerate() {
-            let column = LaneColumn { field, writers: writers.by_ref().take(leaves).collect() };
+            let data_type = self.schema.field(field).data_type();
+            let column = LaneColumn {
+                field,
+                writers: writers
+                    .by_ref()
+                    .take(leaves)
+                    .map(|(leaf, arrow)| {
+                        // A flat column parquet would write PLAIN gets our encoder (see plain_column).
+                        let plain = (leaves == 1 && !own_encoder_disabled())
+                            .then(|| PlainColumnWriter::try_new(descriptors.column(leaf), data_type, &self.props))
+                            .flatten();
+                        let writer = match plain {
+                            Some(w) => LeafWriter::Plain(Box::new(w)),
+                            None => LeafWriter::Arrow(Box::new(arrow)),
+                        };
+                        (leaf, writer)
+                    })
+                    .collect(),
+            };
             if column.writers.len() != leaves {
                 return Err(ParquetError::General("fewer column writers than Arrow leaves".into()));
             }
@@ -273,12 +331,19 @@ fn run_lane(jobs: mpsc::Receiver<LaneJob>, fields: &Fields, estimate: &AtomicUsi
             LaneJob::Open(open) => columns = open,
             LaneJob::Write(batch) if failure.is_none() => {
                 let written = columns.iter_mut().try_for_each(|column| {
-                    let leaves = compute_leaves(&fields[column.field], batch.column(column.field))?;
-                    leaves.iter().zip(&mut column.writers).try_for_each(|(leaf, (_, writer))| writer.write(leaf))
+                    let array = batch.column(column.field);
+                    if let [(_, LeafWriter::Plain(writer))] = column.writers.as_mut_slice() {
+                        return writer.write(array);
+                    }
+                    let leaves = compute_leaves(&fields[column.field], array)?;
+                    leaves.iter().zip(&mut column.writers).try_for_each(|(leaf, (_, writer))| match writer {
+                        LeafWriter::Arrow(w) => w.write(leaf),
+                        LeafWriter::Plain(_) => Err(ParquetError::General("a flat column with several leaves".into())),
+                    })
                 });
                 match written {
                     Ok(()) => estimate.store(
-                        columns.iter().flat_map(|c| &c.writers).map(|(_, w)| w.get_estimated_total_bytes()).sum(),
+                        columns.iter().flat_map(|c| &c.writers).map(|(_, w)| w.estimated_size()).sum(),
                         Ordering::Relaxed,
                     ),
                     Err(e) => failure = Some(e),
@@ -299,6 +364,11 @@ fn run_lane(jobs: mpsc::Receiver<LaneJob>, fields: &Fields, estimate: &AtomicUsi
             }
         }
     }
+}
+
+/// `DESTINATION_OWN_PAGE_ENCODER=0` sends every column through parquet's own Arrow writer (for comparison).
+fn own_encoder_disabled() -> bool {
+    std::env::var("DESTINATION_OWN_PAGE_ENCODER").is_ok_and(|v| v == "0")
 }
 
 /// Parquet leaf columns under one Arrow type.
@@ -374,6 +444,121 @@ mod tests {
             // The explicit flush adds one row group; the 1000-row limit cuts the rest as ArrowWriter does.
             assert!(groups >= expected_groups && groups <= expected_groups + 1, "{groups} vs {expected_groups}");
         }
+    }
+
+    /// Flat columns of every type the own page encoder takes, with nulls, NaN, signed zeros, long and
+    /// multi-byte strings; `offset` varies the values from batch to batch.
+    fn flat_batch(offset: i64, rows: usize) -> RecordBatch {
+        use arrow::array::{Date32Array, Float64Array, Time64MicrosecondArray, TimestampMicrosecondArray};
+        let n = |i: usize| i as i64 + offset;
+        let text = |i: usize| match n(i) % 7 {
+            0 => None,
+            1 => Some(format!("{}{}", "A".repeat(100), n(i))),
+            2 => Some(format!("{}-{}", "ä€😀".repeat(30), n(i))),
+            3 => Some(format!("{}{}", "z".repeat(90), n(i))),
+            _ => Some(format!("value {}", n(i) * 7919 % 1000)),
+        };
+        let double = |i: usize| match n(i) % 9 {
+            0 => None,
+            1 => Some(f64::NAN),
+            2 => Some(-0.0),
+            3 => Some(0.0),
+            _ => Some((n(i) as f64 - 500.0) / 3.0),
+        };
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("text", DataType::Utf8, true),
+            Field::new("x", DataType::Float64, true),
+            Field::new("nan_only", DataType::Float64, true),
+            Field::new("at", DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, Some("UTC".into())), true),
+            Field::new("day", DataType::Date32, true),
+            Field::new("time", DataType::Time64(arrow::datatypes::TimeUnit::Microsecond), true),
+            Field::new("nothing", DataType::Utf8, true),
+            Field::new("zero_min", DataType::Float64, true),
+            Field::new("zero_max", DataType::Float64, true),
+        ]));
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from_iter_values((0..rows).map(|i| n(i) * 31 % 1009 - 500))),
+            Arc::new(StringArray::from_iter((0..rows).map(text))),
+            Arc::new(Float64Array::from_iter((0..rows).map(double))),
+            Arc::new(Float64Array::from_iter((0..rows).map(|i| (i % 2 == 0).then_some(f64::NAN)))),
+            Arc::new(
+                TimestampMicrosecondArray::from_iter((0..rows).map(|i| (n(i) % 5 != 0).then(|| n(i) * 1_000_003)))
+                    .with_timezone("UTC"),
+            ),
+            Arc::new(Date32Array::from_iter((0..rows).map(|i| (n(i) % 4 != 0).then(|| (n(i) % 3000) as i32 - 1000)))),
+            Arc::new(Time64MicrosecondArray::from_iter(
+                (0..rows).map(|i| (n(i) % 6 != 0).then(|| n(i) % 86_400_000_000)),
+            )),
+            Arc::new(StringArray::from_iter((0..rows).map(|_| None::<String>))),
+            // Bounds that are zeros, reached first with the other sign: written -0.0 (min) and +0.0 (max).
+            Arc::new(Float64Array::from_iter_values((0..rows).map(|i| [0.0, -0.0, 2.0][i % 3]))),
+            Arc::new(Float64Array::from_iter_values((0..rows).map(|i| [-0.0, 0.0, -2.0][i % 3]))),
+        ];
+        RecordBatch::try_new(schema, columns).unwrap()
+    }
+
+    #[test]
+    fn own_page_encoder_writes_what_arrow_writer_writes() {
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        let batches: Vec<RecordBatch> = (0..6).map(|i| flat_batch(i * 977, 1500 + 371 * i as usize)).collect();
+        let schema = batches[0].schema();
+        for (compression, page_rows) in [(parquet::basic::Compression::UNCOMPRESSED, 700), (zstd(), 20_000)] {
+            let props = || {
+                WriterProperties::builder()
+                    .set_max_row_group_size(4000)
+                    .set_dictionary_enabled(false)
+                    .set_compression(compression)
+                    .set_data_page_row_count_limit(page_rows)
+                    .set_data_page_size_limit(16 * 1024)
+                    .build()
+            };
+            let mut reference = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(props())).unwrap();
+            let mut ours = ParquetFileWriter::try_new(Vec::new(), schema.clone(), props(), 2).unwrap();
+            for b in &batches {
+                reference.write(b).unwrap();
+                ours.write(b).unwrap();
+            }
+            let (expected, ours) = (reference.into_inner().unwrap(), ours.into_inner().unwrap());
+            let ours_bytes = Bytes::from(ours.clone());
+            let concat = |bs: &[RecordBatch]| arrow::compute::concat_batches(&bs[0].schema(), bs).unwrap();
+            let (want, got) = (concat(&read_all(expected.clone()).0), concat(&read_all(ours.clone()).0));
+            // NaN != NaN: compare the columns' printed form.
+            let show = |b: &RecordBatch| format!("{:?}", b.columns());
+            assert_eq!(show(&got), show(&want), "{compression:?}");
+            let (want, got) = (
+                SerializedFileReader::new(Bytes::from(expected)).unwrap(),
+                SerializedFileReader::new(Bytes::from(ours)).unwrap(),
+            );
+            assert_eq!(got.num_row_groups(), want.num_row_groups());
+            for g in 0..want.num_row_groups() {
+                let (w, o) = (want.metadata().row_group(g), got.metadata().row_group(g));
+                assert_eq!(o.num_rows(), w.num_rows());
+                for c in 0..w.num_columns() {
+                    let (wc, oc) = (w.column(c), o.column(c));
+                    assert_eq!(oc.compression(), wc.compression());
+                    assert_eq!(oc.num_values(), wc.num_values(), "row group {g} column {c}");
+                    assert_eq!(oc.statistics(), wc.statistics(), "row group {g} column {}", wc.column_path());
+                    // Floats compare -0.0 == 0.0: the bytes tell the signed zeros apart.
+                    let bounds = |s: Option<&parquet::file::statistics::Statistics>| {
+                        s.map(|s| (s.min_bytes_opt().map(<[u8]>::to_vec), s.max_bytes_opt().map(<[u8]>::to_vec)))
+                    };
+                    assert_eq!(bounds(oc.statistics()), bounds(wc.statistics()), "{}", wc.column_path());
+                }
+            }
+            // The page index reads back: offsets for every column, bounds for those with page statistics.
+            let options = parquet::file::serialized_reader::ReadOptionsBuilder::new().with_page_index().build();
+            let indexed = SerializedFileReader::new_with_options(ours_bytes, options).unwrap();
+            let offsets = indexed.metadata().offset_index().expect("offset index");
+            assert!(offsets.iter().all(|group| group.len() == schema.fields().len()));
+            let pages: usize = offsets[0].iter().map(|c| c.page_locations().len()).sum();
+            assert!(pages > schema.fields().len(), "several pages per column: {pages}");
+            assert!(indexed.metadata().column_index().is_some());
+        }
+    }
+
+    fn zstd() -> parquet::basic::Compression {
+        parquet::basic::Compression::ZSTD(parquet::basic::ZstdLevel::try_new(1).unwrap())
     }
 
     #[test]

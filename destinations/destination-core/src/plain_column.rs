@@ -1,0 +1,491 @@
+//! [`PlainColumnWriter`]: our own encoder for the flat columns Parquet gets without a dictionary.
+//!
+//! Those columns (ids, names, timestamps, measurements, JSON text) carry most of a file's bytes. parquet's
+//! Arrow writer encodes them through general machinery: definition levels computed value by value, page
+//! buffers grown from nothing for every page, and a new streaming zstd context per page that copies its
+//! input. Here a column's values go straight into a reused page buffer in PLAIN layout, the definition levels
+//! come from the validity bitmap, and every page is compressed with one reused context. The pages, page
+//! index and column metadata follow the Parquet format as parquet writes them (data page v1, PLAIN values,
+//! RLE/bit-packed definition levels), and the chunk is spliced into the row group by parquet itself.
+
+use arrow::array::{Array, ArrayRef, AsArray};
+use arrow::datatypes::{
+    DataType, Date32Type, Float64Type, Int64Type, Time64MicrosecondType, TimeUnit, TimestampMicrosecondType,
+};
+use bytes::Bytes;
+use parquet::basic::{Compression, Encoding, Type as PhysicalType};
+use parquet::column::page::{CompressedPage, Page, PageWriter};
+use parquet::column::writer::ColumnCloseResult;
+use parquet::data_type::ByteArray;
+use parquet::errors::{ParquetError, Result};
+use parquet::file::metadata::{ColumnChunkMetaData, ColumnIndexBuilder, OffsetIndexBuilder};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::statistics::{Statistics, ValueStatistics};
+use parquet::file::writer::{SerializedPageWriter, TrackedWrite};
+use parquet::schema::types::{ColumnDescPtr, ColumnPath};
+
+/// Physical layout of a supported column's values.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Layout {
+    Bytes,
+    Int64,
+    Int32,
+    Double,
+}
+
+/// Running min/max of one page or chunk, in the column's physical order.
+#[derive(Clone, Default)]
+struct Bounds {
+    bytes: Option<(Vec<u8>, Vec<u8>)>,
+    int: Option<(i64, i64)>,
+    double: Option<(f64, f64)>,
+}
+
+impl Bounds {
+    fn bytes(&mut self, v: &[u8]) {
+        match &mut self.bytes {
+            Some((min, max)) => {
+                if v < min.as_slice() {
+                    min.clear();
+                    min.extend_from_slice(v);
+                } else if v > max.as_slice() {
+                    max.clear();
+                    max.extend_from_slice(v);
+                }
+            }
+            None => self.bytes = Some((v.to_vec(), v.to_vec())),
+        }
+    }
+    fn int(&mut self, v: i64) {
+        let (min, max) = self.int.get_or_insert((v, v));
+        *min = (*min).min(v);
+        *max = (*max).max(v);
+    }
+    fn double(&mut self, v: f64) {
+        // NaN orders nowhere: Parquet statistics leave it out.
+        if v.is_nan() {
+            return;
+        }
+        let (min, max) = self.double.get_or_insert((v, v));
+        if v < *min {
+            *min = v;
+        }
+        if v > *max {
+            *max = v;
+        }
+    }
+    fn merge(&mut self, other: &Bounds) {
+        if let Some((min, max)) = &other.bytes {
+            self.bytes(min);
+            self.bytes(max);
+        }
+        if let Some((min, max)) = other.int {
+            self.int(min);
+            self.int(max);
+        }
+        if let Some((min, max)) = other.double {
+            self.double(min);
+            self.double(max);
+        }
+    }
+    /// (min, max) as Parquet's plain-encoded bound bytes, or `None` without a non-null, non-NaN value.
+    fn encoded(&self, layout: Layout) -> Option<(Vec<u8>, Vec<u8>)> {
+        match layout {
+            Layout::Bytes => self.bytes.clone(),
+            Layout::Int64 => self.int.map(|(a, b)| (a.to_le_bytes().to_vec(), b.to_le_bytes().to_vec())),
+            Layout::Int32 => {
+                self.int.map(|(a, b)| ((a as i32).to_le_bytes().to_vec(), (b as i32).to_le_bytes().to_vec()))
+            }
+            Layout::Double => self.double.map(|(a, b)| {
+                let (a, b) = signed_zero_bounds(a, b);
+                (a.to_le_bytes().to_vec(), b.to_le_bytes().to_vec())
+            }),
+        }
+    }
+}
+
+/// The format's rule for zeros: a min of zero is written -0.0, a max of zero +0.0.
+fn signed_zero_bounds(min: f64, max: f64) -> (f64, f64) {
+    (if min == 0.0 { -0.0 } else { min }, if max == 0.0 { 0.0 } else { max })
+}
+
+/// Encodes one flat column of one row group; see the module docs.
+pub(crate) struct PlainColumnWriter {
+    descr: ColumnDescPtr,
+    layout: Layout,
+    nullable: bool,
+    compression: Compression,
+    compressor: Option<zstd::bulk::Compressor<'static>>,
+    statistics: EnabledStatistics,
+    truncate_index: Option<usize>,
+    truncate_statistics: Option<usize>,
+    page_bytes_limit: usize,
+    page_rows_limit: usize,
+    // The page being filled.
+    values: Vec<u8>,
+    validity: Vec<bool>,
+    page_nulls: u64,
+    page_bounds: Bounds,
+    // The chunk so far.
+    sink: TrackedWrite<Vec<u8>>,
+    scratch: Vec<u8>,
+    compressed: Vec<u8>,
+    chunk_bounds: Bounds,
+    rows: u64,
+    nulls: u64,
+    uncompressed_size: u64,
+    column_index: ColumnIndexBuilder,
+    offset_index: Option<OffsetIndexBuilder>,
+}
+
+impl PlainColumnWriter {
+    /// A writer for the leaf `descr` holding Arrow values of `data_type`, if this encoder supports it under
+    /// `props` (PLAIN without dictionary, zstd or no compression, no bloom filter, a flat column).
+    pub(crate) fn try_new(descr: ColumnDescPtr, data_type: &DataType, props: &WriterProperties) -> Option<Self> {
+        let path: &ColumnPath = descr.path();
+        let layout = match (data_type, descr.physical_type()) {
+            (DataType::Utf8, PhysicalType::BYTE_ARRAY) => Layout::Bytes,
+            (DataType::Int64 | DataType::Timestamp(TimeUnit::Microsecond, _), PhysicalType::INT64) => Layout::Int64,
+            (DataType::Time64(TimeUnit::Microsecond), PhysicalType::INT64) => Layout::Int64,
+            (DataType::Date32, PhysicalType::INT32) => Layout::Int32,
+            (DataType::Float64, PhysicalType::DOUBLE) => Layout::Double,
+            _ => return None,
+        };
+        let plain = matches!(props.encoding(path), None | Some(Encoding::PLAIN));
+        let compressor = match props.compression(path) {
+            Compression::UNCOMPRESSED => None,
+            Compression::ZSTD(level) => Some(zstd::bulk::Compressor::new(level.compression_level()).ok()?),
+            _ => return None,
+        };
+        if props.dictionary_enabled(path)
+            || !plain
+            || props.bloom_filter_properties(path).is_some()
+            || props.write_page_header_statistics(path)
+            || descr.max_rep_level() != 0
+            || descr.max_def_level() > 1
+        {
+            return None;
+        }
+        Some(PlainColumnWriter {
+            layout,
+            nullable: descr.max_def_level() == 1,
+            compression: props.compression(path),
+            compressor,
+            statistics: props.statistics_enabled(path),
+            truncate_index: props.column_index_truncate_length(),
+            truncate_statistics: props.statistics_truncate_length(),
+            page_bytes_limit: props.data_page_size_limit(),
+            page_rows_limit: props.data_page_row_count_limit(),
+            values: Vec::new(),
+            validity: Vec::new(),
+            page_nulls: 0,
+            page_bounds: Bounds::default(),
+            sink: TrackedWrite::new(Vec::new()),
+            scratch: Vec::new(),
+            compressed: Vec::new(),
+            chunk_bounds: Bounds::default(),
+            rows: 0,
+            nulls: 0,
+            uncompressed_size: 0,
+            column_index: ColumnIndexBuilder::new(descr.physical_type()),
+            offset_index: (!props.offset_index_disabled()).then(OffsetIndexBuilder::new),
+            descr,
+        })
+    }
+
+    /// Append a column's values (the leaf's whole Arrow array).
+    pub(crate) fn write(&mut self, array: &ArrayRef) -> Result<()> {
+        if !self.nullable && array.null_count() > 0 {
+            return Err(ParquetError::General(format!("null in required column {}", self.descr.path())));
+        }
+        let mut start = 0;
+        while start < array.len() {
+            let room = self.page_rows_limit.saturating_sub(self.validity.len()).max(1);
+            let end = (start + room).min(array.len());
+            self.append(array, start, end)?;
+            if self.validity.len() >= self.page_rows_limit || self.values.len() >= self.page_bytes_limit {
+                self.flush_page()?;
+            }
+            start = end;
+        }
+        Ok(())
+    }
+
+    fn append(&mut self, array: &ArrayRef, start: usize, end: usize) -> Result<()> {
+        let nulls = array.logical_nulls();
+        let valid = |i: usize| nulls.as_ref().is_none_or(|n| n.is_valid(i));
+        let before = self.validity.len();
+        self.validity.extend((start..end).map(valid));
+        let added_nulls = self.validity[before..].iter().filter(|v| !**v).count() as u64;
+        self.page_nulls += added_nulls;
+        match self.layout {
+            Layout::Bytes => {
+                let a = array.as_string::<i32>();
+                for i in (start..end).filter(|&i| valid(i)) {
+                    let v = a.value(i).as_bytes();
+                    self.values.extend_from_slice(&(v.len() as u32).to_le_bytes());
+                    self.values.extend_from_slice(v);
+                    self.page_bounds.bytes(v);
+                }
+            }
+            Layout::Double => {
+                let a = array.as_primitive::<Float64Type>();
+                for i in (start..end).filter(|&i| valid(i)) {
+                    let v = a.value(i);
+                    self.values.extend_from_slice(&v.to_le_bytes());
+                    self.page_bounds.double(v);
+                }
+            }
+            Layout::Int32 => {
+                let a = array.as_primitive::<Date32Type>();
+                for i in (start..end).filter(|&i| valid(i)) {
+                    let v = a.value(i);
+                    self.values.extend_from_slice(&v.to_le_bytes());
+                    self.page_bounds.int(v as i64);
+                }
+            }
+            Layout::Int64 => {
+                let raw = i64_values(array)?;
+                for i in (start..end).filter(|&i| valid(i)) {
+                    let v = raw[i];
+                    self.values.extend_from_slice(&v.to_le_bytes());
+                    self.page_bounds.int(v);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Write the filled page: levels and values, compressed, with its index entries.
+    fn flush_page(&mut self) -> Result<()> {
+        let rows = self.validity.len();
+        if rows == 0 {
+            return Ok(());
+        }
+        self.scratch.clear();
+        if self.nullable {
+            let levels_start = self.scratch.len();
+            self.scratch.extend_from_slice(&[0; 4]);
+            encode_levels(&self.validity, self.page_nulls == 0, &mut self.scratch);
+            let levels_len = (self.scratch.len() - levels_start - 4) as u32;
+            self.scratch[levels_start..levels_start + 4].copy_from_slice(&levels_len.to_le_bytes());
+        }
+        self.scratch.extend_from_slice(&self.values);
+        let uncompressed = self.scratch.len();
+        let body = match self.compressor.as_mut() {
+            Some(c) => {
+                self.compressed.clear();
+                self.compressed.reserve(zstd::zstd_safe::compress_bound(uncompressed));
+                c.compress_to_buffer(self.scratch.as_slice(), &mut self.compressed)?;
+                Bytes::copy_from_slice(&self.compressed)
+            }
+            None => Bytes::copy_from_slice(&self.scratch),
+        };
+        let page = Page::DataPage {
+            buf: body,
+            num_values: rows as u32,
+            encoding: Encoding::PLAIN,
+            def_level_encoding: Encoding::RLE,
+            rep_level_encoding: Encoding::RLE,
+            statistics: None,
+        };
+        let spec = SerializedPageWriter::new(&mut self.sink).write_page(CompressedPage::new(page, uncompressed))?;
+        self.uncompressed_size += spec.uncompressed_size as u64;
+        if let Some(offsets) = self.offset_index.as_mut() {
+            offsets.append_offset_and_size(spec.offset as i64, spec.compressed_size as i32);
+            offsets.append_row_count(rows as i64);
+        }
+        if self.statistics == EnabledStatistics::Page {
+            let all_null = self.page_nulls as usize == rows;
+            match self.page_bounds.encoded(self.layout) {
+                Some((min, max)) => {
+                    let (min, max) = self.truncate(min, max, self.truncate_index);
+                    self.column_index.append(false, min.0, max.0, self.page_nulls as i64);
+                }
+                None if all_null => self.column_index.append(true, Vec::new(), Vec::new(), self.page_nulls as i64),
+                // Only NaN: no bounds to give, so no page index for this chunk (as parquet does).
+                None => self.column_index.to_invalid(),
+            }
+        }
+        self.chunk_bounds.merge(&self.page_bounds);
+        self.rows += rows as u64;
+        self.nulls += self.page_nulls;
+        self.values.clear();
+        self.validity.clear();
+        self.page_nulls = 0;
+        self.page_bounds = Bounds::default();
+        Ok(())
+    }
+
+    /// Bounds cut to `length` bytes for byte columns: the min's prefix, and a max whose last character is
+    /// raised so it stays an upper bound (left whole when no character can be raised). `bool`: exact.
+    fn truncate(&self, min: Vec<u8>, max: Vec<u8>, length: Option<usize>) -> (Bound, Bound) {
+        match (self.layout, length) {
+            (Layout::Bytes, Some(n)) => (truncate_min(min, n), truncate_max(max, n)),
+            _ => ((min, true), (max, true)),
+        }
+    }
+
+    /// Encoded bytes so far, the open page included (for row group and file sizing).
+    pub(crate) fn estimated_size(&self) -> usize {
+        self.sink.bytes_written() + self.values.len()
+    }
+
+    /// Finish the chunk: its bytes (pages from offset 0) and what the row group needs to splice them in.
+    pub(crate) fn close(mut self) -> Result<(Bytes, ColumnCloseResult)> {
+        self.flush_page()?;
+        let statistics = (self.statistics != EnabledStatistics::None).then(|| {
+            let bounds = self
+                .chunk_bounds
+                .encoded(self.layout)
+                .map(|(min, max)| self.truncate(min, max, self.truncate_statistics));
+            statistics_from(self.layout, bounds, self.nulls)
+        });
+        let bytes = Bytes::from(self.sink.into_inner()?);
+        let mut metadata = ColumnChunkMetaData::builder(self.descr.clone())
+            .set_compression(self.compression)
+            .set_encodings(vec![Encoding::PLAIN, Encoding::RLE])
+            .set_num_values(self.rows as i64)
+            .set_total_compressed_size(bytes.len() as i64)
+            .set_total_uncompressed_size(self.uncompressed_size as i64)
+            .set_data_page_offset(0);
+        if let Some(s) = statistics {
+            metadata = metadata.set_statistics(s);
+        }
+        let column_index = (self.statistics == EnabledStatistics::Page && self.column_index.valid() && self.rows > 0)
+            .then(|| self.column_index.build())
+            .transpose()?;
+        let close = ColumnCloseResult {
+            bytes_written: bytes.len() as u64,
+            rows_written: self.rows,
+            metadata: metadata.build()?,
+            bloom_filter: None,
+            column_index,
+            offset_index: self.offset_index.map(OffsetIndexBuilder::build),
+        };
+        Ok((bytes, close))
+    }
+}
+
+/// The i64 values behind Int64, timestamp and time arrays.
+fn i64_values(array: &ArrayRef) -> Result<&[i64]> {
+    Ok(match array.data_type() {
+        DataType::Int64 => array.as_primitive::<Int64Type>().values(),
+        DataType::Timestamp(TimeUnit::Microsecond, _) => array.as_primitive::<TimestampMicrosecondType>().values(),
+        DataType::Time64(TimeUnit::Microsecond) => array.as_primitive::<Time64MicrosecondType>().values(),
+        other => return Err(ParquetError::General(format!("{other} is not a 64-bit integer column"))),
+    })
+}
+
+/// A plain-encoded bound and whether it is exact (not truncated).
+type Bound = (Vec<u8>, bool);
+
+/// Chunk statistics of the column's physical type from plain-encoded bounds and whether each is exact.
+fn statistics_from(layout: Layout, bounds: Option<(Bound, Bound)>, nulls: u64) -> Statistics {
+    let (min_exact, max_exact) = bounds.as_ref().map_or((true, true), |((_, a), (_, b))| (*a, *b));
+    let (min, max) = match bounds {
+        Some(((min, _), (max, _))) => (Some(min), Some(max)),
+        None => (None, None),
+    };
+    let le8 = |b: Vec<u8>| <[u8; 8]>::try_from(b.as_slice()).unwrap_or_default();
+    let le4 = |b: Vec<u8>| <[u8; 4]>::try_from(b.as_slice()).unwrap_or_default();
+    let nulls = Some(nulls);
+    match layout {
+        Layout::Bytes => ValueStatistics::new(min.map(ByteArray::from), max.map(ByteArray::from), None, nulls, false)
+            .with_min_is_exact(min_exact)
+            .with_max_is_exact(max_exact)
+            .into(),
+        Layout::Int64 => ValueStatistics::new(
+            min.map(|b| i64::from_le_bytes(le8(b))),
+            max.map(|b| i64::from_le_bytes(le8(b))),
+            None,
+            nulls,
+            false,
+        )
+        .into(),
+        Layout::Int32 => ValueStatistics::new(
+            min.map(|b| i32::from_le_bytes(le4(b))),
+            max.map(|b| i32::from_le_bytes(le4(b))),
+            None,
+            nulls,
+            false,
+        )
+        .into(),
+        Layout::Double => ValueStatistics::new(
+            min.map(|b| f64::from_le_bytes(le8(b))),
+            max.map(|b| f64::from_le_bytes(le8(b))),
+            None,
+            nulls,
+            false,
+        )
+        .into(),
+    }
+}
+
+/// Definition levels of one page as the RLE/bit-packed hybrid with bit width 1: one run when every value is
+/// present, else bit-packed groups of eight.
+fn encode_levels(validity: &[bool], all_valid: bool, out: &mut Vec<u8>) {
+    if all_valid {
+        put_varint(out, (validity.len() as u64) << 1);
+        out.push(1);
+        return;
+    }
+    let groups = validity.len().div_ceil(8);
+    put_varint(out, ((groups as u64) << 1) | 1);
+    for group in validity.chunks(8) {
+        out.push(group.iter().enumerate().fold(0u8, |byte, (i, &v)| byte | (u8::from(v) << i)));
+    }
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// The longest prefix of at most `n` bytes ending on a character boundary (UTF-8 columns).
+fn truncate_min(value: Vec<u8>, n: usize) -> (Vec<u8>, bool) {
+    if value.len() <= n {
+        return (value, true);
+    }
+    let mut end = n;
+    while end > 0 && !is_char_start(value.get(end).copied()) {
+        end -= 1;
+    }
+    if end == 0 {
+        return (value, true);
+    }
+    (value[..end].to_vec(), false)
+}
+
+/// A value of at most `n` bytes that sorts after every value with `value`'s prefix: the prefix with its last
+/// character raised (dropping characters that cannot be); `value` itself if none can.
+fn truncate_max(value: Vec<u8>, n: usize) -> (Vec<u8>, bool) {
+    if value.len() <= n {
+        return (value, true);
+    }
+    let Ok(text) = std::str::from_utf8(&value) else { return (value, true) };
+    let mut end = n;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut prefix: Vec<char> = text[..end].chars().collect();
+    while let Some(last) = prefix.pop() {
+        let raised = (last as u32 + 1..=char::MAX as u32).find_map(char::from_u32);
+        if let Some(c) = raised {
+            prefix.push(c);
+            let out: String = prefix.into_iter().collect();
+            if out.len() <= n {
+                return (out.into_bytes(), false);
+            }
+            return (value, true);
+        }
+    }
+    (value, true)
+}
+
+fn is_char_start(b: Option<u8>) -> bool {
+    b.is_none_or(|b| (b as i8) >= -0x40)
+}
