@@ -6,10 +6,9 @@
 //! [`flush`](ParquetFileWriter::flush) collects the encoded column chunks and appends the row group in column
 //! order. The file is the same as `ArrowWriter` writes (same schema, metadata, row-group rules).
 
-use crate::plain_column::PlainColumnWriter;
+use crate::plain_column::{EncodedPages, PlainColumnWriter};
 use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Fields, Float64Type, Int64Type, SchemaRef};
-use bytes::Bytes;
 use parquet::arrow::arrow_writer::{compute_leaves, ArrowColumnChunk, ArrowColumnWriter, ArrowRowGroupWriterFactory};
 use parquet::arrow::ArrowWriter;
 use parquet::column::writer::ColumnCloseResult;
@@ -39,7 +38,7 @@ enum LeafWriter {
 /// A leaf's encoded column chunk, ready to be appended to the row group.
 enum LeafChunk {
     Arrow(ArrowColumnChunk),
-    Plain(Bytes, ColumnCloseResult),
+    Plain(EncodedPages, ColumnCloseResult),
 }
 
 impl LeafWriter {

@@ -20,9 +20,14 @@ use parquet::data_type::ByteArray;
 use parquet::errors::{ParquetError, Result};
 use parquet::file::metadata::{ColumnChunkMetaData, ColumnIndexBuilder, OffsetIndexBuilder};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::reader::{ChunkReader, Length};
 use parquet::file::statistics::{Statistics, ValueStatistics};
 use parquet::file::writer::{SerializedPageWriter, TrackedWrite};
 use parquet::schema::types::{ColumnDescPtr, ColumnPath};
+use std::io::Read;
+
+/// Rows per page at most, whatever the properties say (bounds the room kept for definition levels).
+const MAX_PAGE_ROWS: usize = 1 << 20;
 
 /// Physical layout of a supported column's values.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -121,14 +126,17 @@ pub(crate) struct PlainColumnWriter {
     truncate_statistics: Option<usize>,
     page_bytes_limit: usize,
     page_rows_limit: usize,
-    // The page being filled.
+    // The page being filled: `level_room` bytes kept free for the definition levels, then the values, so the
+    // page is compressed from one buffer without copying it.
+    level_room: usize,
     values: Vec<u8>,
     validity: Vec<bool>,
     page_nulls: u64,
     page_bounds: Bounds,
     // The chunk so far.
-    sink: TrackedWrite<Vec<u8>>,
-    scratch: Vec<u8>,
+    /// The chunk's pages (header and body each), kept apart: one growing buffer would double its memory.
+    pages: EncodedPages,
+    levels: Vec<u8>,
     compressed: Vec<u8>,
     chunk_bounds: Bounds,
     rows: u64,
@@ -166,22 +174,27 @@ impl PlainColumnWriter {
         {
             return None;
         }
+        let nullable = descr.max_def_level() == 1;
+        let page_rows_limit = props.data_page_row_count_limit().clamp(1, MAX_PAGE_ROWS);
+        // 4-byte length, a run header (at most 5 bytes) and one bit per row at most.
+        let level_room = if nullable { 16 + page_rows_limit.div_ceil(8) } else { 0 };
         Some(PlainColumnWriter {
             layout,
-            nullable: descr.max_def_level() == 1,
+            nullable,
             compression: props.compression(path),
             compressor,
             statistics: props.statistics_enabled(path),
             truncate_index: props.column_index_truncate_length(),
             truncate_statistics: props.statistics_truncate_length(),
             page_bytes_limit: props.data_page_size_limit(),
-            page_rows_limit: props.data_page_row_count_limit(),
-            values: Vec::new(),
+            page_rows_limit,
+            level_room,
+            values: vec![0; level_room],
             validity: Vec::new(),
             page_nulls: 0,
             page_bounds: Bounds::default(),
-            sink: TrackedWrite::new(Vec::new()),
-            scratch: Vec::new(),
+            pages: EncodedPages::default(),
+            levels: Vec::new(),
             compressed: Vec::new(),
             chunk_bounds: Bounds::default(),
             rows: 0,
@@ -200,10 +213,13 @@ impl PlainColumnWriter {
         }
         let mut start = 0;
         while start < array.len() {
-            let room = self.page_rows_limit.saturating_sub(self.validity.len()).max(1);
+            // Slices of at most 1024 rows, so a page overshoots its size limit by little (as in parquet).
+            let room = self.page_rows_limit.saturating_sub(self.validity.len()).clamp(1, 1024);
             let end = (start + room).min(array.len());
             self.append(array, start, end)?;
-            if self.validity.len() >= self.page_rows_limit || self.values.len() >= self.page_bytes_limit {
+            if self.validity.len() >= self.page_rows_limit
+                || self.values.len() - self.level_room >= self.page_bytes_limit
+            {
                 self.flush_page()?;
             }
             start = end;
@@ -262,25 +278,27 @@ impl PlainColumnWriter {
         if rows == 0 {
             return Ok(());
         }
-        self.scratch.clear();
+        // The levels (length-prefixed) go right before the values, into the room kept for them.
+        let mut start = 0;
         if self.nullable {
-            let levels_start = self.scratch.len();
-            self.scratch.extend_from_slice(&[0; 4]);
-            encode_levels(&self.validity, self.page_nulls == 0, &mut self.scratch);
-            let levels_len = (self.scratch.len() - levels_start - 4) as u32;
-            self.scratch[levels_start..levels_start + 4].copy_from_slice(&levels_len.to_le_bytes());
+            self.levels.clear();
+            encode_levels(&self.validity, self.page_nulls == 0, &mut self.levels);
+            start = self.level_room - self.levels.len() - 4;
+            self.values[start..start + 4].copy_from_slice(&(self.levels.len() as u32).to_le_bytes());
+            self.values[start + 4..self.level_room].copy_from_slice(&self.levels);
         }
-        self.scratch.extend_from_slice(&self.values);
-        let uncompressed = self.scratch.len();
+        let page_body = &self.values[start..];
+        let uncompressed = page_body.len();
         let body = match self.compressor.as_mut() {
             Some(c) => {
                 self.compressed.clear();
                 self.compressed.reserve(zstd::zstd_safe::compress_bound(uncompressed));
-                c.compress_to_buffer(self.scratch.as_slice(), &mut self.compressed)?;
+                c.compress_to_buffer(page_body, &mut self.compressed)?;
                 Bytes::copy_from_slice(&self.compressed)
             }
-            None => Bytes::copy_from_slice(&self.scratch),
+            None => Bytes::copy_from_slice(page_body),
         };
+        let body_len = body.len();
         let page = Page::DataPage {
             buf: body,
             num_values: rows as u32,
@@ -289,10 +307,13 @@ impl PlainColumnWriter {
             rep_level_encoding: Encoding::RLE,
             statistics: None,
         };
-        let spec = SerializedPageWriter::new(&mut self.sink).write_page(CompressedPage::new(page, uncompressed))?;
+        let mut sink = TrackedWrite::new(Vec::with_capacity(body_len + 64));
+        let spec = SerializedPageWriter::new(&mut sink).write_page(CompressedPage::new(page, uncompressed))?;
+        let offset = self.pages.len();
+        self.pages.push(Bytes::from(sink.into_inner()?));
         self.uncompressed_size += spec.uncompressed_size as u64;
         if let Some(offsets) = self.offset_index.as_mut() {
-            offsets.append_offset_and_size(spec.offset as i64, spec.compressed_size as i32);
+            offsets.append_offset_and_size(offset as i64, spec.compressed_size as i32);
             offsets.append_row_count(rows as i64);
         }
         if self.statistics == EnabledStatistics::Page {
@@ -310,7 +331,7 @@ impl PlainColumnWriter {
         self.chunk_bounds.merge(&self.page_bounds);
         self.rows += rows as u64;
         self.nulls += self.page_nulls;
-        self.values.clear();
+        self.values.truncate(self.level_room);
         self.validity.clear();
         self.page_nulls = 0;
         self.page_bounds = Bounds::default();
@@ -328,11 +349,11 @@ impl PlainColumnWriter {
 
     /// Encoded bytes so far, the open page included (for row group and file sizing).
     pub(crate) fn estimated_size(&self) -> usize {
-        self.sink.bytes_written() + self.values.len()
+        Length::len(&self.pages) as usize + self.values.len() - self.level_room
     }
 
     /// Finish the chunk: its bytes (pages from offset 0) and what the row group needs to splice them in.
-    pub(crate) fn close(mut self) -> Result<(Bytes, ColumnCloseResult)> {
+    pub(crate) fn close(mut self) -> Result<(EncodedPages, ColumnCloseResult)> {
         self.flush_page()?;
         let statistics = (self.statistics != EnabledStatistics::None).then(|| {
             let bounds = self
@@ -341,7 +362,7 @@ impl PlainColumnWriter {
                 .map(|(min, max)| self.truncate(min, max, self.truncate_statistics));
             statistics_from(self.layout, bounds, self.nulls)
         });
-        let bytes = Bytes::from(self.sink.into_inner()?);
+        let bytes = self.pages;
         let mut metadata = ColumnChunkMetaData::builder(self.descr.clone())
             .set_compression(self.compression)
             .set_encodings(vec![Encoding::PLAIN, Encoding::RLE])
@@ -356,7 +377,7 @@ impl PlainColumnWriter {
             .then(|| self.column_index.build())
             .transpose()?;
         let close = ColumnCloseResult {
-            bytes_written: bytes.len() as u64,
+            bytes_written: bytes.len(),
             rows_written: self.rows,
             metadata: metadata.build()?,
             bloom_filter: None,
@@ -364,6 +385,80 @@ impl PlainColumnWriter {
             offset_index: self.offset_index.map(OffsetIndexBuilder::build),
         };
         Ok((bytes, close))
+    }
+}
+
+/// A column chunk's encoded pages, read back in order by parquet when it splices the chunk into the file.
+#[derive(Default)]
+pub(crate) struct EncodedPages {
+    pages: Vec<Bytes>,
+    len: u64,
+}
+
+impl EncodedPages {
+    fn push(&mut self, page: Bytes) {
+        self.len += page.len() as u64;
+        self.pages.push(page);
+    }
+}
+
+impl Length for EncodedPages {
+    fn len(&self) -> u64 {
+        self.len
+    }
+}
+
+impl ChunkReader for EncodedPages {
+    type T = PagesReader;
+
+    fn get_read(&self, start: u64) -> Result<PagesReader> {
+        let mut reader = PagesReader { pages: self.pages.clone().into(), skip: start };
+        reader.skip_to_start();
+        Ok(reader)
+    }
+
+    fn get_bytes(&self, start: u64, length: usize) -> Result<Bytes> {
+        let mut out = Vec::with_capacity(length);
+        self.get_read(start)?.take(length as u64).read_to_end(&mut out)?;
+        if out.len() != length {
+            return Err(ParquetError::EOF(format!("{length} bytes at {start} past the end of the chunk")));
+        }
+        Ok(out.into())
+    }
+}
+
+/// Reads [`EncodedPages`] from an offset on.
+pub(crate) struct PagesReader {
+    pages: std::collections::VecDeque<Bytes>,
+    skip: u64,
+}
+
+impl PagesReader {
+    fn skip_to_start(&mut self) {
+        while let Some(first) = self.pages.front_mut() {
+            if self.skip < first.len() as u64 {
+                let _ = first.split_to(self.skip as usize);
+                self.skip = 0;
+                return;
+            }
+            self.skip -= first.len() as u64;
+            self.pages.pop_front();
+        }
+    }
+}
+
+impl Read for PagesReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while let Some(first) = self.pages.front_mut() {
+            if first.is_empty() {
+                self.pages.pop_front();
+                continue;
+            }
+            let n = first.len().min(buf.len());
+            buf[..n].copy_from_slice(&first.split_to(n));
+            return Ok(n);
+        }
+        Ok(0)
     }
 }
 

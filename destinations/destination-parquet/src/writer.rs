@@ -108,7 +108,7 @@ pub async fn write(
         config,
         storage: storage.clone(),
         sinks,
-        tracker: AckTracker::new(out.clone(), index),
+        tracker: Arc::new(Mutex::new(AckTracker::new(out.clone(), index))),
         observer,
         uncommitted_input: 0,
         oldest_pending_state: None,
@@ -602,18 +602,17 @@ async fn commit_file(storage: Arc<Storage>, file: FileToCommit) -> Result<String
     Ok(key)
 }
 
-/// Files being committed beside the pipeline; their states are acknowledged when it completes.
+/// Files being committed beside the pipeline; the task acknowledges their states when they are visible.
 struct InFlight {
     task: tokio::task::JoinHandle<Result<Vec<String>>>,
-    /// Records received when the commit started: every one of them is in a committed file once it is done.
-    position: u64,
 }
 
 struct Merger<'a, 'o> {
     config: &'a ParquetConfig,
     storage: Arc<Storage>,
     sinks: Vec<StreamSink>,
-    tracker: AckTracker,
+    /// Shared with the commit task, which acknowledges right after its files are visible.
+    tracker: Arc<Mutex<AckTracker>>,
     observer: Option<&'o mut dyn BatchObserver>,
     uncommitted_input: usize,
     oldest_pending_state: Option<Instant>,
@@ -650,11 +649,11 @@ impl Merger<'_, '_> {
                 }
                 Event::Records(i, n) => {
                     self.at_boundary = false;
-                    self.tracker.record(i, n);
+                    self.tracker().record(i, n);
                     self.summary.records += n;
                 }
                 Event::State(state, line) => {
-                    self.tracker.state(*state, line)?;
+                    self.tracker().state(*state, line)?;
                     self.oldest_pending_state.get_or_insert_with(Instant::now);
                     self.at_boundary = true;
                     if self.sinks.iter().all(|s| !s.has_rows()) {
@@ -663,7 +662,7 @@ impl Merger<'_, '_> {
                         self.start_commit_all().await?;
                     }
                 }
-                Event::Trace(trace) => self.tracker.trace(&trace),
+                Event::Trace(trace) => self.tracker().trace(&trace),
             }
         }
         if let Some(error) = result.error {
@@ -682,7 +681,7 @@ impl Merger<'_, '_> {
 
     /// States wait and the lag, the delay or a file's size says it is time.
     fn commit_due(&self, file_limit: usize) -> bool {
-        self.tracker.pending() > 0
+        self.tracker().pending() > 0
             && (self.commit_requested
                 || self.uncommitted_input >= self.config.max_ack_lag_bytes()
                 || self.oldest_pending_state.is_some_and(|t| t.elapsed() >= self.max_delay())
@@ -716,11 +715,17 @@ impl Merger<'_, '_> {
     /// flight there can be no record after its start, so its completion acknowledges them.
     fn ack_all(&mut self) -> Result<()> {
         if self.in_flight.is_none() {
-            self.tracker.commit(self.tracker.position())?;
+            let mut tracker = self.tracker();
+            let position = tracker.position();
+            tracker.commit(position)?;
         }
         self.oldest_pending_state = None;
         self.commit_requested = false;
         Ok(())
+    }
+
+    fn tracker(&self) -> std::sync::MutexGuard<'_, AckTracker> {
+        self.tracker.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Start committing every open file beside the pipeline (after the previous commit completed); the
@@ -733,14 +738,19 @@ impl Merger<'_, '_> {
         }
         if !files.is_empty() {
             let storage = self.storage.clone();
+            let tracker = self.tracker.clone();
+            let position = self.tracker().position();
             let task = tokio::spawn(async move {
                 let mut keys = Vec::with_capacity(files.len());
                 for file in files {
                     keys.push(commit_file(storage.clone(), file).await?);
                 }
+                // Acknowledge at once: the time between a file becoming visible and its states being sent is
+                // when a crash makes the platform send those records again.
+                tracker.lock().unwrap_or_else(|e| e.into_inner()).commit(position)?;
                 Ok(keys)
             });
-            self.in_flight = Some(InFlight { task, position: self.tracker.position() });
+            self.in_flight = Some(InFlight { task });
         }
         self.uncommitted_input = 0;
         self.ack_all()
@@ -767,7 +777,7 @@ impl Merger<'_, '_> {
         self.summary.committed_keys.extend(keys);
         // Once per commit, not per file: many streams commit together.
         destination_core::memory::release_freed_memory();
-        self.tracker.commit(in_flight.position)?;
+        drop(in_flight);
         Ok(())
     }
 
@@ -782,7 +792,7 @@ impl Merger<'_, '_> {
     /// succeeded (COMPLETE status, or clean EOF when the platform sends no statuses).
     async fn finalise(&mut self, catalog: &ConfiguredAirbyteCatalog) -> Result<()> {
         for (i, stream) in catalog.streams.iter().enumerate() {
-            if !self.tracker.stream_succeeded(i) {
+            if !self.tracker().stream_succeeded(i) {
                 tracing::info!("stream {} did not complete; previous files are kept", stream.descriptor());
                 continue;
             }
