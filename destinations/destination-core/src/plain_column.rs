@@ -137,7 +137,6 @@ pub(crate) struct PlainColumnWriter {
     /// The chunk's pages (header and body each), kept apart: one growing buffer would double its memory.
     pages: EncodedPages,
     levels: Vec<u8>,
-    compressed: Vec<u8>,
     chunk_bounds: Bounds,
     rows: u64,
     nulls: u64,
@@ -195,7 +194,6 @@ impl PlainColumnWriter {
             page_bounds: Bounds::default(),
             pages: EncodedPages::default(),
             levels: Vec::new(),
-            compressed: Vec::new(),
             chunk_bounds: Bounds::default(),
             rows: 0,
             nulls: 0,
@@ -291,10 +289,11 @@ impl PlainColumnWriter {
         let uncompressed = page_body.len();
         let body = match self.compressor.as_mut() {
             Some(c) => {
-                self.compressed.clear();
-                self.compressed.reserve(zstd::zstd_safe::compress_bound(uncompressed));
-                c.compress_to_buffer(page_body, &mut self.compressed)?;
-                Bytes::copy_from_slice(&self.compressed)
+                // A buffer per page, handed on without a copy: kept per column it would double the memory of
+                // wide tables (one page-sized buffer for each of hundreds of columns).
+                let mut compressed = Vec::with_capacity(zstd::zstd_safe::compress_bound(uncompressed));
+                c.compress_to_buffer(page_body, &mut compressed)?;
+                Bytes::from(compressed)
             }
             None => Bytes::copy_from_slice(page_body),
         };
