@@ -4,7 +4,9 @@
 //! slowest stage of a destination. Here the top-level columns are split into lanes (one thread each) once the
 //! first batch shows their sizes; [`write`](ParquetFileWriter::write) only hands the batch to the lanes, and
 //! [`flush`](ParquetFileWriter::flush) collects the encoded column chunks and appends the row group in column
-//! order. The file is the same as `ArrowWriter` writes (same schema, metadata, row-group rules).
+//! order. The file has what `ArrowWriter` writes (schema, metadata, row-group rules, values, statistics);
+//! flat columns without a dictionary are encoded by [`PlainColumnWriter`], whose pages may be cut at other
+//! rows and whose page index carries no level histograms.
 
 use crate::plain_column::{EncodedPages, PlainColumnWriter};
 use arrow::array::{AsArray, RecordBatch};
@@ -87,6 +89,8 @@ pub struct ParquetFileWriter<W: Write + Send> {
     row_group_open: bool,
     buffered_rows: usize,
     max_row_group_rows: usize,
+    /// Flat columns without a dictionary go to [`PlainColumnWriter`] (`DESTINATION_OWN_PAGE_ENCODER=0`: never).
+    own_encoder: bool,
 }
 
 impl<W: Write + Send> ParquetFileWriter<W> {
@@ -108,6 +112,7 @@ impl<W: Write + Send> ParquetFileWriter<W> {
             row_group_open: false,
             buffered_rows: 0,
             max_row_group_rows,
+            own_encoder: std::env::var("DESTINATION_OWN_PAGE_ENCODER").map_or(true, |v| v != "0"),
         })
     }
 
@@ -224,7 +229,7 @@ impl<W: Write + Send> ParquetFileWriter<W> {
                     .take(leaves)
                     .map(|(leaf, arrow)| {
                         // A flat column parquet would write PLAIN gets our encoder (see plain_column).
-                        let plain = (leaves == 1 && !own_encoder_disabled())
+                        let plain = (leaves == 1 && self.own_encoder)
                             .then(|| PlainColumnWriter::try_new(descriptors.column(leaf), data_type, &self.props))
                             .flatten();
                         let writer = match plain {
@@ -363,11 +368,6 @@ fn run_lane(jobs: mpsc::Receiver<LaneJob>, fields: &Fields, estimate: &AtomicUsi
             }
         }
     }
-}
-
-/// `DESTINATION_OWN_PAGE_ENCODER=0` sends every column through parquet's own Arrow writer (for comparison).
-fn own_encoder_disabled() -> bool {
-    std::env::var("DESTINATION_OWN_PAGE_ENCODER").is_ok_and(|v| v == "0")
 }
 
 /// Parquet leaf columns under one Arrow type.
@@ -514,6 +514,7 @@ mod tests {
             };
             let mut reference = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(props())).unwrap();
             let mut ours = ParquetFileWriter::try_new(Vec::new(), schema.clone(), props(), 2).unwrap();
+            assert!(ours.own_encoder, "DESTINATION_OWN_PAGE_ENCODER=0 would make this compare parquet with itself");
             for b in &batches {
                 reference.write(b).unwrap();
                 ours.write(b).unwrap();

@@ -9,9 +9,9 @@
 //! A state is acknowledged only after every file holding a record before it is committed (renamed into
 //! place / upload completed). Committing at a state runs beside the pipeline (one commit at a time): the
 //! merger goes on writing new files while the finished ones are flushed, synced and renamed or uploaded, and
-//! the states it covers are acknowledged when it completes. Files are committed when they reach the size limit, and all open files are
-//! committed together when states have waited `max_ack_delay_seconds` or `max_ack_lag_mb` of input arrived
-//! since the last commit, so frequent states do not produce tiny files.
+//! the states it covers are acknowledged when it completes. Files are committed when they reach the size
+//! limit, and all open files are committed together when states have waited `max_ack_delay_seconds` or
+//! `max_ack_lag_mb` of input arrived since the last commit, so frequent states do not produce tiny files.
 
 use crate::config::ParquetConfig;
 use crate::paths::{KeyPattern, KeyValues};
@@ -605,6 +605,8 @@ async fn commit_file(storage: Arc<Storage>, file: FileToCommit) -> Result<String
 /// Files being committed beside the pipeline; the task acknowledges their states when they are visible.
 struct InFlight {
     task: tokio::task::JoinHandle<Result<Vec<String>>>,
+    /// Records received when the commit started: every one of them is in a committed file once it is done.
+    position: u64,
 }
 
 struct Merger<'a, 'o> {
@@ -750,13 +752,13 @@ impl Merger<'_, '_> {
                 tracker.lock().unwrap_or_else(|e| e.into_inner()).commit(position)?;
                 Ok(keys)
             });
-            self.in_flight = Some(InFlight { task });
+            self.in_flight = Some(InFlight { task, position });
         }
         self.uncommitted_input = 0;
         self.ack_all()
     }
 
-    /// Wait for the commit in flight, if any, and acknowledge the states it covers.
+    /// Wait for the commit in flight, if any.
     async fn finish_in_flight(&mut self) -> Result<()> {
         match self.in_flight.as_mut() {
             Some(in_flight) => {
@@ -767,7 +769,7 @@ impl Merger<'_, '_> {
         }
     }
 
-    /// The commit in flight ended with `done`: acknowledge its states, or fail.
+    /// The commit in flight ended with `done`: note its keys, or fail.
     fn complete_in_flight(
         &mut self,
         done: std::result::Result<Result<Vec<String>>, tokio::task::JoinError>,
@@ -777,7 +779,9 @@ impl Merger<'_, '_> {
         self.summary.committed_keys.extend(keys);
         // Once per commit, not per file: many streams commit together.
         destination_core::memory::release_freed_memory();
-        drop(in_flight);
+        // States queued after the task acknowledged, with no record since the commit started (their `ack_all`
+        // left them to the commit), are durable now too.
+        self.tracker().commit(in_flight.position)?;
         Ok(())
     }
 
