@@ -60,11 +60,13 @@ pub mod names;
 pub mod parquet_file;
 mod plain_column;
 pub mod s3;
+pub mod sampled_file;
 pub mod schema;
 pub mod values;
 
 pub use builder::BatchBuilder;
 pub use parquet_file::ParquetFileWriter;
+pub use sampled_file::SampledParquetWriter;
 pub use schema::{ColumnSpec, ColumnType, StreamSchema};
 
 #[cfg(test)]

@@ -256,13 +256,13 @@ impl<W: Write + Send> ParquetFileWriter<W> {
     }
 }
 
-/// Rows at the start of a file's first batch that [`skip_dictionary_for_unique_columns`] looks at.
-const DICTIONARY_SAMPLE_ROWS: usize = 4096;
+/// Rows at the start of a file that [`skip_dictionary_for_unique_columns`] looks at.
+pub(crate) const DICTIONARY_SAMPLE_ROWS: usize = 4096;
 /// Fewer sampled values than this say too little about a column: its dictionary stays on.
 const DICTIONARY_MIN_SAMPLE: usize = 1024;
 
-/// Turns dictionary encoding off for the top-level flat columns whose sampled values (the start of `batch`,
-/// usually a file's first batch) are at least 98% distinct: ids, timestamps, measurements.
+/// Turns dictionary encoding off for the top-level flat columns whose sampled values (the first rows of
+/// `batches`, usually a file's first batches) are at least 98% distinct: ids, timestamps, measurements.
 ///
 /// parquet builds a dictionary for every column and abandons it only once it outgrows its page limit, so for
 /// such columns the hashing is wasted work. 98% distinct in 4096 values means roughly 100k distinct values
@@ -270,11 +270,24 @@ const DICTIONARY_MIN_SAMPLE: usize = 1024;
 /// Columns with fewer than 1024 sampled non-null values keep their dictionary.
 pub fn skip_dictionary_for_unique_columns(
     mut props: WriterPropertiesBuilder,
-    batch: &RecordBatch,
+    batches: &[RecordBatch],
 ) -> WriterPropertiesBuilder {
-    let rows = batch.num_rows().min(DICTIONARY_SAMPLE_ROWS);
-    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
-        let column = column.slice(0, rows);
+    let Some(first) = batches.first() else { return props };
+    let schema = first.schema();
+    for (i, field) in schema.fields().iter().enumerate() {
+        let mut left = DICTIONARY_SAMPLE_ROWS;
+        let mut parts = Vec::new();
+        for batch in batches {
+            if left == 0 {
+                break;
+            }
+            let rows = batch.num_rows().min(left);
+            parts.push(batch.column(i).slice(0, rows));
+            left -= rows;
+        }
+        let Ok(column) = arrow::compute::concat(&parts.iter().map(|p| p.as_ref()).collect::<Vec<_>>()) else {
+            continue;
+        };
         let distinct = match field.data_type() {
             DataType::Utf8 => distinct_share(column.as_string::<i32>().iter().flatten()),
             DataType::LargeUtf8 => distinct_share(column.as_string::<i64>().iter().flatten()),
@@ -602,13 +615,20 @@ mod tests {
             ("sparse", Arc::new(Int64Array::from_iter((0..rows).map(|i| (i % 10 == 0).then_some(i as i64))))),
         ])
         .unwrap();
-        let props = skip_dictionary_for_unique_columns(WriterProperties::builder(), &batch).build();
+        let props =
+            skip_dictionary_for_unique_columns(WriterProperties::builder(), std::slice::from_ref(&batch)).build();
         let dictionary = |name: &str| props.dictionary_enabled(&ColumnPath::from(name));
         assert!(!dictionary("id") && !dictionary("amount") && !dictionary("at"));
         assert!(dictionary("unit") && dictionary("year") && dictionary("code"));
         // Unique, but only 410 values sampled: too few to judge.
         assert!(dictionary("sparse"));
-        let small = skip_dictionary_for_unique_columns(WriterProperties::builder(), &batch.slice(0, 100)).build();
+        let small = skip_dictionary_for_unique_columns(WriterProperties::builder(), &[batch.slice(0, 100)]).build();
         assert!(small.dictionary_enabled(&ColumnPath::from("id")));
+        // The sample spans batches: 25 batches of 200 rows judge as the whole batch does.
+        let split: Vec<RecordBatch> = (0..25).map(|k| batch.slice(k * 200, 200)).collect();
+        let props = skip_dictionary_for_unique_columns(WriterProperties::builder(), &split).build();
+        let dictionary = |name: &str| props.dictionary_enabled(&ColumnPath::from(name));
+        assert!(!dictionary("id") && !dictionary("amount") && !dictionary("at"));
+        assert!(dictionary("unit") && dictionary("year") && dictionary("code") && dictionary("sparse"));
     }
 }

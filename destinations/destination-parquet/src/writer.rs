@@ -23,8 +23,7 @@ use airbyte_protocol::{
 };
 use arrow::array::RecordBatch;
 use chrono::{DateTime, Utc};
-use destination_core::parquet_file::skip_dictionary_for_unique_columns;
-use destination_core::{BatchBuilder, ParquetFileWriter, StreamSchema};
+use destination_core::{BatchBuilder, SampledParquetWriter, StreamSchema};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
@@ -480,7 +479,7 @@ fn flush_builders(builders: &mut [Option<BatchBuilder>], events: &mut Vec<Event>
 
 struct OpenFile {
     staged: PathBuf,
-    writer: ParquetFileWriter<BufWriter<std::fs::File>>,
+    writer: SampledParquetWriter<BufWriter<std::fs::File>>,
     rows: usize,
 }
 
@@ -518,14 +517,12 @@ impl StreamSink {
             let staged = storage.staging_file()?;
             let file = std::fs::File::create(&staged)
                 .map_err(|e| ConnectorError::system(format!("cannot create staging file {}: {e}", staged.display())))?;
-            let props = skip_dictionary_for_unique_columns(self.props.clone().into_builder(), batch).build();
-            let writer = ParquetFileWriter::try_new(
+            let writer = SampledParquetWriter::new(
                 BufWriter::with_capacity(1 << 20, file),
                 self.schema.arrow_schema(),
-                props,
+                self.props.clone(),
                 destination_core::parquet_file::default_threads(),
-            )
-            .map_err(|e| self.parquet_error(e))?;
+            );
             self.open = Some(OpenFile { staged, writer, rows: 0 });
         }
         let open = self.open.as_mut().expect("opened above");

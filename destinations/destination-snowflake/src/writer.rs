@@ -15,7 +15,7 @@ use airbyte_protocol::codec::{decode_line, InputMessage, LineReader};
 use airbyte_protocol::destination::{AckTracker, StreamIndex};
 use airbyte_protocol::{ConfiguredAirbyteCatalog, ConnectorError, Output, Result, ResultExt};
 use arrow::array::RecordBatch;
-use destination_core::{BatchBuilder, ParquetFileWriter};
+use destination_core::{BatchBuilder, SampledParquetWriter};
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 use std::collections::HashSet;
@@ -48,7 +48,7 @@ struct StreamWriter {
     write_table: TableRef,
     load_table: TableRef,
     builder: BatchBuilder,
-    file: Option<(PathBuf, ParquetFileWriter<std::fs::File>)>,
+    file: Option<(PathBuf, SampledParquetWriter<std::fs::File>)>,
     buffered_bytes: usize,
     /// Tracker position of the first record not yet loaded.
     first_unloaded: Option<u64>,
@@ -226,11 +226,9 @@ impl<'a> Loader<'a> {
         if stream.file.is_none() {
             let path = self.dir.path().join(format!("{}.parquet", uuid::Uuid::new_v4().simple()));
             let file = std::fs::File::create(&path).system_context(format!("creating {}", path.display()))?;
-            let props = WriterProperties::builder().set_compression(Compression::SNAPPY);
-            let props = destination_core::parquet_file::skip_dictionary_for_unique_columns(props, &batch).build();
+            let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
             let threads = destination_core::parquet_file::default_threads();
-            let writer = ParquetFileWriter::try_new(file, stream.plan.staged_schema.clone(), props, threads)
-                .map_err(|e| ConnectorError::system(format!("starting a Parquet file: {e}")))?;
+            let writer = SampledParquetWriter::new(file, stream.plan.staged_schema.clone(), props, threads);
             stream.file = Some((path, writer));
         }
         let (_, writer) = stream.file.as_mut().expect("file was just created");

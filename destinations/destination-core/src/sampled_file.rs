@@ -1,0 +1,186 @@
+//! [`SampledParquetWriter`]: a [`ParquetFileWriter`] whose dictionary choices wait for a sample of rows.
+//!
+//! Dictionaries are turned off for nearly unique columns ([`skip_dictionary_for_unique_columns`]), judged on
+//! a file's first rows. A wide record makes a small first batch (a 2 MB input chunk holds only a few hundred
+//! 300-column rows): too small a sample, so every column kept a dictionary that parquet hashed and buffered
+//! per column until it overflowed. Here a file's first batches are held until the sample is big enough (or
+//! big in bytes), then the file opens with the dictionaries that sample calls for.
+
+use crate::parquet_file::{skip_dictionary_for_unique_columns, ParquetFileWriter, DICTIONARY_SAMPLE_ROWS};
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use parquet::errors::Result;
+use parquet::file::properties::WriterProperties;
+use std::io::Write;
+
+/// Held input above this many bytes (Arrow memory) opens the file whatever the sample's size.
+const MAX_HELD_BYTES: usize = 32 << 20;
+
+/// See the module docs. The methods are [`ParquetFileWriter`]'s; rows held for the sample count as in
+/// progress.
+pub struct SampledParquetWriter<W: Write + Send> {
+    /// Until the file opens.
+    sample: Option<Sample<W>>,
+    /// Once the file is open (neither: opening failed, and the error was returned).
+    writer: Option<ParquetFileWriter<W>>,
+}
+
+struct Sample<W> {
+    out: W,
+    schema: SchemaRef,
+    props: WriterProperties,
+    threads: usize,
+    held: Vec<RecordBatch>,
+}
+
+impl<W: Write + Send> SampledParquetWriter<W> {
+    /// A file whose dictionaries follow `props`, minus those the first rows show to be nearly unique.
+    pub fn new(out: W, schema: SchemaRef, props: WriterProperties, threads: usize) -> Self {
+        SampledParquetWriter { sample: Some(Sample { out, schema, props, threads, held: Vec::new() }), writer: None }
+    }
+
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        if let Some(sample) = &mut self.sample {
+            if batch.num_rows() > 0 {
+                sample.held.push(batch.clone());
+            }
+            if sample.rows() < DICTIONARY_SAMPLE_ROWS && sample.bytes() < MAX_HELD_BYTES {
+                return Ok(());
+            }
+            return self.writer().map(|_| ());
+        }
+        self.writer()?.write(batch)
+    }
+
+    /// Estimated size of the open row group, or the Arrow memory of the rows held for the sample.
+    pub fn in_progress_size(&self) -> usize {
+        match (&self.sample, &self.writer) {
+            (Some(sample), _) => sample.bytes(),
+            (None, Some(writer)) => writer.in_progress_size(),
+            (None, None) => 0,
+        }
+    }
+
+    pub fn in_progress_rows(&self) -> usize {
+        match (&self.sample, &self.writer) {
+            (Some(sample), _) => sample.rows(),
+            (None, Some(writer)) => writer.in_progress_rows(),
+            (None, None) => 0,
+        }
+    }
+
+    pub fn bytes_written(&self) -> usize {
+        self.writer.as_ref().map_or(0, ParquetFileWriter::bytes_written)
+    }
+
+    /// Finish the open row group; held rows are decided on and written first.
+    pub fn flush(&mut self) -> Result<()> {
+        self.writer()?.flush()
+    }
+
+    /// Flush, write the footer and return the output.
+    pub fn into_inner(mut self) -> Result<W> {
+        self.writer()?;
+        self.writer.take().ok_or_else(not_opened)?.into_inner()
+    }
+
+    /// The file writer; the first call decides the dictionaries on the held rows, opens the file and
+    /// writes them.
+    fn writer(&mut self) -> Result<&mut ParquetFileWriter<W>> {
+        if let Some(Sample { out, schema, props, threads, held }) = self.sample.take() {
+            let props = skip_dictionary_for_unique_columns(props.into_builder(), &held).build();
+            let mut writer = ParquetFileWriter::try_new(out, schema, props, threads)?;
+            for batch in &held {
+                writer.write(batch)?;
+            }
+            self.writer = Some(writer);
+        }
+        self.writer.as_mut().ok_or_else(not_opened)
+    }
+}
+
+impl<W> Sample<W> {
+    fn rows(&self) -> usize {
+        self.held.iter().map(RecordBatch::num_rows).sum()
+    }
+    fn bytes(&self) -> usize {
+        self.held.iter().map(RecordBatch::get_array_memory_size).sum()
+    }
+}
+
+fn not_opened() -> parquet::errors::ParquetError {
+    parquet::errors::ParquetError::General("the Parquet file could not be opened".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{ArrayRef, StringArray};
+    use bytes::Bytes;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use parquet::basic::Encoding;
+    use std::sync::Arc;
+
+    /// `rows` rows from `offset`: a unique id and a two-valued unit.
+    fn batch(offset: usize, rows: usize) -> RecordBatch {
+        RecordBatch::try_from_iter([
+            (
+                "id",
+                Arc::new(StringArray::from_iter_values((offset..offset + rows).map(|i| format!("id-{i}")))) as ArrayRef,
+            ),
+            ("unit", Arc::new(StringArray::from_iter_values((offset..offset + rows).map(|i| ["kg", "m3"][i % 2])))),
+        ])
+        .unwrap()
+    }
+
+    /// Whether each column's first chunk is dictionary encoded, and the rows read back.
+    fn dictionaries_and_rows(file: Vec<u8>) -> (Vec<bool>, usize) {
+        let reader = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(file)).unwrap();
+        let group = reader.metadata().row_group(0).clone();
+        let dictionary = group.columns().iter().map(|c| c.encodings().any(|e| e == Encoding::RLE_DICTIONARY)).collect();
+        (dictionary, reader.build().unwrap().map(|b| b.unwrap().num_rows()).sum())
+    }
+
+    #[test]
+    fn dictionaries_are_decided_on_rows_from_several_small_batches() {
+        let schema = batch(0, 1).schema();
+        let mut writer = SampledParquetWriter::new(Vec::new(), schema, WriterProperties::default(), 2);
+        // Wide records make batches of a few hundred rows: none alone is a big enough sample.
+        for k in 0..10 {
+            writer.write(&batch(k * 200, 200)).unwrap();
+            if k < 9 {
+                assert_eq!(writer.in_progress_rows(), (k + 1) * 200, "held for the sample");
+                assert_eq!(writer.bytes_written(), 0);
+            }
+        }
+        for k in 10..30 {
+            writer.write(&batch(k * 200, 200)).unwrap();
+        }
+        let (dictionary, rows) = dictionaries_and_rows(writer.into_inner().unwrap());
+        assert_eq!(dictionary, vec![false, true], "the unique id loses its dictionary, the unit keeps it");
+        assert_eq!(rows, 6000);
+    }
+
+    #[test]
+    fn a_file_smaller_than_the_sample_is_written_whole() {
+        let mut writer = SampledParquetWriter::new(Vec::new(), batch(0, 1).schema(), WriterProperties::default(), 2);
+        writer.write(&batch(0, 300)).unwrap();
+        writer.write(&batch(300, 0)).unwrap();
+        writer.write(&batch(300, 300)).unwrap();
+        writer.flush().unwrap();
+        assert!(writer.bytes_written() > 0, "flush opens the file");
+        writer.write(&batch(600, 5)).unwrap();
+        let (dictionary, rows) = dictionaries_and_rows(writer.into_inner().unwrap());
+        // 600 values are too few to judge: both keep their dictionary.
+        assert_eq!(dictionary, vec![true, true]);
+        assert_eq!(rows, 605);
+    }
+
+    #[test]
+    fn an_empty_file_is_valid() {
+        let writer = SampledParquetWriter::new(Vec::new(), batch(0, 1).schema(), WriterProperties::default(), 2);
+        let file = writer.into_inner().unwrap();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(file)).unwrap();
+        assert_eq!(reader.metadata().num_row_groups(), 0);
+    }
+}
