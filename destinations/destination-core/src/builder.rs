@@ -784,10 +784,24 @@ impl Column {
     /// [`append_raw`](Self::append_raw) for a value split by [`RawScan`]: a string without escapes goes into
     /// a string column without looking at it again.
     fn append_scanned(&mut self, raw: &str, plain_string: bool, ctx: &mut RowContext, path: &FieldPath<'_>) {
-        match self {
-            Column::String(b) if plain_string && raw.len() >= 2 => b.append_value(&raw[1..raw.len() - 1]),
-            _ => self.append_raw(raw, ctx, path),
+        if plain_string && raw.len() >= 2 {
+            // The scanner saw no escapes: the text between the quotes is the string.
+            let text = &raw[1..raw.len() - 1];
+            let placed = match self {
+                Column::String(b) => Some(b.append_value(text)),
+                Column::Date(b) => values::date(text).map(|v| b.append_value(v)),
+                Column::TimestampTz(b) | Column::Timestamp(b) => {
+                    values::timestamp_micros(text).map(|v| b.append_value(v))
+                }
+                Column::Time(b) => values::time_micros(text).map(|v| b.append_value(v)),
+                _ => None,
+            };
+            if placed.is_some() {
+                return;
+            }
         }
+        // Values that do not fit go this way too: it nulls them and records the change.
+        self.append_raw(raw, ctx, path)
     }
 
     /// Append one raw JSON value; `null` is null, a value that does not fit is null plus a change entry.

@@ -108,12 +108,39 @@ fn epoch_days(date: NaiveDate) -> i32 {
     date.num_days_from_ce() - UNIX_EPOCH_DAYS_FROM_CE
 }
 
+/// Days since 1970-01-01 of a four-digit-year calendar date, `None` if there is no such day.
+///
+/// The usual era arithmetic of the proleptic Gregorian calendar (400-year eras of 146,097 days, years
+/// counted from March so the leap day comes last): a few integer operations where chrono's constructor
+/// and day count cost about a hundred instructions a value.
+fn civil_days(year: u32, month: u32, day: u32) -> Option<i32> {
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let month_days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    if day == 0 || day > month_days {
+        return None;
+    }
+    // Years 0000-9999 from March: 0000-03-01 is day 0 of era 0 (no negative years here).
+    let y = if month <= 2 { year as i64 - 1 } else { year as i64 };
+    let era = y.div_euclid(400);
+    let year_of_era = y - era * 400;
+    let shifted_month = (month as i64 + 9) % 12;
+    let day_of_year = (153 * shifted_month + 2) / 5 + day as i64 - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    // 719,468 days from 0000-03-01 to 1970-01-01.
+    Some((era * 146_097 + day_of_era - 719_468) as i32)
+}
+
 /// Days since 1970-01-01.
 pub fn date(s: &str) -> Option<i32> {
     let b = s.as_bytes();
     if b.len() == 10 && b[4] == b'-' && b[7] == b'-' {
-        let d = NaiveDate::from_ymd_opt(digits(&b[0..4])? as i32, digits(&b[5..7])?, digits(&b[8..10])?)?;
-        return Some(epoch_days(d));
+        return civil_days(digits(&b[0..4])?, digits(&b[5..7])?, digits(&b[8..10])?);
     }
     if let Ok(d) = NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d") {
         return Some(epoch_days(d));
@@ -195,13 +222,13 @@ pub fn timestamp_micros(s: &str) -> Option<i64> {
 }
 
 fn fast_timestamp(b: &[u8]) -> Option<i64> {
-    let d = NaiveDate::from_ymd_opt(digits(&b[0..4])? as i32, digits(&b[5..7])?, digits(&b[8..10])?)?;
+    let days = civil_days(digits(&b[0..4])?, digits(&b[5..7])?, digits(&b[8..10])?)?;
     let (h, m, sec) = (digits(&b[11..13])?, digits(&b[14..16])?, digits(&b[17..19])?);
     if h > 23 || m > 59 || sec > 60 {
         return None;
     }
     let (frac, offset) = fraction_and_offset(&b[19..])?;
-    let secs = epoch_days(d) as i64 * 86_400 + (h * 3600 + m * 60 + sec.min(59)) as i64 - offset;
+    let secs = days as i64 * 86_400 + (h * 3600 + m * 60 + sec.min(59)) as i64 - offset;
     secs.checked_mul(1_000_000)?.checked_add(frac)
 }
 
@@ -224,6 +251,25 @@ pub fn time_micros(s: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn calendar_days_match_chrono_for_every_four_digit_date() {
+        use chrono::Datelike;
+        for year in 0..=9999u32 {
+            // Every day of the months around leap days and century rules, day 0 and 32 for every month.
+            for month in 0..=13u32 {
+                for day in 0..=32u32 {
+                    let want = NaiveDate::from_ymd_opt(year as i32, month, day)
+                        .map(|d| d.num_days_from_ce() - UNIX_EPOCH_DAYS_FROM_CE);
+                    assert_eq!(civil_days(year, month, day), want, "{year:04}-{month:02}-{day:02}");
+                }
+            }
+        }
+        assert_eq!(date("1970-01-01"), Some(0));
+        assert_eq!(date("2000-02-29"), Some(11_016));
+        assert_eq!(date("1900-02-29"), None);
+        assert_eq!(timestamp_micros("1969-12-31T23:59:59Z"), Some(-1_000_000));
+    }
 
     #[test]
     fn scalars_and_coercions() {
