@@ -788,7 +788,10 @@ impl Column {
             // The scanner saw no escapes: the text between the quotes is the string.
             let text = &raw[1..raw.len() - 1];
             let placed = match self {
-                Column::String(b) => Some(b.append_value(text)),
+                Column::String(b) => {
+                    b.append_value(text);
+                    Some(())
+                }
                 Column::Date(b) => values::date(text).map(|v| b.append_value(v)),
                 Column::TimestampTz(b) | Column::Timestamp(b) => {
                     values::timestamp_micros(text).map(|v| b.append_value(v))
