@@ -477,6 +477,9 @@ fn flush_builders(builders: &mut [Option<BatchBuilder>], events: &mut Vec<Event>
 
 // ------------------------------------------------------------------------------------------ output side
 
+/// An open row group at least this big is flushed before its file's commit goes beside the pipeline.
+const FLUSH_BEFORE_COMMIT_BYTES: usize = 16 << 20;
+
 struct OpenFile {
     staged: PathBuf,
     writer: SampledParquetWriter<BufWriter<std::fs::File>>,
@@ -548,7 +551,15 @@ impl StreamSink {
     /// Take the open file out of the sink with the key it will be committed under ([`commit_file`]); the
     /// sink opens a new file for the next batch.
     async fn take_for_commit(&mut self, storage: &Storage) -> Result<Option<FileToCommit>> {
-        let Some(open) = self.open.take() else { return Ok(None) };
+        let Some(mut open) = self.open.take() else { return Ok(None) };
+        // A big open row group is written out here rather than beside the pipeline, so that it is not still
+        // in memory while the next file fills its own: at most one large row group at a time.
+        if open.writer.in_progress_size() >= FLUSH_BEFORE_COMMIT_BYTES {
+            if let Err(e) = open.writer.flush() {
+                let _ = std::fs::remove_file(&open.staged);
+                return Err(self.parquet_error(e));
+            }
+        }
         let key = loop {
             let values =
                 KeyValues { sync_start: self.sync_start, part_number: self.next_part, sync_id: self.schema.sync_id };
