@@ -677,7 +677,7 @@ mod tests {
         }
         let pages: usize = offsets[0].iter().map(|c| c.page_locations().len()).sum();
         assert!(pages > schema.fields().len(), "several pages per column: {pages}");
-        assert!(indexed.metadata().column_index().is_some());
+        assert_page_bounds_match_pages(indexed.metadata(), &got, &props);
         // Rows found through the offset index (pages skipped by a selection) are the rows written.
         let (skip, take) = (want.num_rows() / 3, want.num_rows() / 2);
         let selection = RowSelection::from(vec![RowSelector::skip(skip), RowSelector::select(take)]);
@@ -692,6 +692,105 @@ mod tests {
         let selected: Vec<RecordBatch> = reader.map(|b| b.unwrap()).collect();
         assert_eq!(show(&concat(&selected)), show(&want.slice(skip, take)));
         chunks
+    }
+
+    /// A page's min and max, plain-encoded.
+    type PageBounds = (Vec<u8>, Vec<u8>);
+
+    /// The column index against the pages' rows (located by the offset index): null pages, null counts, and
+    /// min/max of every page equal to its values' bounds (strings truncated as the properties say). A chunk
+    /// with a NaN-only page has no column index (as parquet writes it).
+    fn assert_page_bounds_match_pages(
+        metadata: &parquet::file::metadata::ParquetMetaData,
+        rows: &RecordBatch,
+        props: &WriterProperties,
+    ) {
+        use crate::plain_column::{truncate_max, truncate_min};
+        use arrow::datatypes::{Date32Type, Float64Type};
+        use parquet::file::page_index::column_index::ColumnIndexMetaData as Index;
+        let (offsets, indexes) = (metadata.offset_index().unwrap(), metadata.column_index().expect("column index"));
+        let mut group_start = 0;
+        let mut checked_pages = 0;
+        for (g, group) in metadata.row_groups().iter().enumerate() {
+            let group_rows = group.num_rows() as usize;
+            for (c, index) in indexes[g].iter().enumerate() {
+                let locations = offsets[g][c].page_locations();
+                let at = |p: usize| format!("row group {g} column {c} page {p}");
+                let (array, data_type) = (rows.column(c), rows.schema().field(c).data_type().clone());
+                let only_nan_page = locations.iter().enumerate().any(|(p, l)| {
+                    let end = locations.get(p + 1).map_or(group_rows, |n| n.first_row_index as usize);
+                    let page = array.slice(group_start + l.first_row_index as usize, end - l.first_row_index as usize);
+                    data_type == DataType::Float64
+                        && page.null_count() < page.len()
+                        && page.as_primitive::<Float64Type>().iter().flatten().all(f64::is_nan)
+                });
+                if only_nan_page {
+                    assert_eq!(index, &Index::NONE, "{}", at(0));
+                    continue;
+                }
+                for (p, location) in locations.iter().enumerate() {
+                    let first = location.first_row_index as usize;
+                    let end = locations.get(p + 1).map_or(group_rows, |n| n.first_row_index as usize);
+                    let page = array.slice(group_start + first, end - first);
+                    assert_eq!(index.null_count(p), Some(page.null_count() as i64), "{}", at(p));
+                    assert_eq!(index.is_null_page(p), page.null_count() == page.len(), "{}", at(p));
+                    let (want, got): (Option<PageBounds>, Option<PageBounds>) = match (&data_type, index) {
+                        (DataType::Utf8, Index::BYTE_ARRAY(i)) => {
+                            let values = page.as_string::<i32>().iter().flatten().map(str::as_bytes);
+                            let n = props.column_index_truncate_length().unwrap_or(usize::MAX);
+                            let bounds = values.clone().min().zip(values.max());
+                            (
+                                bounds.map(|(a, b)| (truncate_min(a.to_vec(), n).0, truncate_max(b.to_vec(), n).0)),
+                                i.min_value(p).map(|a| (a.to_vec(), i.max_value(p).unwrap().to_vec())),
+                            )
+                        }
+                        (DataType::Float64, Index::DOUBLE(i)) => {
+                            let values = page.as_primitive::<Float64Type>().iter().flatten().filter(|v| !v.is_nan());
+                            let min = values.clone().reduce(f64::min).map(|v| if v == 0.0 { -0.0 } else { v });
+                            let max = values.reduce(f64::max).map(|v| if v == 0.0 { 0.0 } else { v });
+                            (
+                                min.zip(max).map(|(a, b)| (a.to_le_bytes().to_vec(), b.to_le_bytes().to_vec())),
+                                i.min_value(p).map(|a| {
+                                    (a.to_le_bytes().to_vec(), i.max_value(p).unwrap().to_le_bytes().to_vec())
+                                }),
+                            )
+                        }
+                        (DataType::Date32, Index::INT32(i)) => {
+                            let values = page.as_primitive::<Date32Type>().iter().flatten();
+                            (
+                                values
+                                    .clone()
+                                    .min()
+                                    .zip(values.max())
+                                    .map(|(a, b)| (a.to_le_bytes().to_vec(), b.to_le_bytes().to_vec())),
+                                i.min_value(p).map(|a| {
+                                    (a.to_le_bytes().to_vec(), i.max_value(p).unwrap().to_le_bytes().to_vec())
+                                }),
+                            )
+                        }
+                        (_, Index::INT64(i)) => {
+                            let ints = arrow::compute::cast(&page, &DataType::Int64).unwrap();
+                            let values = ints.as_primitive::<Int64Type>().iter().flatten();
+                            (
+                                values
+                                    .clone()
+                                    .min()
+                                    .zip(values.max())
+                                    .map(|(a, b)| (a.to_le_bytes().to_vec(), b.to_le_bytes().to_vec())),
+                                i.min_value(p).map(|a| {
+                                    (a.to_le_bytes().to_vec(), i.max_value(p).unwrap().to_le_bytes().to_vec())
+                                }),
+                            )
+                        }
+                        (t, i) => panic!("{}: column index {i:?} for {t}", at(p)),
+                    };
+                    assert_eq!(got, want, "{}", at(p));
+                    checked_pages += 1;
+                }
+            }
+            group_start += group_rows;
+        }
+        assert!(checked_pages > 0);
     }
 
     fn zstd() -> parquet::basic::Compression {

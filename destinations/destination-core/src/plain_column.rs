@@ -651,7 +651,7 @@ pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
 }
 
 /// The longest prefix of at most `n` bytes ending on a character boundary (UTF-8 columns).
-fn truncate_min(value: Vec<u8>, n: usize) -> (Vec<u8>, bool) {
+pub(crate) fn truncate_min(value: Vec<u8>, n: usize) -> (Vec<u8>, bool) {
     if value.len() <= n {
         return (value, true);
     }
@@ -667,7 +667,7 @@ fn truncate_min(value: Vec<u8>, n: usize) -> (Vec<u8>, bool) {
 
 /// A value of at most `n` bytes that sorts after every value with `value`'s prefix: the prefix with its last
 /// character raised (dropping characters that cannot be); `value` itself if none can.
-fn truncate_max(value: Vec<u8>, n: usize) -> (Vec<u8>, bool) {
+pub(crate) fn truncate_max(value: Vec<u8>, n: usize) -> (Vec<u8>, bool) {
     if value.len() <= n {
         return (value, true);
     }
