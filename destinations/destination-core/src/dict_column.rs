@@ -143,10 +143,17 @@ impl Dictionary {
     fn bytes_id(&mut self, value: &[u8]) -> u32 {
         let hash = hash_bytes(value);
         let (plain, starts) = (&self.plain, &self.starts);
-        if let Some(&id) = self.table.find(hash, |&id| entry(plain, starts, id as usize) == value) {
-            return id;
+        match self.table.find(hash, |&id| entry(plain, starts, id as usize) == value) {
+            Some(&id) => id,
+            None => self.insert_bytes(value, hash),
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn insert_bytes(&mut self, value: &[u8], hash: u64) -> u32 {
         let id = self.last_page.len() as u32;
+        let (plain, starts) = (&self.plain, &self.starts);
         self.table.insert_unique(hash, id, |&id| hash_bytes(entry(plain, starts, id as usize)));
         self.plain.extend_from_slice(&(value.len() as u32).to_le_bytes());
         self.starts.push(self.plain.len() as u32);
@@ -159,10 +166,17 @@ impl Dictionary {
     fn word_id(&mut self, word: u64) -> u32 {
         let hash = hash_word(word);
         let words = &self.words;
-        if let Some(&id) = self.table.find(hash, |&id| words[id as usize] == word) {
-            return id;
+        match self.table.find(hash, |&id| words[id as usize] == word) {
+            Some(&id) => id,
+            None => self.insert_word(word, hash),
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn insert_word(&mut self, word: u64, hash: u64) -> u32 {
         let id = self.last_page.len() as u32;
+        let words = &self.words;
         self.table.insert_unique(hash, id, |&id| hash_word(words[id as usize]));
         match self.layout {
             Layout::Int32 => self.plain.extend_from_slice(&(word as i32).to_le_bytes()),

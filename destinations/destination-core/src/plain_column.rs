@@ -256,12 +256,15 @@ impl PlainColumnWriter {
     }
 
     fn append(&mut self, array: &ArrayRef, start: usize, end: usize) -> Result<()> {
-        let nulls = array.logical_nulls();
+        let nulls = array.logical_nulls().filter(|n| n.null_count() > 0);
         let valid = |i: usize| nulls.as_ref().is_none_or(|n| n.is_valid(i));
         let before = self.validity.len();
-        self.validity.extend((start..end).map(valid));
-        let added_nulls = self.validity[before..].iter().filter(|v| !**v).count() as u64;
-        self.page_nulls += added_nulls;
+        if nulls.is_some() {
+            self.validity.extend((start..end).map(valid));
+            self.page_nulls += self.validity[before..].iter().filter(|v| !**v).count() as u64;
+        } else {
+            self.validity.resize(before + end - start, true);
+        }
         if let Some(dictionary) = self.dictionary.as_mut() {
             return dictionary.append(array, start, end, valid, &mut self.page_bounds);
         }
