@@ -1,16 +1,19 @@
-//! [`PlainColumnWriter`]: our own encoder for the flat columns Parquet gets without a dictionary.
+//! [`PlainColumnWriter`]: our own encoder for flat columns Parquet writes PLAIN, with or without a dictionary.
 //!
-//! Those columns (ids, names, timestamps, measurements, JSON text) carry most of a file's bytes. parquet's
-//! Arrow writer encodes them through general machinery: definition levels computed value by value, page
-//! buffers grown from nothing for every page, and a new streaming zstd context per page that copies its
-//! input. Here a column's values go straight into a reused page buffer in PLAIN layout, the definition levels
-//! come from the validity bitmap, and every page is compressed with one reused context. The pages, page
-//! index and column metadata follow the Parquet format as parquet writes them (data page v1, PLAIN values,
-//! RLE/bit-packed definition levels), and the chunk is spliced into the row group by parquet itself.
+//! Columns without a dictionary (ids, names, timestamps, measurements, JSON text) carry most of a file's
+//! bytes. parquet's Arrow writer encodes them through general machinery: definition levels computed value by
+//! value, page buffers grown from nothing for every page, and a new streaming zstd context per page that
+//! copies its input. Here a column's values go straight into a reused page buffer in PLAIN layout, the
+//! definition levels come from the validity bitmap, and every page is compressed with one reused context. The
+//! pages, page index and column metadata follow the Parquet format as parquet writes them (data page v1,
+//! PLAIN values, RLE/bit-packed definition levels), and the chunk is spliced into the row group by parquet
+//! itself.
 //!
 //! Columns Parquet writes with a dictionary get the same pages with RLE_DICTIONARY ids instead of values
 //! (see [`Dictionary`]), the dictionary page first, and parquet's fallback: once the dictionary's PLAIN
-//! size reaches `dictionary_page_size_limit`, its page is written and the rest of the chunk is PLAIN.
+//! size reaches `dictionary_page_size_limit` at the end of one of parquet's write batches, its page is
+//! written and the rest of the chunk is PLAIN. The column metadata lists the encodings and page encoding
+//! statistics parquet lists; the page index has no level histograms and says UNORDERED for the pages' order.
 
 use crate::dict_column::Dictionary;
 use arrow::array::{Array, ArrayRef, AsArray};
