@@ -545,6 +545,8 @@ mod tests {
             Field::new("constant", DataType::Int64, false),
             Field::new("many", DataType::Utf8, true),
             Field::new("many_ints", DataType::Int64, true),
+            Field::new("rising", DataType::Int64, false),
+            Field::new("falling", DataType::Utf8, true),
         ]));
         let columns: Vec<ArrayRef> = vec![
             Arc::new(Int64Array::from_iter_values((0..rows).map(|i| 1990 + n(i) * 7 % 31))),
@@ -565,6 +567,11 @@ mod tests {
                 (k % 10 != 0).then(|| if k < 1500 { format!("m{}", k % 5) } else { format!("{}{k}", "m".repeat(70)) })
             }))),
             Arc::new(Int64Array::from_iter((0..rows).map(|i| (i % 7 != 0).then(|| n(i) % 4000 / 3)))),
+            // Pages in ascending and descending order, over all batches (for the page index's boundary order).
+            Arc::new(Int64Array::from_iter_values((0..rows).map(|i| (offset * 10 + i as i64) / 500))),
+            Arc::new(StringArray::from_iter(
+                (0..rows).map(|i| (i % 5 != 1).then(|| format!("{:05}", 99_999 - (offset * 10 + i as i64) / 500))),
+            )),
         ];
         RecordBatch::try_new(schema, columns).unwrap()
     }
@@ -627,7 +634,7 @@ mod tests {
             ours.write(b).unwrap();
         }
         let (expected, ours) = (reference.into_inner().unwrap(), ours.into_inner().unwrap());
-        let ours_bytes = Bytes::from(ours.clone());
+        let (ours_bytes, expected_bytes) = (Bytes::from(ours.clone()), expected.clone());
         let concat = |bs: &[RecordBatch]| arrow::compute::concat_batches(&bs[0].schema(), bs).unwrap();
         let (want, got) = (concat(&read_all(expected.clone()).0), concat(&read_all(ours.clone()).0));
         // NaN != NaN: compare the columns' printed form.
@@ -666,8 +673,8 @@ mod tests {
             }
         }
         // The page index reads back: offsets for every column, bounds for those with page statistics.
-        let options = parquet::file::serialized_reader::ReadOptionsBuilder::new().with_page_index().build();
-        let indexed = SerializedFileReader::new_with_options(ours_bytes.clone(), options).unwrap();
+        let options = || parquet::file::serialized_reader::ReadOptionsBuilder::new().with_page_index().build();
+        let indexed = SerializedFileReader::new_with_options(ours_bytes.clone(), options()).unwrap();
         let offsets = indexed.metadata().offset_index().expect("offset index");
         assert!(offsets.iter().all(|group| group.len() == schema.fields().len()));
         for (group, chunks) in offsets.iter().zip(indexed.metadata().row_groups()) {
@@ -677,7 +684,8 @@ mod tests {
         }
         let pages: usize = offsets[0].iter().map(|c| c.page_locations().len()).sum();
         assert!(pages > schema.fields().len(), "several pages per column: {pages}");
-        assert_page_bounds_match_pages(indexed.metadata(), &got, &props);
+        let reference = SerializedFileReader::new_with_options(Bytes::from(expected_bytes), options()).unwrap();
+        assert_page_bounds_match_pages(indexed.metadata(), reference.metadata(), &got, &props);
         // Rows found through the offset index (pages skipped by a selection) are the rows written.
         let (skip, take) = (want.num_rows() / 3, want.num_rows() / 2);
         let selection = RowSelection::from(vec![RowSelector::skip(skip), RowSelector::select(take)]);
@@ -697,11 +705,21 @@ mod tests {
     /// A page's min and max, plain-encoded.
     type PageBounds = (Vec<u8>, Vec<u8>);
 
+    /// A page bound in the column's order.
+    #[derive(PartialEq, PartialOrd)]
+    enum Key {
+        Bytes(Vec<u8>),
+        Int(i64),
+        Double(f64),
+    }
+
     /// The column index against the pages' rows (located by the offset index): null pages, null counts, and
-    /// min/max of every page equal to its values' bounds (strings truncated as the properties say). A chunk
-    /// with a NaN-only page has no column index (as parquet writes it).
+    /// min/max of every page equal to its values' bounds (strings truncated as the properties say), and the
+    /// boundary order `reference` (parquet's file) has. A chunk with a NaN-only page has no column index (as
+    /// parquet writes it).
     fn assert_page_bounds_match_pages(
         metadata: &parquet::file::metadata::ParquetMetaData,
+        reference: &parquet::file::metadata::ParquetMetaData,
         rows: &RecordBatch,
         props: &WriterProperties,
     ) {
@@ -710,7 +728,7 @@ mod tests {
         use parquet::file::page_index::column_index::ColumnIndexMetaData as Index;
         let (offsets, indexes) = (metadata.offset_index().unwrap(), metadata.column_index().expect("column index"));
         let mut group_start = 0;
-        let mut checked_pages = 0;
+        let (mut checked_pages, mut checked_orders) = (0, 0);
         for (g, group) in metadata.row_groups().iter().enumerate() {
             let group_rows = group.num_rows() as usize;
             for (c, index) in indexes[g].iter().enumerate() {
@@ -728,13 +746,23 @@ mod tests {
                     assert_eq!(index, &Index::NONE, "{}", at(0));
                     continue;
                 }
+                // Sorted columns have the order whatever the page cuts (of several pages): parquet's must be ours.
+                let reference_pages = reference.offset_index().unwrap()[g][c].page_locations().len();
+                let sorted = ["rising", "falling"].contains(&rows.schema().field(c).name().as_str());
+                if sorted && reference_pages > 1 && locations.len() > 1 {
+                    checked_orders += 1;
+                    let reference_order = reference.column_index().unwrap()[g][c].get_boundary_order();
+                    assert_eq!(index.get_boundary_order(), reference_order, "{}", at(0));
+                    assert_ne!(reference_order, Some(parquet::basic::BoundaryOrder::UNORDERED));
+                }
+                let (mut ascending, mut descending, mut last) = (true, true, None::<(Key, Key)>);
                 for (p, location) in locations.iter().enumerate() {
                     let first = location.first_row_index as usize;
                     let end = locations.get(p + 1).map_or(group_rows, |n| n.first_row_index as usize);
                     let page = array.slice(group_start + first, end - first);
                     assert_eq!(index.null_count(p), Some(page.null_count() as i64), "{}", at(p));
                     assert_eq!(index.is_null_page(p), page.null_count() == page.len(), "{}", at(p));
-                    let (want, got): (Option<PageBounds>, Option<PageBounds>) = match (&data_type, index) {
+                    let (want, got, key): (Option<PageBounds>, Option<PageBounds>, _) = match (&data_type, index) {
                         (DataType::Utf8, Index::BYTE_ARRAY(i)) => {
                             let values = page.as_string::<i32>().iter().flatten().map(str::as_bytes);
                             let n = props.column_index_truncate_length().unwrap_or(usize::MAX);
@@ -742,6 +770,7 @@ mod tests {
                             (
                                 bounds.map(|(a, b)| (truncate_min(a.to_vec(), n).0, truncate_max(b.to_vec(), n).0)),
                                 i.min_value(p).map(|a| (a.to_vec(), i.max_value(p).unwrap().to_vec())),
+                                bounds.map(|(a, b)| (Key::Bytes(a.to_vec()), Key::Bytes(b.to_vec()))),
                             )
                         }
                         (DataType::Float64, Index::DOUBLE(i)) => {
@@ -753,10 +782,12 @@ mod tests {
                                 i.min_value(p).map(|a| {
                                     (a.to_le_bytes().to_vec(), i.max_value(p).unwrap().to_le_bytes().to_vec())
                                 }),
+                                min.zip(max).map(|(a, b)| (Key::Double(a), Key::Double(b))),
                             )
                         }
                         (DataType::Date32, Index::INT32(i)) => {
                             let values = page.as_primitive::<Date32Type>().iter().flatten();
+                            let bounds = values.clone().min().zip(values.clone().max());
                             (
                                 values
                                     .clone()
@@ -766,11 +797,13 @@ mod tests {
                                 i.min_value(p).map(|a| {
                                     (a.to_le_bytes().to_vec(), i.max_value(p).unwrap().to_le_bytes().to_vec())
                                 }),
+                                bounds.map(|(a, b)| (Key::Int(a as i64), Key::Int(b as i64))),
                             )
                         }
                         (_, Index::INT64(i)) => {
                             let ints = arrow::compute::cast(&page, &DataType::Int64).unwrap();
                             let values = ints.as_primitive::<Int64Type>().iter().flatten();
+                            let bounds = values.clone().min().zip(values.clone().max());
                             (
                                 values
                                     .clone()
@@ -780,17 +813,35 @@ mod tests {
                                 i.min_value(p).map(|a| {
                                     (a.to_le_bytes().to_vec(), i.max_value(p).unwrap().to_le_bytes().to_vec())
                                 }),
+                                bounds.map(|(a, b)| (Key::Int(a), Key::Int(b))),
                             )
                         }
                         (t, i) => panic!("{}: column index {i:?} for {t}", at(p)),
                     };
                     assert_eq!(got, want, "{}", at(p));
                     checked_pages += 1;
+                    // Parquet's rule: non-null pages' (untruncated) bounds never falling, or never rising.
+                    if let Some((min, max)) = key {
+                        if let Some((last_min, last_max)) = &last {
+                            ascending &= *last_min <= min && *last_max <= max;
+                            descending &= min <= *last_min && max <= *last_max;
+                        }
+                        last = Some((min, max));
+                    }
                 }
+                let order = match (ascending, descending) {
+                    (true, _) => parquet::basic::BoundaryOrder::ASCENDING,
+                    (false, true) => parquet::basic::BoundaryOrder::DESCENDING,
+                    (false, false) => parquet::basic::BoundaryOrder::UNORDERED,
+                };
+                assert_eq!(index.get_boundary_order(), Some(order), "{}", at(0));
             }
             group_start += group_rows;
         }
         assert!(checked_pages > 0);
+        let schema = rows.schema();
+        let sorted_columns = schema.fields().iter().filter(|f| ["rising", "falling"].contains(&f.name().as_str()));
+        assert!(sorted_columns.count() == 0 || checked_orders >= 4, "{checked_orders} sorted chunks compared");
     }
 
     fn zstd() -> parquet::basic::Compression {

@@ -13,7 +13,7 @@
 //! (see [`Dictionary`]), the dictionary page first, and parquet's fallback: once the dictionary's PLAIN
 //! size reaches `dictionary_page_size_limit` at the end of one of parquet's write batches, its page is
 //! written and the rest of the chunk is PLAIN. The column metadata lists the encodings and page encoding
-//! statistics parquet lists; the page index has no level histograms and says UNORDERED for the pages' order.
+//! statistics parquet lists; the page index has no level histograms.
 
 use crate::dict_column::Dictionary;
 use arrow::array::{Array, ArrayRef, AsArray};
@@ -21,7 +21,7 @@ use arrow::datatypes::{
     DataType, Date32Type, Float64Type, Int64Type, Time64MicrosecondType, TimeUnit, TimestampMicrosecondType,
 };
 use bytes::Bytes;
-use parquet::basic::{Compression, Encoding, PageType, Type as PhysicalType};
+use parquet::basic::{BoundaryOrder, Compression, Encoding, PageType, Type as PhysicalType};
 use parquet::column::page::{CompressedPage, Page, PageWriter};
 use parquet::column::writer::ColumnCloseResult;
 use parquet::data_type::ByteArray;
@@ -101,6 +101,16 @@ impl Bounds {
             self.double(max);
         }
     }
+    /// (min, max) in the column's order (`None` without a non-null, non-NaN value).
+    fn ordered(&self) -> Option<(OrderKey, OrderKey)> {
+        if let Some((a, b)) = &self.bytes {
+            return Some((OrderKey::Bytes(a.clone()), OrderKey::Bytes(b.clone())));
+        }
+        if let Some((a, b)) = self.int {
+            return Some((OrderKey::Int(a), OrderKey::Int(b)));
+        }
+        self.double.map(|(a, b)| (OrderKey::Double(a), OrderKey::Double(b)))
+    }
     /// (min, max) as Parquet's plain-encoded bound bytes, or `None` without a non-null, non-NaN value.
     fn encoded(&self, layout: Layout) -> Option<(Vec<u8>, Vec<u8>)> {
         match layout {
@@ -113,6 +123,38 @@ impl Bounds {
                 let (a, b) = signed_zero_bounds(a, b);
                 (a.to_le_bytes().to_vec(), b.to_le_bytes().to_vec())
             }),
+        }
+    }
+}
+
+/// A page bound compared as parquet compares them for the page index's boundary order (bytes unsigned).
+#[derive(PartialEq, PartialOrd)]
+enum OrderKey {
+    Bytes(Vec<u8>),
+    Int(i64),
+    Double(f64),
+}
+
+/// Whether the pages' bounds so far rise or fall from page to page (parquet's rule for the boundary order).
+struct PageOrder {
+    ascending: bool,
+    descending: bool,
+    last: Option<(OrderKey, OrderKey)>,
+}
+
+impl PageOrder {
+    fn add(&mut self, (min, max): (OrderKey, OrderKey)) {
+        if let Some((last_min, last_max)) = &self.last {
+            self.ascending &= !(*last_min > min || *last_max > max);
+            self.descending &= !(min > *last_min || max > *last_max);
+        }
+        self.last = Some((min, max));
+    }
+    fn boundary_order(&self) -> BoundaryOrder {
+        match (self.ascending, self.descending) {
+            (true, _) => BoundaryOrder::ASCENDING,
+            (false, true) => BoundaryOrder::DESCENDING,
+            (false, false) => BoundaryOrder::UNORDERED,
         }
     }
 }
@@ -157,6 +199,7 @@ pub(crate) struct PlainColumnWriter {
     nulls: u64,
     uncompressed_size: u64,
     column_index: ColumnIndexBuilder,
+    page_order: PageOrder,
     /// Each data page's offset after the dictionary page, size and rows (for the offset index).
     page_locations: Vec<(u64, i32, i64)>,
     offset_index: bool,
@@ -223,6 +266,7 @@ impl PlainColumnWriter {
             nulls: 0,
             uncompressed_size: 0,
             column_index: ColumnIndexBuilder::new(descr.physical_type()),
+            page_order: PageOrder { ascending: true, descending: true, last: None },
             page_locations: Vec::new(),
             offset_index: !props.offset_index_disabled(),
             data_page_encodings: Vec::new(),
@@ -360,6 +404,9 @@ impl PlainColumnWriter {
                 Some((min, max)) => {
                     let (min, max) = self.truncate(min, max, self.truncate_index);
                     self.column_index.append(false, min.0, max.0, self.page_nulls as i64);
+                    if let Some(bounds) = self.page_bounds.ordered() {
+                        self.page_order.add(bounds);
+                    }
                 }
                 None if all_null => self.column_index.append(true, Vec::new(), Vec::new(), self.page_nulls as i64),
                 // Only NaN: no bounds to give, so no page index for this chunk (as parquet does).
@@ -456,6 +503,7 @@ impl PlainColumnWriter {
         if let Some(s) = statistics {
             metadata = metadata.set_statistics(s);
         }
+        self.column_index.set_boundary_order(self.page_order.boundary_order());
         let column_index = (self.statistics == EnabledStatistics::Page && self.column_index.valid() && self.rows > 0)
             .then(|| self.column_index.build())
             .transpose()?;
