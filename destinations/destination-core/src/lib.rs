@@ -55,6 +55,7 @@
 //! stream. Building batches from independent chunks of input in parallel is safe; order is the caller's job.
 
 pub mod builder;
+mod dict_column;
 pub mod memory;
 pub mod names;
 pub mod parquet_file;

@@ -5,8 +5,8 @@
 //! first batch shows their sizes; [`write`](ParquetFileWriter::write) only hands the batch to the lanes, and
 //! [`flush`](ParquetFileWriter::flush) collects the encoded column chunks and appends the row group in column
 //! order. The file has what `ArrowWriter` writes (schema, metadata, row-group rules, values, statistics);
-//! flat columns without a dictionary are encoded by [`PlainColumnWriter`], whose pages may be cut at other
-//! rows and whose page index carries no level histograms.
+//! flat columns (PLAIN, with or without a dictionary) are encoded by [`PlainColumnWriter`], whose pages may be
+//! cut at other rows and whose page index carries no level histograms.
 
 use crate::plain_column::{EncodedPages, PlainColumnWriter};
 use arrow::array::{AsArray, RecordBatch};
@@ -31,7 +31,7 @@ struct LaneColumn {
     writers: Vec<(usize, LeafWriter)>,
 }
 
-/// A leaf column's encoder: parquet's, or ours for flat columns without a dictionary ([`PlainColumnWriter`]).
+/// A leaf column's encoder: parquet's, or ours for flat columns ([`PlainColumnWriter`], dictionary or not).
 enum LeafWriter {
     Arrow(Box<ArrowColumnWriter>),
     Plain(Box<PlainColumnWriter>),
@@ -89,7 +89,7 @@ pub struct ParquetFileWriter<W: Write + Send> {
     row_group_open: bool,
     buffered_rows: usize,
     max_row_group_rows: usize,
-    /// Flat columns without a dictionary go to [`PlainColumnWriter`] (`DESTINATION_OWN_PAGE_ENCODER=0`: never).
+    /// Flat columns go to [`PlainColumnWriter`] (`DESTINATION_OWN_PAGE_ENCODER=0`: never).
     own_encoder: bool,
 }
 
@@ -228,7 +228,7 @@ impl<W: Write + Send> ParquetFileWriter<W> {
                     .by_ref()
                     .take(leaves)
                     .map(|(leaf, arrow)| {
-                        // A flat column parquet would write PLAIN gets our encoder (see plain_column).
+                        // A flat column parquet would write PLAIN or dictionary-encoded gets our encoder.
                         let plain = (leaves == 1 && self.own_encoder)
                             .then(|| PlainColumnWriter::try_new(descriptors.column(leaf), data_type, &self.props))
                             .flatten();
@@ -512,62 +512,349 @@ mod tests {
 
     #[test]
     fn own_page_encoder_writes_what_arrow_writer_writes() {
-        use parquet::file::reader::{FileReader, SerializedFileReader};
         let batches: Vec<RecordBatch> = (0..6).map(|i| flat_batch(i * 977, 1500 + 371 * i as usize)).collect();
-        let schema = batches[0].schema();
         for (compression, page_rows) in [(parquet::basic::Compression::UNCOMPRESSED, 700), (zstd(), 20_000)] {
-            let props = || {
-                WriterProperties::builder()
-                    .set_max_row_group_size(4000)
-                    .set_dictionary_enabled(false)
-                    .set_compression(compression)
-                    .set_data_page_row_count_limit(page_rows)
-                    .set_data_page_size_limit(16 * 1024)
-                    .build()
-            };
-            let mut reference = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(props())).unwrap();
-            let mut ours = ParquetFileWriter::try_new(Vec::new(), schema.clone(), props(), 2).unwrap();
-            assert!(ours.own_encoder, "DESTINATION_OWN_PAGE_ENCODER=0 would make this compare parquet with itself");
-            for b in &batches {
-                reference.write(b).unwrap();
-                ours.write(b).unwrap();
-            }
-            let (expected, ours) = (reference.into_inner().unwrap(), ours.into_inner().unwrap());
-            let ours_bytes = Bytes::from(ours.clone());
-            let concat = |bs: &[RecordBatch]| arrow::compute::concat_batches(&bs[0].schema(), bs).unwrap();
-            let (want, got) = (concat(&read_all(expected.clone()).0), concat(&read_all(ours.clone()).0));
-            // NaN != NaN: compare the columns' printed form.
-            let show = |b: &RecordBatch| format!("{:?}", b.columns());
-            assert_eq!(show(&got), show(&want), "{compression:?}");
-            let (want, got) = (
-                SerializedFileReader::new(Bytes::from(expected)).unwrap(),
-                SerializedFileReader::new(Bytes::from(ours)).unwrap(),
-            );
-            assert_eq!(got.num_row_groups(), want.num_row_groups());
-            for g in 0..want.num_row_groups() {
-                let (w, o) = (want.metadata().row_group(g), got.metadata().row_group(g));
-                assert_eq!(o.num_rows(), w.num_rows());
-                for c in 0..w.num_columns() {
-                    let (wc, oc) = (w.column(c), o.column(c));
-                    assert_eq!(oc.compression(), wc.compression());
-                    assert_eq!(oc.num_values(), wc.num_values(), "row group {g} column {c}");
-                    assert_eq!(oc.statistics(), wc.statistics(), "row group {g} column {}", wc.column_path());
-                    // Floats compare -0.0 == 0.0: the bytes tell the signed zeros apart.
-                    let bounds = |s: Option<&parquet::file::statistics::Statistics>| {
-                        s.map(|s| (s.min_bytes_opt().map(<[u8]>::to_vec), s.max_bytes_opt().map(<[u8]>::to_vec)))
-                    };
-                    assert_eq!(bounds(oc.statistics()), bounds(wc.statistics()), "{}", wc.column_path());
-                }
-            }
-            // The page index reads back: offsets for every column, bounds for those with page statistics.
-            let options = parquet::file::serialized_reader::ReadOptionsBuilder::new().with_page_index().build();
-            let indexed = SerializedFileReader::new_with_options(ours_bytes, options).unwrap();
-            let offsets = indexed.metadata().offset_index().expect("offset index");
-            assert!(offsets.iter().all(|group| group.len() == schema.fields().len()));
-            let pages: usize = offsets[0].iter().map(|c| c.page_locations().len()).sum();
-            assert!(pages > schema.fields().len(), "several pages per column: {pages}");
-            assert!(indexed.metadata().column_index().is_some());
+            let props = WriterProperties::builder()
+                .set_max_row_group_size(4000)
+                .set_dictionary_enabled(false)
+                .set_compression(compression)
+                .set_data_page_row_count_limit(page_rows)
+                .set_data_page_size_limit(16 * 1024)
+                .build();
+            assert_same_file_as_arrow_writer(&batches, props);
         }
+    }
+
+    /// Low-cardinality flat columns (dictionary-encoded) with nulls, multi-byte and long strings, NaN and signed
+    /// zeros, a constant, an all-null column, and `many` whose dictionary outgrows its limit mid-chunk.
+    fn low_cardinality_batch(offset: i64, rows: usize) -> RecordBatch {
+        use arrow::array::{Date32Array, Float64Array, Time64MicrosecondArray, TimestampMicrosecondArray};
+        use arrow::datatypes::TimeUnit;
+        let n = |i: usize| i as i64 + offset;
+        let unit = |i: usize| match n(i) % 11 {
+            0 => None,
+            1 => Some(format!("{}{}", "A".repeat(100), n(i) % 3)),
+            2 => Some(format!("{}-{}", "ä€😀".repeat(30), n(i) % 2)),
+            3 => Some("zz".repeat(50)),
+            4 => Some(String::new()),
+            k => Some(format!("unit {}", k * (n(i) % 3))),
+        };
+        let double = |i: usize| match n(i) % 9 {
+            0 => None,
+            1 => Some(f64::NAN),
+            2 => Some(-0.0),
+            3 => Some(0.0),
+            k => Some(k as f64 / 4.0 - 1.5),
+        };
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("year", DataType::Int64, false),
+            Field::new("unit", DataType::Utf8, true),
+            Field::new("x", DataType::Float64, true),
+            Field::new("nan_only", DataType::Float64, true),
+            Field::new("at", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), true),
+            Field::new("day", DataType::Date32, true),
+            Field::new("time", DataType::Time64(TimeUnit::Microsecond), true),
+            Field::new("nothing", DataType::Utf8, true),
+            Field::new("constant", DataType::Int64, false),
+            Field::new("many", DataType::Utf8, true),
+            Field::new("many_ints", DataType::Int64, true),
+            Field::new("rising", DataType::Int64, false),
+            Field::new("falling", DataType::Utf8, true),
+        ]));
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from_iter_values((0..rows).map(|i| 1990 + n(i) * 7 % 31))),
+            Arc::new(StringArray::from_iter((0..rows).map(unit))),
+            Arc::new(Float64Array::from_iter((0..rows).map(double))),
+            Arc::new(Float64Array::from_iter((0..rows).map(|i| (i % 3 == 0).then_some(f64::NAN)))),
+            Arc::new(
+                TimestampMicrosecondArray::from_iter((0..rows).map(|i| (n(i) % 5 != 0).then(|| n(i) % 13 * 86_400)))
+                    .with_timezone("UTC"),
+            ),
+            Arc::new(Date32Array::from_iter((0..rows).map(|i| (n(i) % 4 != 0).then(|| (n(i) % 40) as i32 - 20)))),
+            Arc::new(Time64MicrosecondArray::from_iter((0..rows).map(|i| (n(i) % 6 != 0).then(|| n(i) % 17)))),
+            Arc::new(StringArray::from_iter((0..rows).map(|_| None::<String>))),
+            Arc::new(Int64Array::from_iter_values((0..rows).map(|_| 7))),
+            // Mostly repeated at first, then new values: the dictionary outgrows its limit after a few pages.
+            Arc::new(StringArray::from_iter((0..rows).map(|i| {
+                let k = n(i) % 4000;
+                (k % 10 != 0).then(|| if k < 1500 { format!("m{}", k % 5) } else { format!("{}{k}", "m".repeat(70)) })
+            }))),
+            Arc::new(Int64Array::from_iter((0..rows).map(|i| (i % 7 != 0).then(|| n(i) % 4000 / 3)))),
+            // Pages in ascending and descending order, over all batches (for the page index's boundary order).
+            Arc::new(Int64Array::from_iter_values((0..rows).map(|i| (offset * 10 + i as i64) / 500))),
+            Arc::new(StringArray::from_iter(
+                (0..rows).map(|i| (i % 5 != 1).then(|| format!("{:05}", 99_999 - (offset * 10 + i as i64) / 500))),
+            )),
+        ];
+        RecordBatch::try_new(schema, columns).unwrap()
+    }
+
+    #[test]
+    fn own_dictionary_encoder_writes_what_arrow_writer_writes() {
+        let batches: Vec<RecordBatch> =
+            (0..5).map(|i| low_cardinality_batch(i * 1231, 1800 + 377 * i as usize)).collect();
+        for (compression, page_rows) in [(parquet::basic::Compression::UNCOMPRESSED, 300), (zstd(), 20_000)] {
+            let props = WriterProperties::builder()
+                .set_max_row_group_size(4000)
+                .set_compression(compression)
+                .set_data_page_row_count_limit(page_rows)
+                .set_data_page_size_limit(1024)
+                .set_column_dictionary_page_size_limit("many".into(), 8 * 1024)
+                .set_column_dictionary_page_size_limit("many_ints".into(), 2 * 1024)
+                .build();
+            let chunks = assert_same_file_as_arrow_writer(&batches, props);
+            let dictionary = |c: &ColumnChunkMetaData| c.dictionary_page_offset().is_some();
+            assert!(chunks.iter().all(dictionary), "every chunk dictionary-encoded");
+            // The fallback: a dictionary page, dictionary-encoded data pages, then PLAIN ones.
+            let fallback = vec![
+                (PageType::DICTIONARY_PAGE, Encoding::PLAIN),
+                (PageType::DATA_PAGE, Encoding::RLE_DICTIONARY),
+                (PageType::DATA_PAGE, Encoding::PLAIN),
+            ];
+            for name in ["many", "many_ints"] {
+                let column = chunks.iter().filter(|c| c.column_path().string() == name);
+                let fell_back = column.filter(|c| page_kinds(c) == Some(fallback.clone())).count();
+                assert!(fell_back >= 2, "{name}: {fell_back} chunks fell back");
+            }
+            let year = chunks.iter().find(|c| c.column_path().string() == "year").unwrap();
+            assert_eq!(page_kinds(year).unwrap().len(), 2, "no fallback for a small dictionary");
+        }
+    }
+
+    use parquet::basic::{Encoding, PageType};
+    use parquet::file::metadata::ColumnChunkMetaData;
+
+    /// A chunk's page kinds in order (counts left out: pages are cut at other rows than parquet's).
+    fn page_kinds(chunk: &ColumnChunkMetaData) -> Option<Vec<(PageType, Encoding)>> {
+        let mut kinds: Vec<_> = chunk.page_encoding_stats()?.iter().map(|s| (s.page_type, s.encoding)).collect();
+        kinds.dedup();
+        Some(kinds)
+    }
+
+    /// Writes `batches` with `ArrowWriter` and with [`ParquetFileWriter`] (own encoder on) under `props`, and
+    /// compares what a reader sees: values, row groups, and per chunk compression, value count, statistics
+    /// (bounds byte for byte), encodings, page kinds and dictionary page. The page index must read back and
+    /// locate the pages (rows read through it with a selection). Returns our column chunks.
+    fn assert_same_file_as_arrow_writer(batches: &[RecordBatch], props: WriterProperties) -> Vec<ColumnChunkMetaData> {
+        use parquet::arrow::arrow_reader::{ArrowReaderOptions, RowSelection, RowSelector};
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        let schema = batches[0].schema();
+        let mut reference = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(props.clone())).unwrap();
+        let mut ours = ParquetFileWriter::try_new(Vec::new(), schema.clone(), props.clone(), 2).unwrap();
+        assert!(ours.own_encoder, "DESTINATION_OWN_PAGE_ENCODER=0 would make this compare parquet with itself");
+        for b in batches {
+            reference.write(b).unwrap();
+            ours.write(b).unwrap();
+        }
+        let (expected, ours) = (reference.into_inner().unwrap(), ours.into_inner().unwrap());
+        let (ours_bytes, expected_bytes) = (Bytes::from(ours.clone()), expected.clone());
+        let concat = |bs: &[RecordBatch]| arrow::compute::concat_batches(&bs[0].schema(), bs).unwrap();
+        let (want, got) = (concat(&read_all(expected.clone()).0), concat(&read_all(ours.clone()).0));
+        // NaN != NaN: compare the columns' printed form.
+        let show = |b: &RecordBatch| format!("{:?}", b.columns());
+        assert_eq!(show(&got), show(&want));
+        let (want_file, got_file) = (
+            SerializedFileReader::new(Bytes::from(expected)).unwrap(),
+            SerializedFileReader::new(Bytes::from(ours)).unwrap(),
+        );
+        assert_eq!(got_file.num_row_groups(), want_file.num_row_groups());
+        // Every column went through the own encoder (else parquet would be compared with itself).
+        let descriptors = got_file.metadata().file_metadata().schema_descr_ptr();
+        for (leaf, field) in schema.fields().iter().enumerate() {
+            let own = PlainColumnWriter::try_new(descriptors.column(leaf), field.data_type(), &props);
+            assert!(own.is_some(), "{} is not written by the own encoder", field.name());
+        }
+        let mut chunks = Vec::new();
+        for g in 0..want_file.num_row_groups() {
+            let (w, o) = (want_file.metadata().row_group(g), got_file.metadata().row_group(g));
+            assert_eq!(o.num_rows(), w.num_rows());
+            for c in 0..w.num_columns() {
+                let (wc, oc) = (w.column(c), o.column(c));
+                let at = format!("row group {g} column {}", wc.column_path());
+                assert_eq!(oc.compression(), wc.compression());
+                assert_eq!(oc.num_values(), wc.num_values(), "{at}");
+                assert_eq!(oc.statistics(), wc.statistics(), "{at}");
+                // Floats compare -0.0 == 0.0: the bytes tell the signed zeros apart.
+                let bounds = |s: Option<&parquet::file::statistics::Statistics>| {
+                    s.map(|s| (s.min_bytes_opt().map(<[u8]>::to_vec), s.max_bytes_opt().map(<[u8]>::to_vec)))
+                };
+                assert_eq!(bounds(oc.statistics()), bounds(wc.statistics()), "{at}");
+                assert_eq!(oc.encodings().collect::<Vec<_>>(), wc.encodings().collect::<Vec<_>>(), "{at}");
+                assert_eq!(page_kinds(oc), page_kinds(wc), "{at}");
+                assert_eq!(oc.dictionary_page_offset().is_some(), wc.dictionary_page_offset().is_some(), "{at}");
+                chunks.push(oc.clone());
+            }
+        }
+        // The page index reads back: offsets for every column, bounds for those with page statistics.
+        let options = || parquet::file::serialized_reader::ReadOptionsBuilder::new().with_page_index().build();
+        let indexed = SerializedFileReader::new_with_options(ours_bytes.clone(), options()).unwrap();
+        let offsets = indexed.metadata().offset_index().expect("offset index");
+        assert!(offsets.iter().all(|group| group.len() == schema.fields().len()));
+        for (group, chunks) in offsets.iter().zip(indexed.metadata().row_groups()) {
+            for (index, chunk) in group.iter().zip(chunks.columns()) {
+                assert_eq!(index.page_locations()[0].offset, chunk.data_page_offset(), "{}", chunk.column_path());
+            }
+        }
+        let pages: usize = offsets[0].iter().map(|c| c.page_locations().len()).sum();
+        assert!(pages > schema.fields().len(), "several pages per column: {pages}");
+        let reference = SerializedFileReader::new_with_options(Bytes::from(expected_bytes), options()).unwrap();
+        assert_page_bounds_match_pages(indexed.metadata(), reference.metadata(), &got, &props);
+        // Rows found through the offset index (pages skipped by a selection) are the rows written.
+        let (skip, take) = (want.num_rows() / 3, want.num_rows() / 2);
+        let selection = RowSelection::from(vec![RowSelector::skip(skip), RowSelector::select(take)]);
+        let reader = ParquetRecordBatchReaderBuilder::try_new_with_options(
+            ours_bytes,
+            ArrowReaderOptions::new().with_page_index(true),
+        )
+        .unwrap()
+        .with_row_selection(selection)
+        .build()
+        .unwrap();
+        let selected: Vec<RecordBatch> = reader.map(|b| b.unwrap()).collect();
+        assert_eq!(show(&concat(&selected)), show(&want.slice(skip, take)));
+        chunks
+    }
+
+    /// A page's min and max, plain-encoded.
+    type PageBounds = (Vec<u8>, Vec<u8>);
+
+    /// A page bound in the column's order.
+    #[derive(PartialEq, PartialOrd)]
+    enum Key {
+        Bytes(Vec<u8>),
+        Int(i64),
+        Double(f64),
+    }
+
+    /// The column index against the pages' rows (located by the offset index): null pages, null counts, and
+    /// min/max of every page equal to its values' bounds (strings truncated as the properties say), and the
+    /// boundary order `reference` (parquet's file) has. A chunk with a NaN-only page has no column index (as
+    /// parquet writes it).
+    fn assert_page_bounds_match_pages(
+        metadata: &parquet::file::metadata::ParquetMetaData,
+        reference: &parquet::file::metadata::ParquetMetaData,
+        rows: &RecordBatch,
+        props: &WriterProperties,
+    ) {
+        use crate::plain_column::{truncate_max, truncate_min};
+        use arrow::datatypes::{Date32Type, Float64Type};
+        use parquet::file::page_index::column_index::ColumnIndexMetaData as Index;
+        let (offsets, indexes) = (metadata.offset_index().unwrap(), metadata.column_index().expect("column index"));
+        let mut group_start = 0;
+        let (mut checked_pages, mut checked_orders) = (0, 0);
+        for (g, group) in metadata.row_groups().iter().enumerate() {
+            let group_rows = group.num_rows() as usize;
+            for (c, index) in indexes[g].iter().enumerate() {
+                let locations = offsets[g][c].page_locations();
+                let at = |p: usize| format!("row group {g} column {c} page {p}");
+                let (array, data_type) = (rows.column(c), rows.schema().field(c).data_type().clone());
+                let only_nan_page = locations.iter().enumerate().any(|(p, l)| {
+                    let end = locations.get(p + 1).map_or(group_rows, |n| n.first_row_index as usize);
+                    let page = array.slice(group_start + l.first_row_index as usize, end - l.first_row_index as usize);
+                    data_type == DataType::Float64
+                        && page.null_count() < page.len()
+                        && page.as_primitive::<Float64Type>().iter().flatten().all(f64::is_nan)
+                });
+                if only_nan_page {
+                    assert_eq!(index, &Index::NONE, "{}", at(0));
+                    continue;
+                }
+                // Sorted columns have the order whatever the page cuts (of several pages): parquet's must be ours.
+                let reference_pages = reference.offset_index().unwrap()[g][c].page_locations().len();
+                let sorted = ["rising", "falling"].contains(&rows.schema().field(c).name().as_str());
+                if sorted && reference_pages > 1 && locations.len() > 1 {
+                    checked_orders += 1;
+                    let reference_order = reference.column_index().unwrap()[g][c].get_boundary_order();
+                    assert_eq!(index.get_boundary_order(), reference_order, "{}", at(0));
+                    assert_ne!(reference_order, Some(parquet::basic::BoundaryOrder::UNORDERED));
+                }
+                let (mut ascending, mut descending, mut last) = (true, true, None::<(Key, Key)>);
+                for (p, location) in locations.iter().enumerate() {
+                    let first = location.first_row_index as usize;
+                    let end = locations.get(p + 1).map_or(group_rows, |n| n.first_row_index as usize);
+                    let page = array.slice(group_start + first, end - first);
+                    assert_eq!(index.null_count(p), Some(page.null_count() as i64), "{}", at(p));
+                    assert_eq!(index.is_null_page(p), page.null_count() == page.len(), "{}", at(p));
+                    let (want, got, key): (Option<PageBounds>, Option<PageBounds>, _) = match (&data_type, index) {
+                        (DataType::Utf8, Index::BYTE_ARRAY(i)) => {
+                            let values = page.as_string::<i32>().iter().flatten().map(str::as_bytes);
+                            let n = props.column_index_truncate_length().unwrap_or(usize::MAX);
+                            let bounds = values.clone().min().zip(values.max());
+                            (
+                                bounds.map(|(a, b)| (truncate_min(a.to_vec(), n).0, truncate_max(b.to_vec(), n).0)),
+                                i.min_value(p).map(|a| (a.to_vec(), i.max_value(p).unwrap().to_vec())),
+                                bounds.map(|(a, b)| (Key::Bytes(a.to_vec()), Key::Bytes(b.to_vec()))),
+                            )
+                        }
+                        (DataType::Float64, Index::DOUBLE(i)) => {
+                            let values = page.as_primitive::<Float64Type>().iter().flatten().filter(|v| !v.is_nan());
+                            let min = values.clone().reduce(f64::min).map(|v| if v == 0.0 { -0.0 } else { v });
+                            let max = values.reduce(f64::max).map(|v| if v == 0.0 { 0.0 } else { v });
+                            (
+                                min.zip(max).map(|(a, b)| (a.to_le_bytes().to_vec(), b.to_le_bytes().to_vec())),
+                                i.min_value(p).map(|a| {
+                                    (a.to_le_bytes().to_vec(), i.max_value(p).unwrap().to_le_bytes().to_vec())
+                                }),
+                                min.zip(max).map(|(a, b)| (Key::Double(a), Key::Double(b))),
+                            )
+                        }
+                        (DataType::Date32, Index::INT32(i)) => {
+                            let values = page.as_primitive::<Date32Type>().iter().flatten();
+                            let bounds = values.clone().min().zip(values.clone().max());
+                            (
+                                values
+                                    .clone()
+                                    .min()
+                                    .zip(values.max())
+                                    .map(|(a, b)| (a.to_le_bytes().to_vec(), b.to_le_bytes().to_vec())),
+                                i.min_value(p).map(|a| {
+                                    (a.to_le_bytes().to_vec(), i.max_value(p).unwrap().to_le_bytes().to_vec())
+                                }),
+                                bounds.map(|(a, b)| (Key::Int(a as i64), Key::Int(b as i64))),
+                            )
+                        }
+                        (_, Index::INT64(i)) => {
+                            let ints = arrow::compute::cast(&page, &DataType::Int64).unwrap();
+                            let values = ints.as_primitive::<Int64Type>().iter().flatten();
+                            let bounds = values.clone().min().zip(values.clone().max());
+                            (
+                                values
+                                    .clone()
+                                    .min()
+                                    .zip(values.max())
+                                    .map(|(a, b)| (a.to_le_bytes().to_vec(), b.to_le_bytes().to_vec())),
+                                i.min_value(p).map(|a| {
+                                    (a.to_le_bytes().to_vec(), i.max_value(p).unwrap().to_le_bytes().to_vec())
+                                }),
+                                bounds.map(|(a, b)| (Key::Int(a), Key::Int(b))),
+                            )
+                        }
+                        (t, i) => panic!("{}: column index {i:?} for {t}", at(p)),
+                    };
+                    assert_eq!(got, want, "{}", at(p));
+                    checked_pages += 1;
+                    // Parquet's rule: non-null pages' (untruncated) bounds never falling, or never rising.
+                    if let Some((min, max)) = key {
+                        if let Some((last_min, last_max)) = &last {
+                            ascending &= *last_min <= min && *last_max <= max;
+                            descending &= min <= *last_min && max <= *last_max;
+                        }
+                        last = Some((min, max));
+                    }
+                }
+                let order = match (ascending, descending) {
+                    (true, _) => parquet::basic::BoundaryOrder::ASCENDING,
+                    (false, true) => parquet::basic::BoundaryOrder::DESCENDING,
+                    (false, false) => parquet::basic::BoundaryOrder::UNORDERED,
+                };
+                assert_eq!(index.get_boundary_order(), Some(order), "{}", at(0));
+            }
+            group_start += group_rows;
+        }
+        assert!(checked_pages > 0);
+        let schema = rows.schema();
+        let sorted_columns = schema.fields().iter().filter(|f| ["rising", "falling"].contains(&f.name().as_str()));
+        assert!(sorted_columns.count() == 0 || checked_orders >= 4, "{checked_orders} sorted chunks compared");
     }
 
     fn zstd() -> parquet::basic::Compression {

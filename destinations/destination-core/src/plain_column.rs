@@ -1,25 +1,33 @@
-//! [`PlainColumnWriter`]: our own encoder for the flat columns Parquet gets without a dictionary.
+//! [`PlainColumnWriter`]: our own encoder for flat columns Parquet writes PLAIN, with or without a dictionary.
 //!
-//! Those columns (ids, names, timestamps, measurements, JSON text) carry most of a file's bytes. parquet's
-//! Arrow writer encodes them through general machinery: definition levels computed value by value, page
-//! buffers grown from nothing for every page, and a new streaming zstd context per page that copies its
-//! input. Here a column's values go straight into a reused page buffer in PLAIN layout, the definition levels
-//! come from the validity bitmap, and every page is compressed with one reused context. The pages, page
-//! index and column metadata follow the Parquet format as parquet writes them (data page v1, PLAIN values,
-//! RLE/bit-packed definition levels), and the chunk is spliced into the row group by parquet itself.
+//! Columns without a dictionary (ids, names, timestamps, measurements, JSON text) carry most of a file's
+//! bytes. parquet's Arrow writer encodes them through general machinery: definition levels computed value by
+//! value, page buffers grown from nothing for every page, and a new streaming zstd context per page that
+//! copies its input. Here a column's values go straight into a reused page buffer in PLAIN layout, the
+//! definition levels come from the validity bitmap, and every page is compressed with one reused context. The
+//! pages, page index and column metadata follow the Parquet format as parquet writes them (data page v1,
+//! PLAIN values, RLE/bit-packed definition levels), and the chunk is spliced into the row group by parquet
+//! itself.
+//!
+//! Columns Parquet writes with a dictionary get the same pages with RLE_DICTIONARY ids instead of values
+//! (see [`Dictionary`]), the dictionary page first, and parquet's fallback: once the dictionary's PLAIN
+//! size reaches `dictionary_page_size_limit` at the end of one of parquet's write batches, its page is
+//! written and the rest of the chunk is PLAIN. The column metadata lists the encodings and page encoding
+//! statistics parquet lists; the page index has no level histograms.
 
+use crate::dict_column::Dictionary;
 use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::datatypes::{
     DataType, Date32Type, Float64Type, Int64Type, Time64MicrosecondType, TimeUnit, TimestampMicrosecondType,
 };
 use bytes::Bytes;
-use parquet::basic::{Compression, Encoding, Type as PhysicalType};
+use parquet::basic::{BoundaryOrder, Compression, Encoding, PageType, Type as PhysicalType};
 use parquet::column::page::{CompressedPage, Page, PageWriter};
 use parquet::column::writer::ColumnCloseResult;
 use parquet::data_type::ByteArray;
 use parquet::errors::{ParquetError, Result};
-use parquet::file::metadata::{ColumnChunkMetaData, ColumnIndexBuilder, OffsetIndexBuilder};
-use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::metadata::{ColumnChunkMetaData, ColumnIndexBuilder, OffsetIndexBuilder, PageEncodingStats};
+use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
 use parquet::file::reader::{ChunkReader, Length};
 use parquet::file::statistics::{Statistics, ValueStatistics};
 use parquet::file::writer::{SerializedPageWriter, TrackedWrite};
@@ -31,7 +39,7 @@ const MAX_PAGE_ROWS: usize = 1 << 20;
 
 /// Physical layout of a supported column's values.
 #[derive(Clone, Copy, Debug, PartialEq)]
-enum Layout {
+pub(crate) enum Layout {
     Bytes,
     Int64,
     Int32,
@@ -40,14 +48,14 @@ enum Layout {
 
 /// Running min/max of one page or chunk, in the column's physical order.
 #[derive(Clone, Default)]
-struct Bounds {
+pub(crate) struct Bounds {
     bytes: Option<(Vec<u8>, Vec<u8>)>,
     int: Option<(i64, i64)>,
     double: Option<(f64, f64)>,
 }
 
 impl Bounds {
-    fn bytes(&mut self, v: &[u8]) {
+    pub(crate) fn bytes(&mut self, v: &[u8]) {
         match &mut self.bytes {
             Some((min, max)) => {
                 if v < min.as_slice() {
@@ -61,12 +69,12 @@ impl Bounds {
             None => self.bytes = Some((v.to_vec(), v.to_vec())),
         }
     }
-    fn int(&mut self, v: i64) {
+    pub(crate) fn int(&mut self, v: i64) {
         let (min, max) = self.int.get_or_insert((v, v));
         *min = (*min).min(v);
         *max = (*max).max(v);
     }
-    fn double(&mut self, v: f64) {
+    pub(crate) fn double(&mut self, v: f64) {
         // NaN orders nowhere: Parquet statistics leave it out.
         if v.is_nan() {
             return;
@@ -93,6 +101,16 @@ impl Bounds {
             self.double(max);
         }
     }
+    /// (min, max) in the column's order (`None` without a non-null, non-NaN value).
+    fn ordered(&self) -> Option<(OrderKey, OrderKey)> {
+        if let Some((a, b)) = &self.bytes {
+            return Some((OrderKey::Bytes(a.clone()), OrderKey::Bytes(b.clone())));
+        }
+        if let Some((a, b)) = self.int {
+            return Some((OrderKey::Int(a), OrderKey::Int(b)));
+        }
+        self.double.map(|(a, b)| (OrderKey::Double(a), OrderKey::Double(b)))
+    }
     /// (min, max) as Parquet's plain-encoded bound bytes, or `None` without a non-null, non-NaN value.
     fn encoded(&self, layout: Layout) -> Option<(Vec<u8>, Vec<u8>)> {
         match layout {
@@ -109,12 +127,44 @@ impl Bounds {
     }
 }
 
+/// A page bound compared as parquet compares them for the page index's boundary order (bytes unsigned).
+#[derive(PartialEq, PartialOrd)]
+enum OrderKey {
+    Bytes(Vec<u8>),
+    Int(i64),
+    Double(f64),
+}
+
+/// Whether the pages' bounds so far rise or fall from page to page (parquet's rule for the boundary order).
+struct PageOrder {
+    ascending: bool,
+    descending: bool,
+    last: Option<(OrderKey, OrderKey)>,
+}
+
+impl PageOrder {
+    fn add(&mut self, (min, max): (OrderKey, OrderKey)) {
+        if let Some((last_min, last_max)) = &self.last {
+            self.ascending &= !(*last_min > min || *last_max > max);
+            self.descending &= !(min > *last_min || max > *last_max);
+        }
+        self.last = Some((min, max));
+    }
+    fn boundary_order(&self) -> BoundaryOrder {
+        match (self.ascending, self.descending) {
+            (true, _) => BoundaryOrder::ASCENDING,
+            (false, true) => BoundaryOrder::DESCENDING,
+            (false, false) => BoundaryOrder::UNORDERED,
+        }
+    }
+}
+
 /// The format's rule for zeros: a min of zero is written -0.0, a max of zero +0.0.
 fn signed_zero_bounds(min: f64, max: f64) -> (f64, f64) {
     (if min == 0.0 { -0.0 } else { min }, if max == 0.0 { 0.0 } else { max })
 }
 
-/// Encodes one flat column of one row group; see the module docs.
+/// Encodes one flat column of one row group, with or without a dictionary; see the module docs.
 pub(crate) struct PlainColumnWriter {
     descr: ColumnDescPtr,
     layout: Layout,
@@ -126,6 +176,13 @@ pub(crate) struct PlainColumnWriter {
     truncate_statistics: Option<usize>,
     page_bytes_limit: usize,
     page_rows_limit: usize,
+    /// While the chunk is dictionary-encoded: its dictionary (the open page's values are ids in it).
+    dictionary: Option<Box<Dictionary>>,
+    dictionary_limit: usize,
+    /// Rows parquet writes at a time (`write_batch_size`): its fallback is decided after each such batch.
+    batch_rows: usize,
+    /// The dictionary page once written (header and body); it goes before the data pages.
+    dictionary_page: Option<Bytes>,
     // The page being filled: `level_room` bytes kept free for the definition levels, then the values, so the
     // page is compressed from one buffer without copying it.
     level_room: usize,
@@ -142,12 +199,18 @@ pub(crate) struct PlainColumnWriter {
     nulls: u64,
     uncompressed_size: u64,
     column_index: ColumnIndexBuilder,
-    offset_index: Option<OffsetIndexBuilder>,
+    page_order: PageOrder,
+    /// Each data page's offset after the dictionary page, size and rows (for the offset index).
+    page_locations: Vec<(u64, i32, i64)>,
+    offset_index: bool,
+    /// Data pages by encoding, in order (RLE_DICTIONARY pages, then PLAIN ones after a fallback).
+    data_page_encodings: Vec<PageEncodingStats>,
 }
 
 impl PlainColumnWriter {
     /// A writer for the leaf `descr` holding Arrow values of `data_type`, if this encoder supports it under
-    /// `props` (PLAIN without dictionary, zstd or no compression, no bloom filter, a flat column).
+    /// `props` (PLAIN with or without dictionary, data page v1, zstd or no compression, no bloom filter, a
+    /// flat column).
     pub(crate) fn try_new(descr: ColumnDescPtr, data_type: &DataType, props: &WriterProperties) -> Option<Self> {
         let path: &ColumnPath = descr.path();
         let layout = match (data_type, descr.physical_type()) {
@@ -164,8 +227,8 @@ impl PlainColumnWriter {
             Compression::ZSTD(level) => Some(zstd::bulk::Compressor::new(level.compression_level()).ok()?),
             _ => return None,
         };
-        if props.dictionary_enabled(path)
-            || !plain
+        if !plain
+            || props.writer_version() != WriterVersion::PARQUET_1_0
             || props.bloom_filter_properties(path).is_some()
             || props.write_page_header_statistics(path)
             || descr.max_rep_level() != 0
@@ -187,6 +250,10 @@ impl PlainColumnWriter {
             truncate_statistics: props.statistics_truncate_length(),
             page_bytes_limit: props.data_page_size_limit(),
             page_rows_limit,
+            dictionary: props.dictionary_enabled(path).then(|| Box::new(Dictionary::new(layout))),
+            dictionary_limit: props.column_dictionary_page_size_limit(path),
+            batch_rows: props.write_batch_size().max(1),
+            dictionary_page: None,
             level_room,
             values: vec![0; level_room],
             validity: Vec::new(),
@@ -199,7 +266,10 @@ impl PlainColumnWriter {
             nulls: 0,
             uncompressed_size: 0,
             column_index: ColumnIndexBuilder::new(descr.physical_type()),
-            offset_index: (!props.offset_index_disabled()).then(OffsetIndexBuilder::new),
+            page_order: PageOrder { ascending: true, descending: true, last: None },
+            page_locations: Vec::new(),
+            offset_index: !props.offset_index_disabled(),
+            data_page_encodings: Vec::new(),
             descr,
         })
     }
@@ -211,14 +281,21 @@ impl PlainColumnWriter {
         }
         let mut start = 0;
         while start < array.len() {
-            // Slices of at most 1024 rows, so a page overshoots its size limit by little (as in parquet).
+            // Slices of at most 1024 rows, so a page overshoots its size limit by little (as in parquet), that
+            // end at parquet's batch boundaries (where it decides whether to leave its dictionary).
             let room = self.page_rows_limit.saturating_sub(self.validity.len()).clamp(1, 1024);
-            let end = (start + room).min(array.len());
+            let batch_end = (start / self.batch_rows + 1) * self.batch_rows;
+            let end = (start + room).min(batch_end).min(array.len());
             self.append(array, start, end)?;
-            if self.validity.len() >= self.page_rows_limit
-                || self.values.len() - self.level_room >= self.page_bytes_limit
-            {
+            if self.validity.len() >= self.page_rows_limit || self.open_page_size() >= self.page_bytes_limit {
                 self.flush_page()?;
+            }
+            // parquet's fallback, at the end of each of its batches: the dictionary's page is written as it is
+            // and the rest of the chunk goes PLAIN.
+            let batch_done = end == batch_end || end == array.len();
+            if batch_done && self.dictionary.as_ref().is_some_and(|d| d.encoded_size() >= self.dictionary_limit) {
+                self.flush_page()?;
+                self.write_dictionary_page()?;
             }
             start = end;
         }
@@ -226,12 +303,18 @@ impl PlainColumnWriter {
     }
 
     fn append(&mut self, array: &ArrayRef, start: usize, end: usize) -> Result<()> {
-        let nulls = array.logical_nulls();
+        let nulls = array.logical_nulls().filter(|n| n.null_count() > 0);
         let valid = |i: usize| nulls.as_ref().is_none_or(|n| n.is_valid(i));
         let before = self.validity.len();
-        self.validity.extend((start..end).map(valid));
-        let added_nulls = self.validity[before..].iter().filter(|v| !**v).count() as u64;
-        self.page_nulls += added_nulls;
+        if nulls.is_some() {
+            self.validity.extend((start..end).map(valid));
+            self.page_nulls += self.validity[before..].iter().filter(|v| !**v).count() as u64;
+        } else {
+            self.validity.resize(before + end - start, true);
+        }
+        if let Some(dictionary) = self.dictionary.as_mut() {
+            return dictionary.append(array, start, end, valid, &mut self.page_bounds);
+        }
         match self.layout {
             Layout::Bytes => {
                 let a = array.as_string::<i32>();
@@ -276,6 +359,13 @@ impl PlainColumnWriter {
         if rows == 0 {
             return Ok(());
         }
+        let encoding = match self.dictionary.as_mut() {
+            Some(dictionary) => {
+                dictionary.finish_page(&mut self.values);
+                Encoding::RLE_DICTIONARY
+            }
+            None => Encoding::PLAIN,
+        };
         // The levels (length-prefixed) go right before the values, into the room kept for them.
         let mut start = 0;
         if self.nullable {
@@ -287,33 +377,26 @@ impl PlainColumnWriter {
         }
         let page_body = &self.values[start..];
         let uncompressed = page_body.len();
-        let body = match self.compressor.as_mut() {
-            Some(c) => {
-                // A buffer per page, handed on without a copy: kept per column it would double the memory of
-                // wide tables (one page-sized buffer for each of hundreds of columns).
-                let mut compressed = Vec::with_capacity(zstd::zstd_safe::compress_bound(uncompressed));
-                c.compress_to_buffer(page_body, &mut compressed)?;
-                Bytes::from(compressed)
-            }
-            None => Bytes::copy_from_slice(page_body),
-        };
-        let body_len = body.len();
+        let body = compress(self.compressor.as_mut(), page_body)?;
         let page = Page::DataPage {
             buf: body,
             num_values: rows as u32,
-            encoding: Encoding::PLAIN,
+            encoding,
             def_level_encoding: Encoding::RLE,
             rep_level_encoding: Encoding::RLE,
             statistics: None,
         };
-        let mut sink = TrackedWrite::new(Vec::with_capacity(body_len + 64));
-        let spec = SerializedPageWriter::new(&mut sink).write_page(CompressedPage::new(page, uncompressed))?;
-        let offset = self.pages.len();
-        self.pages.push(Bytes::from(sink.into_inner()?));
+        let (bytes, spec) = serialize_page(CompressedPage::new(page, uncompressed))?;
+        // Offsets count from the end of the dictionary page, which may be written after this page.
+        let offset = self.pages.len() - self.dictionary_page.as_ref().map_or(0, |p| p.len() as u64);
+        self.pages.push(bytes);
         self.uncompressed_size += spec.uncompressed_size as u64;
-        if let Some(offsets) = self.offset_index.as_mut() {
-            offsets.append_offset_and_size(offset as i64, spec.compressed_size as i32);
-            offsets.append_row_count(rows as i64);
+        self.page_locations.push((offset, spec.compressed_size as i32, rows as i64));
+        match self.data_page_encodings.last_mut() {
+            Some(last) if last.encoding == encoding => last.count += 1,
+            _ => {
+                self.data_page_encodings.push(PageEncodingStats { page_type: PageType::DATA_PAGE, encoding, count: 1 })
+            }
         }
         if self.statistics == EnabledStatistics::Page {
             let all_null = self.page_nulls as usize == rows;
@@ -321,6 +404,9 @@ impl PlainColumnWriter {
                 Some((min, max)) => {
                     let (min, max) = self.truncate(min, max, self.truncate_index);
                     self.column_index.append(false, min.0, max.0, self.page_nulls as i64);
+                    if let Some(bounds) = self.page_bounds.ordered() {
+                        self.page_order.add(bounds);
+                    }
                 }
                 None if all_null => self.column_index.append(true, Vec::new(), Vec::new(), self.page_nulls as i64),
                 // Only NaN: no bounds to give, so no page index for this chunk (as parquet does).
@@ -337,6 +423,32 @@ impl PlainColumnWriter {
         Ok(())
     }
 
+    /// Write the dictionary page (PLAIN entries, compressed like the data pages) and stop using the dictionary:
+    /// values from here on are PLAIN. The open page must be empty.
+    fn write_dictionary_page(&mut self) -> Result<()> {
+        let Some(dictionary) = self.dictionary.take() else { return Ok(()) };
+        let (body, entries) = dictionary.page_body();
+        let page = Page::DictionaryPage {
+            buf: compress(self.compressor.as_mut(), body)?,
+            num_values: entries as u32,
+            encoding: Encoding::PLAIN,
+            is_sorted: false,
+        };
+        let (bytes, spec) = serialize_page(CompressedPage::new(page, body.len()))?;
+        self.uncompressed_size += spec.uncompressed_size as u64;
+        self.pages.push_front(bytes.clone());
+        self.dictionary_page = Some(bytes);
+        Ok(())
+    }
+
+    /// Encoded size of the open page's values (ids while the dictionary is used).
+    fn open_page_size(&self) -> usize {
+        match &self.dictionary {
+            Some(dictionary) => dictionary.estimated_page_size(),
+            None => self.values.len() - self.level_room,
+        }
+    }
+
     /// Bounds cut to `length` bytes for byte columns: the min's prefix, and a max whose last character is
     /// raised so it stays an upper bound (left whole when no character can be raised). `bool`: exact.
     fn truncate(&self, min: Vec<u8>, max: Vec<u8>, length: Option<usize>) -> (Bound, Bound) {
@@ -348,12 +460,15 @@ impl PlainColumnWriter {
 
     /// Encoded bytes so far, the open page included (for row group and file sizing).
     pub(crate) fn estimated_size(&self) -> usize {
-        Length::len(&self.pages) as usize + self.values.len() - self.level_room
+        Length::len(&self.pages) as usize
+            + self.open_page_size()
+            + self.dictionary.as_ref().map_or(0, |dictionary| dictionary.encoded_size())
     }
 
     /// Finish the chunk: its bytes (pages from offset 0) and what the row group needs to splice them in.
     pub(crate) fn close(mut self) -> Result<(EncodedPages, ColumnCloseResult)> {
         self.flush_page()?;
+        self.write_dictionary_page()?;
         let statistics = (self.statistics != EnabledStatistics::None).then(|| {
             let bounds = self
                 .chunk_bounds
@@ -362,16 +477,33 @@ impl PlainColumnWriter {
             statistics_from(self.layout, bounds, self.nulls)
         });
         let bytes = self.pages;
+        let dictionary_len = self.dictionary_page.as_ref().map_or(0, |p| p.len() as u64);
+        // As parquet lists them: RLE for the levels, the data pages' encodings, PLAIN for a dictionary page.
+        let mut encodings = std::collections::BTreeSet::from([Encoding::RLE]);
+        encodings.extend(self.data_page_encodings.iter().map(|e| e.encoding));
+        let mut page_encodings = Vec::new();
+        if self.dictionary_page.is_some() {
+            encodings.insert(Encoding::PLAIN);
+            page_encodings.push(PageEncodingStats {
+                page_type: PageType::DICTIONARY_PAGE,
+                encoding: Encoding::PLAIN,
+                count: 1,
+            });
+        }
+        page_encodings.extend(self.data_page_encodings);
         let mut metadata = ColumnChunkMetaData::builder(self.descr.clone())
             .set_compression(self.compression)
-            .set_encodings(vec![Encoding::PLAIN, Encoding::RLE])
+            .set_encodings(encodings.into_iter().collect())
+            .set_page_encoding_stats(page_encodings)
             .set_num_values(self.rows as i64)
             .set_total_compressed_size(bytes.len() as i64)
             .set_total_uncompressed_size(self.uncompressed_size as i64)
-            .set_data_page_offset(0);
+            .set_data_page_offset(dictionary_len as i64)
+            .set_dictionary_page_offset(self.dictionary_page.is_some().then_some(0));
         if let Some(s) = statistics {
             metadata = metadata.set_statistics(s);
         }
+        self.column_index.set_boundary_order(self.page_order.boundary_order());
         let column_index = (self.statistics == EnabledStatistics::Page && self.column_index.valid() && self.rows > 0)
             .then(|| self.column_index.build())
             .transpose()?;
@@ -381,7 +513,14 @@ impl PlainColumnWriter {
             metadata: metadata.build()?,
             bloom_filter: None,
             column_index,
-            offset_index: self.offset_index.map(OffsetIndexBuilder::build),
+            offset_index: self.offset_index.then(|| {
+                let mut offsets = OffsetIndexBuilder::new();
+                for (offset, size, rows) in self.page_locations {
+                    offsets.append_offset_and_size((offset + dictionary_len) as i64, size);
+                    offsets.append_row_count(rows);
+                }
+                offsets.build()
+            }),
         };
         Ok((bytes, close))
     }
@@ -399,6 +538,32 @@ impl EncodedPages {
         self.len += page.len() as u64;
         self.pages.push(page);
     }
+    /// Put `page` before the others (a dictionary page written after its data pages).
+    fn push_front(&mut self, page: Bytes) {
+        self.len += page.len() as u64;
+        self.pages.insert(0, page);
+    }
+}
+
+/// `body` compressed with `compressor` (zstd), or copied when the column is not compressed.
+fn compress(compressor: Option<&mut zstd::bulk::Compressor<'static>>, body: &[u8]) -> Result<Bytes> {
+    Ok(match compressor {
+        Some(c) => {
+            // A buffer per page, handed on without a copy: kept per column it would double the memory of wide
+            // tables (one page-sized buffer for each of hundreds of columns).
+            let mut compressed = Vec::with_capacity(zstd::zstd_safe::compress_bound(body.len()));
+            c.compress_to_buffer(body, &mut compressed)?;
+            Bytes::from(compressed)
+        }
+        None => Bytes::copy_from_slice(body),
+    })
+}
+
+/// A page with its header, as parquet writes it, and what the column metadata needs of it.
+fn serialize_page(page: CompressedPage) -> Result<(Bytes, parquet::column::page::PageWriteSpec)> {
+    let mut sink = TrackedWrite::new(Vec::with_capacity(page.data().len() + 64));
+    let spec = SerializedPageWriter::new(&mut sink).write_page(page)?;
+    Ok((Bytes::from(sink.into_inner()?), spec))
 }
 
 impl Length for EncodedPages {
@@ -462,7 +627,7 @@ impl Read for PagesReader {
 }
 
 /// The i64 values behind Int64, timestamp and time arrays.
-fn i64_values(array: &ArrayRef) -> Result<&[i64]> {
+pub(crate) fn i64_values(array: &ArrayRef) -> Result<&[i64]> {
     Ok(match array.data_type() {
         DataType::Int64 => array.as_primitive::<Int64Type>().values(),
         DataType::Timestamp(TimeUnit::Microsecond, _) => array.as_primitive::<TimestampMicrosecondType>().values(),
@@ -531,7 +696,7 @@ fn encode_levels(validity: &[bool], all_valid: bool, out: &mut Vec<u8>) {
     }
 }
 
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
         v >>= 7;
@@ -540,7 +705,7 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
 }
 
 /// The longest prefix of at most `n` bytes ending on a character boundary (UTF-8 columns).
-fn truncate_min(value: Vec<u8>, n: usize) -> (Vec<u8>, bool) {
+pub(crate) fn truncate_min(value: Vec<u8>, n: usize) -> (Vec<u8>, bool) {
     if value.len() <= n {
         return (value, true);
     }
@@ -556,7 +721,7 @@ fn truncate_min(value: Vec<u8>, n: usize) -> (Vec<u8>, bool) {
 
 /// A value of at most `n` bytes that sorts after every value with `value`'s prefix: the prefix with its last
 /// character raised (dropping characters that cannot be); `value` itself if none can.
-fn truncate_max(value: Vec<u8>, n: usize) -> (Vec<u8>, bool) {
+pub(crate) fn truncate_max(value: Vec<u8>, n: usize) -> (Vec<u8>, bool) {
     if value.len() <= n {
         return (value, true);
     }
