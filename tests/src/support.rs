@@ -40,8 +40,12 @@ pub fn free_port() -> u16 {
 pub fn wait_for_port(port: u16, secs: u64) -> bool {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
     while std::time::Instant::now() < deadline {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return true;
+        // A connection to itself (TCP simultaneous open, when the client happens to get `port` as its own
+        // ephemeral port) is not a server.
+        if let Ok(stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            if stream.local_addr().ok() != stream.peer_addr().ok() {
+                return true;
+            }
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
@@ -60,16 +64,24 @@ impl Drop for ChildGuard {
 /// A real S3-compatible server (moto_server from `.venv/tools`) on a free loopback port. Returns the guard
 /// that stops it and its endpoint (`http://127.0.0.1:PORT`).
 pub fn moto_server() -> (ChildGuard, String) {
-    let port = free_port();
-    let child = std::process::Command::new(venv_tool("tools", "moto_server"))
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start moto_server");
-    let guard = ChildGuard(child);
-    assert!(wait_for_port(port, 60), "moto_server did not start on port {port}");
-    (guard, format!("http://127.0.0.1:{port}"))
+    for _ in 0..3 {
+        let port = free_port();
+        let child = std::process::Command::new(venv_tool("tools", "moto_server"))
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start moto_server");
+        let mut guard = ChildGuard(child);
+        assert!(wait_for_port(port, 60), "moto_server did not start on port {port}");
+        // Something else may have taken the port between `free_port` and the server's bind: then the server
+        // has exited, and another port is tried.
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        if guard.0.try_wait().ok().flatten().is_none() && wait_for_port(port, 5) {
+            return (guard, format!("http://127.0.0.1:{port}"));
+        }
+    }
+    panic!("moto_server exited right after starting, three times")
 }
 
 /// Create a bucket on an S3 test server (a plain `PUT /bucket`, which moto accepts without signing).
