@@ -603,11 +603,28 @@ fn place_members(data: &str, members: &[DataMember], cols: &mut ObjectColumns, c
     let mut hint = 0;
     let mut result = Some(());
     for member in members {
+        let plain_string = member.kind == ValueKind::String { escaped: false };
+        // Members usually come in schema order: a key equal to the next column's name goes straight there,
+        // named by the column (no text slice of the key is made).
+        if !member.key_escaped
+            && cols.names.get(hint).is_some_and(|name| {
+                cols.seen[hint] != stamp && {
+                    let key = data.as_bytes().get(member.key.0..member.key.1).unwrap_or_default();
+                    same_bytes(name.as_bytes(), key)
+                }
+            })
+        {
+            let i = hint;
+            cols.seen[i] = stamp;
+            hint += 1;
+            let path = FieldPath::Key(&cols.names[i], &FieldPath::Root);
+            cols.columns[i].append_scanned(member.value(data), plain_string, ctx, &path);
+            continue;
+        }
         let Some(key) = member.key(data) else {
             result = None;
             break;
         };
-        let plain_string = member.kind == ValueKind::String { escaped: false };
         place_member(cols, ctx, &FieldPath::Root, stamp, &mut hint, &key, member.value(data), plain_string);
     }
     for (i, column) in cols.columns.iter_mut().enumerate() {
