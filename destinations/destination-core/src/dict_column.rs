@@ -217,6 +217,11 @@ fn hash_word(word: u64) -> u64 {
 /// RLE runs, the rest bit-packed in groups of eight (the last group padded with zeros).
 pub(crate) fn encode_ids(ids: &[u32], bit_width: u8, out: &mut Vec<u8>) {
     out.push(bit_width);
+    encode_hybrid(ids, bit_width, out);
+}
+
+/// `values` as the RLE/bit-packed hybrid of `bit_width` bits (no width byte; levels are written this way).
+pub(crate) fn encode_hybrid(ids: &[u32], bit_width: u8, out: &mut Vec<u8>) {
     let value_bytes = (bit_width as usize).div_ceil(8);
     let mut literal_start = 0;
     let mut i = 0;

@@ -5,8 +5,8 @@
 //! first batch shows their sizes; [`write`](ParquetFileWriter::write) only hands the batch to the lanes, and
 //! [`flush`](ParquetFileWriter::flush) collects the encoded column chunks and appends the row group in column
 //! order. The file has what `ArrowWriter` writes (schema, metadata, row-group rules, values, statistics);
-//! flat columns (PLAIN, with or without a dictionary) are encoded by [`PlainColumnWriter`], whose pages may be
-//! cut at other rows and whose page index carries no level histograms.
+//! flat columns and one-leaf lists of flat items (PLAIN, with or without a dictionary) are encoded by
+//! [`PlainColumnWriter`], whose pages may be cut at other rows and whose page index carries no level histograms.
 
 use crate::plain_column::{EncodedPages, PlainColumnWriter};
 use arrow::array::{AsArray, RecordBatch};
@@ -228,7 +228,8 @@ impl<W: Write + Send> ParquetFileWriter<W> {
                     .by_ref()
                     .take(leaves)
                     .map(|(leaf, arrow)| {
-                        // A flat column parquet would write PLAIN or dictionary-encoded gets our encoder.
+                        // A flat column or a one-leaf list parquet would write PLAIN or dictionary-encoded gets our
+                        // encoder.
                         let plain = (leaves == 1 && self.own_encoder)
                             .then(|| PlainColumnWriter::try_new(descriptors.column(leaf), data_type, &self.props))
                             .flatten();
@@ -621,6 +622,140 @@ mod tests {
         }
     }
 
+    /// One-leaf list columns: strings (null and empty lists, null items, long and multi-byte strings, null lists
+    /// with items under them in Arrow), integers with required items, a required list, doubles with NaN and
+    /// signed zeros, dates, a column of empty lists only and one of null lists only.
+    fn list_batch(offset: i64, rows: usize) -> RecordBatch {
+        use arrow::array::{Date32Array, Float64Array};
+        use arrow::buffer::{NullBuffer, OffsetBuffer};
+        let n = |i: usize| i as i64 + offset;
+        let item = |name: &str, t: DataType, nullable: bool| Arc::new(Field::new(name, t, nullable));
+        let list = |field: &Arc<Field>, lengths: &[usize], values: ArrayRef, valid: Vec<bool>| -> ArrayRef {
+            let offsets = OffsetBuffer::from_lengths(lengths.iter().copied());
+            Arc::new(ListArray::new(field.clone(), offsets, values, Some(NullBuffer::from(valid))))
+        };
+        // tags: every 7th list null (but with two items underneath in Arrow), every 5th empty.
+        let tag_lengths: Vec<usize> = (0..rows)
+            .map(|i| {
+                if n(i) % 7 == 0 {
+                    2
+                } else if n(i) % 5 == 0 {
+                    0
+                } else {
+                    (n(i) % 4) as usize + 1
+                }
+            })
+            .collect();
+        let tag_values = StringArray::from_iter((0..tag_lengths.iter().sum::<usize>()).map(|k| {
+            let k = k as i64 + offset;
+            match k % 6 {
+                0 => None,
+                1 => Some(format!("{}{}", "A".repeat(80), k % 50)),
+                2 => Some(format!("{}-{}", "ä€😀".repeat(20), k % 3)),
+                3 => Some(String::new()),
+                _ => Some(format!("tag {}", k * 7919 % 300)),
+            }
+        }));
+        let tags_field = item("item", DataType::Utf8, true);
+        let tags = list(&tags_field, &tag_lengths, Arc::new(tag_values), (0..rows).map(|i| n(i) % 7 != 0).collect());
+        // ints: nullable list of required items.
+        let int_lengths: Vec<usize> = (0..rows).map(|i| (n(i) % 3) as usize).collect();
+        let ints_field = item("item", DataType::Int64, false);
+        let ints_values =
+            Int64Array::from_iter_values((0..int_lengths.iter().sum::<usize>()).map(|k| k as i64 % 997 - 400));
+        let ints = list(&ints_field, &int_lengths, Arc::new(ints_values), (0..rows).map(|i| n(i) % 11 != 3).collect());
+        // counts: required list of required items (empty lists, no null ones).
+        let counts_values = Int64Array::from_iter_values((0..int_lengths.iter().sum::<usize>()).map(|k| k as i64 / 3));
+        let counts: ArrayRef = Arc::new(ListArray::new(
+            ints_field.clone(),
+            OffsetBuffer::from_lengths(int_lengths.iter().copied()),
+            Arc::new(counts_values),
+            None,
+        ));
+        // xs: doubles with NaN and signed zeros.
+        let x_lengths: Vec<usize> = (0..rows).map(|i| (n(i) % 4) as usize).collect();
+        let xs_field = item("item", DataType::Float64, true);
+        let xs_values = Float64Array::from_iter((0..x_lengths.iter().sum::<usize>()).map(|k| match k % 8 {
+            0 => None,
+            1 => Some(f64::NAN),
+            2 => Some(-0.0),
+            3 => Some(0.0),
+            _ => Some((k as f64 + offset as f64) / 7.0 - 300.0),
+        }));
+        let xs = list(&xs_field, &x_lengths, Arc::new(xs_values), (0..rows).map(|i| n(i) % 13 != 0).collect());
+        let days_field = item("item", DataType::Date32, true);
+        let day_lengths: Vec<usize> = (0..rows).map(|i| (n(i) % 2) as usize * 2).collect();
+        let days_values = Date32Array::from_iter(
+            (0..day_lengths.iter().sum::<usize>()).map(|k| (k % 9 != 0).then_some(k as i32 % 400)),
+        );
+        let days = list(&days_field, &day_lengths, Arc::new(days_values), vec![true; rows]);
+        let empty =
+            list(&tags_field, &vec![0; rows], Arc::new(StringArray::from(Vec::<String>::new())), vec![true; rows]);
+        let nothing =
+            list(&ints_field, &vec![0; rows], Arc::new(Int64Array::from(Vec::<i64>::new())), vec![false; rows]);
+        // Rows of one null entry each (a null list, or a null item and a value): parquet calls every page null.
+        let sparse_values = Int64Array::from_iter((0..2 * rows).map(|k| (k % 2 == 1).then_some(k as i64 + offset)));
+        let sparse_valid: Vec<bool> = (0..rows).map(|i| n(i) % 3 != 0).collect();
+        let sparse_lengths: Vec<usize> = sparse_valid.iter().map(|&v| if v { 2 } else { 0 }).collect();
+        let sparse = list(&item("item", DataType::Int64, true), &sparse_lengths, Arc::new(sparse_values), sparse_valid);
+        let columns = vec![tags, ints, counts, xs, days, empty, nothing, sparse];
+        let names = ["tags", "ints", "counts", "xs", "days", "empty", "nothing", "sparse"];
+        let fields: Vec<Field> = names
+            .iter()
+            .zip(&columns)
+            .map(|(name, c)| Field::new(*name, c.data_type().clone(), *name != "counts"))
+            .collect();
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap()
+    }
+
+    #[test]
+    fn own_encoder_writes_list_columns_as_arrow_writer_does() {
+        let batches: Vec<RecordBatch> = (0..5).map(|i| list_batch(i * 1231, 1800 + 377 * i as usize)).collect();
+        for dictionary in [false, true] {
+            for (compression, page_rows) in [(parquet::basic::Compression::UNCOMPRESSED, 300), (zstd(), 20_000)] {
+                let props = WriterProperties::builder()
+                    .set_max_row_group_size(4000)
+                    .set_dictionary_enabled(dictionary)
+                    .set_compression(compression)
+                    .set_data_page_row_count_limit(page_rows)
+                    .set_data_page_size_limit(2048)
+                    .build();
+                let chunks = assert_same_file_as_arrow_writer(&batches, props);
+                let dictionary_chunks = chunks.iter().filter(|c| c.dictionary_page_offset().is_some()).count();
+                assert_eq!(dictionary_chunks > 0, dictionary);
+                // Several pages in the list columns with values.
+                let tags = chunks.iter().find(|c| c.column_path().string() == "tags.list.item").unwrap();
+                assert!(tags.num_values() > 4000, "levels counted: {}", tags.num_values());
+            }
+        }
+    }
+
+    #[test]
+    fn only_one_leaf_lists_of_flat_items_get_the_own_encoder() {
+        let list = |t: DataType, nullable: bool| DataType::List(Arc::new(Field::new("item", t, nullable)));
+        let own = [list(DataType::Utf8, true), list(DataType::Int64, false), list(DataType::Float64, true)];
+        let parquets = [
+            DataType::LargeList(Arc::new(Field::new("item", DataType::Utf8, true))),
+            list(list(DataType::Int64, true), true),
+            list(DataType::Boolean, true),
+            DataType::Struct(vec![Field::new("a", DataType::Int64, true)].into()),
+            list(DataType::Struct(vec![Field::new("a", DataType::Int64, true)].into()), true),
+        ];
+        let fields: Vec<Field> = own
+            .iter()
+            .chain(&parquets)
+            .enumerate()
+            .map(|(i, t)| Field::new(format!("c{i}"), t.clone(), true))
+            .collect();
+        let schema = Schema::new(fields);
+        let descriptors = parquet::arrow::ArrowSchemaConverter::new().convert(&schema).unwrap();
+        let props = WriterProperties::default();
+        for (i, field) in schema.fields().iter().enumerate() {
+            let own_encoder = PlainColumnWriter::try_new(descriptors.column(i), field.data_type(), &props).is_some();
+            assert_eq!(own_encoder, i < own.len(), "{field}");
+        }
+    }
+
     use parquet::basic::{Encoding, PageType};
     use parquet::file::metadata::ColumnChunkMetaData;
 
@@ -747,15 +882,24 @@ mod tests {
             for (c, index) in indexes[g].iter().enumerate() {
                 let locations = offsets[g][c].page_locations();
                 let at = |p: usize| format!("row group {g} column {c} page {p}");
-                let (array, data_type) = (rows.column(c), rows.schema().field(c).data_type().clone());
-                let only_nan_page = locations.iter().enumerate().any(|(p, l)| {
+                let array = rows.column(c);
+                let data_type = match rows.schema().field(c).data_type() {
+                    DataType::List(item) => item.data_type().clone(),
+                    other => other.clone(),
+                };
+                // A page that is not null (fewer null entries than rows) without a bound: NaN only, or for a
+                // list column only null items.
+                let unbounded_page = locations.iter().enumerate().any(|(p, l)| {
                     let end = locations.get(p + 1).map_or(group_rows, |n| n.first_row_index as usize);
-                    let page = array.slice(group_start + l.first_row_index as usize, end - l.first_row_index as usize);
-                    data_type == DataType::Float64
-                        && page.null_count() < page.len()
-                        && page.as_primitive::<Float64Type>().iter().flatten().all(f64::is_nan)
+                    let first = l.first_row_index as usize;
+                    let (page, nulls) = page_entries(array, group_start + first, end - first);
+                    let no_bound = match &data_type {
+                        DataType::Float64 => page.as_primitive::<Float64Type>().iter().flatten().all(f64::is_nan),
+                        _ => page.null_count() == page.len(),
+                    };
+                    nulls != end - first && no_bound
                 });
-                if only_nan_page {
+                if unbounded_page {
                     assert_eq!(index, &Index::NONE, "{}", at(0));
                     continue;
                 }
@@ -772,9 +916,10 @@ mod tests {
                 for (p, location) in locations.iter().enumerate() {
                     let first = location.first_row_index as usize;
                     let end = locations.get(p + 1).map_or(group_rows, |n| n.first_row_index as usize);
-                    let page = array.slice(group_start + first, end - first);
-                    assert_eq!(index.null_count(p), Some(page.null_count() as i64), "{}", at(p));
-                    assert_eq!(index.is_null_page(p), page.null_count() == page.len(), "{}", at(p));
+                    let (page, nulls) = page_entries(array, group_start + first, end - first);
+                    let null_page = nulls == end - first;
+                    assert_eq!(index.null_count(p), Some(nulls as i64), "{}", at(p));
+                    assert_eq!(index.is_null_page(p), null_page, "{}", at(p));
                     let (want, got, key): (Option<PageBounds>, Option<PageBounds>, _) = match (&data_type, index) {
                         (DataType::Utf8, Index::BYTE_ARRAY(i)) => {
                             let values = page.as_string::<i32>().iter().flatten().map(str::as_bytes);
@@ -831,6 +976,8 @@ mod tests {
                         }
                         (t, i) => panic!("{}: column index {i:?} for {t}", at(p)),
                     };
+                    // parquet's null page has no bounds (for a list column even if it has values).
+                    let (want, key) = if null_page { (None, None) } else { (want, key) };
                     assert_eq!(got, want, "{}", at(p));
                     checked_pages += 1;
                     // Parquet's rule: non-null pages' (untruncated) bounds never falling, or never rising.
@@ -855,6 +1002,29 @@ mod tests {
         let schema = rows.schema();
         let sorted_columns = schema.fields().iter().filter(|f| ["rising", "falling"].contains(&f.name().as_str()));
         assert!(sorted_columns.count() == 0 || checked_orders >= 4, "{checked_orders} sorted chunks compared");
+    }
+
+    /// The leaf entries of `len` rows of `array` from `start`: the values (null ones included; for a list column
+    /// the items of its non-null lists) and the null entries as parquet counts them (null values; for a list
+    /// column also null and empty lists).
+    fn page_entries(array: &ArrayRef, start: usize, len: usize) -> (ArrayRef, usize) {
+        let page = array.slice(start, len);
+        let Some(list) = page.as_list_opt::<i32>() else { return (page.clone(), page.null_count()) };
+        let mut parts = Vec::new();
+        let mut nulls = 0;
+        for row in 0..list.len() {
+            if list.is_null(row) || list.value_length(row) == 0 {
+                nulls += 1;
+            } else {
+                parts.push(list.value(row));
+            }
+        }
+        let items = match parts.is_empty() {
+            true => arrow::array::new_empty_array(&list.value_type()),
+            false => arrow::compute::concat(&parts.iter().map(|p| p.as_ref()).collect::<Vec<_>>()).unwrap(),
+        };
+        nulls += items.null_count();
+        (items, nulls)
     }
 
     fn zstd() -> parquet::basic::Compression {

@@ -14,14 +14,18 @@
 //! size reaches `dictionary_page_size_limit` at the end of one of parquet's write batches, its page is
 //! written and the rest of the chunk is PLAIN. The column metadata lists the encodings and page encoding
 //! statistics parquet lists; the page index has no level histograms.
+//!
+//! A one-leaf `List<item>` of these types (tags, codes) gets its repetition and definition levels made here
+//! from the offsets and validity bitmaps in one pass (see [`ListLevels`]), pages cut at row boundaries, and the
+//! present items through the same value paths.
 
-use crate::dict_column::Dictionary;
-use arrow::array::{Array, ArrayRef, AsArray};
+use crate::dict_column::{encode_hybrid, Dictionary};
+use arrow::array::{Array, ArrayRef, AsArray, ListArray};
 use arrow::datatypes::{
     DataType, Date32Type, Float64Type, Int64Type, Time64MicrosecondType, TimeUnit, TimestampMicrosecondType,
 };
 use bytes::Bytes;
-use parquet::basic::{BoundaryOrder, Compression, Encoding, PageType, Type as PhysicalType};
+use parquet::basic::{BoundaryOrder, Compression, Encoding, PageType, Repetition, Type as PhysicalType};
 use parquet::column::page::{CompressedPage, Page, PageWriter};
 use parquet::column::writer::ColumnCloseResult;
 use parquet::data_type::ByteArray;
@@ -224,14 +228,54 @@ pub(crate) struct PlainColumnWriter {
     offset_index: bool,
     /// Data pages by encoding, in order (RLE_DICTIONARY pages, then PLAIN ones after a fallback).
     data_page_encodings: Vec<PageEncodingStats>,
+    /// Level entries so far (values and nulls; for a list column also empty and null lists).
+    level_entries: u64,
+    /// For a list column: its levels (the open page's), kept instead of `validity`.
+    list: Option<Box<ListLevels>>,
+}
+
+/// Repetition and definition levels of a list column's open page, as parquet makes them for a one-leaf
+/// `List<item>`: a null list is (0, 0), an empty list (0, `empty_def`), an item (0 for a list's first, else
+/// 1; `max_def`, or `max_def - 1` when the item is null).
+struct ListLevels {
+    max_def: u32,
+    /// 1 for a nullable list (0 is then its null), 0 for a required one.
+    empty_def: u32,
+    item_nullable: bool,
+    rows: usize,
+    rep: Vec<u32>,
+    def: Vec<u32>,
+    /// Item ranges of the open batch slice whose present values go into the page (reused).
+    runs: Vec<(usize, usize)>,
+}
+
+impl ListLevels {
+    /// The page body: repetition levels, then definition levels (each with its 4-byte length), then `values`.
+    fn page_body(&self, values: &[u8]) -> Vec<u8> {
+        let mut body = Vec::with_capacity(values.len() + self.rep.len() / 2 + 32);
+        for (levels, max) in [(&self.rep, 1), (&self.def, self.max_def)] {
+            let at = body.len();
+            body.extend_from_slice(&[0; 4]);
+            encode_hybrid(levels, (u32::BITS - max.leading_zeros()) as u8, &mut body);
+            let len = (body.len() - at - 4) as u32;
+            body[at..at + 4].copy_from_slice(&len.to_le_bytes());
+        }
+        body.extend_from_slice(values);
+        body
+    }
 }
 
 impl PlainColumnWriter {
     /// A writer for the leaf `descr` holding Arrow values of `data_type`, if this encoder supports it under
     /// `props` (PLAIN with or without dictionary, data page v1, zstd or no compression, no bloom filter, a
-    /// flat column).
+    /// flat column or a one-leaf list of such values).
     pub(crate) fn try_new(descr: ColumnDescPtr, data_type: &DataType, props: &WriterProperties) -> Option<Self> {
         let path: &ColumnPath = descr.path();
+        // A one-leaf list of a supported item type: its levels are made here too.
+        let (data_type, is_list) = match data_type {
+            DataType::List(item) => (item.data_type(), true),
+            other => (other, false),
+        };
         let layout = match (data_type, descr.physical_type()) {
             (DataType::Utf8, PhysicalType::BYTE_ARRAY) => Layout::Bytes,
             (DataType::Int64 | DataType::Timestamp(TimeUnit::Microsecond, _), PhysicalType::INT64) => Layout::Int64,
@@ -250,12 +294,38 @@ impl PlainColumnWriter {
             || props.writer_version() != WriterVersion::PARQUET_1_0
             || props.bloom_filter_properties(path).is_some()
             || props.write_page_header_statistics(path)
-            || descr.max_rep_level() != 0
-            || descr.max_def_level() > 1
         {
             return None;
         }
-        let nullable = descr.max_def_level() == 1;
+        let list = if is_list {
+            // Levels as the descriptor has them (parquet's three-level list: optional or required list, the
+            // repeated group, optional or required item).
+            let item_nullable = match descr.self_type().get_basic_info().repetition() {
+                Repetition::OPTIONAL => true,
+                Repetition::REQUIRED => false,
+                Repetition::REPEATED => return None,
+            };
+            let max_def = descr.max_def_level() as u32;
+            let empty_def = max_def.checked_sub(1 + u32::from(item_nullable)).filter(|&d| d <= 1)?;
+            if descr.max_rep_level() != 1 {
+                return None;
+            }
+            Some(Box::new(ListLevels {
+                max_def,
+                empty_def,
+                item_nullable,
+                rows: 0,
+                rep: Vec::new(),
+                def: Vec::new(),
+                runs: Vec::new(),
+            }))
+        } else {
+            if descr.max_rep_level() != 0 || descr.max_def_level() > 1 {
+                return None;
+            }
+            None
+        };
+        let nullable = list.is_none() && descr.max_def_level() == 1;
         let page_rows_limit = props.data_page_row_count_limit().clamp(1, MAX_PAGE_ROWS);
         // 4-byte length, a run header (at most 5 bytes) and one bit per row at most.
         let level_room = if nullable { 16 + page_rows_limit.div_ceil(8) } else { 0 };
@@ -289,24 +359,39 @@ impl PlainColumnWriter {
             page_locations: Vec::new(),
             offset_index: !props.offset_index_disabled(),
             data_page_encodings: Vec::new(),
+            level_entries: 0,
+            list,
             descr,
         })
     }
 
     /// Append a column's values (the leaf's whole Arrow array).
     pub(crate) fn write(&mut self, array: &ArrayRef) -> Result<()> {
-        if !self.nullable && array.null_count() > 0 {
+        let list = match self.list.is_some() {
+            true => Some(array.as_list_opt::<i32>().ok_or_else(|| {
+                ParquetError::General(format!(
+                    "{} is not a list array for column {}",
+                    array.data_type(),
+                    self.descr.path()
+                ))
+            })?),
+            false => None,
+        };
+        if list.is_none() && !self.nullable && array.null_count() > 0 {
             return Err(ParquetError::General(format!("null in required column {}", self.descr.path())));
         }
         let mut start = 0;
         while start < array.len() {
             // Slices of at most 1024 rows, so a page overshoots its size limit by little (as in parquet), that
             // end at parquet's batch boundaries (where it decides whether to leave its dictionary).
-            let room = self.page_rows_limit.saturating_sub(self.validity.len()).clamp(1, 1024);
+            let room = self.page_rows_limit.saturating_sub(self.open_rows()).clamp(1, 1024);
             let batch_end = (start / self.batch_rows + 1) * self.batch_rows;
             let end = (start + room).min(batch_end).min(array.len());
-            self.append(array, start, end)?;
-            if self.validity.len() >= self.page_rows_limit || self.open_page_size() >= self.page_bytes_limit {
+            match list {
+                Some(list) => self.append_list(list, start, end)?,
+                None => self.append(array, start, end)?,
+            }
+            if self.open_rows() >= self.page_rows_limit || self.open_page_size() >= self.page_bytes_limit {
                 self.flush_page()?;
             }
             // parquet's fallback, at the end of each of its batches: the dictionary's page is written as it is
@@ -331,6 +416,85 @@ impl PlainColumnWriter {
         } else {
             self.validity.resize(before + end - start, true);
         }
+        self.append_values(array, start, end, valid)
+    }
+
+    /// Rows in the open page.
+    fn open_rows(&self) -> usize {
+        self.list.as_ref().map_or(self.validity.len(), |list| list.rows)
+    }
+
+    /// Add rows `start..end` of a list column: their levels, and their lists' present items as values. The
+    /// items of null lists are left out whatever Arrow holds under them.
+    fn append_list(&mut self, array: &ListArray, start: usize, end: usize) -> Result<()> {
+        let Some(levels) = self.list.as_mut() else { return Err(ParquetError::General("not a list column".into())) };
+        let offsets = array.value_offsets();
+        let list_nulls = array.nulls().filter(|n| n.null_count() > 0);
+        let items = array.values();
+        let item_nulls = items.logical_nulls().filter(|n| n.null_count() > 0);
+        let mut runs = std::mem::take(&mut levels.runs);
+        let mut run: Option<(usize, usize)> = None;
+        let mut nulls = 0u64;
+        let required = |what: &str| ParquetError::General(format!("null {what} in column {}", self.descr.path()));
+        for row in start..end {
+            if list_nulls.as_ref().is_some_and(|n| n.is_null(row)) {
+                if levels.empty_def == 0 {
+                    return Err(required("list"));
+                }
+                levels.rep.push(0);
+                levels.def.push(0);
+                nulls += 1;
+                continue;
+            }
+            let (first, last) = (offsets[row] as usize, offsets[row + 1] as usize);
+            if first == last {
+                levels.rep.push(0);
+                levels.def.push(levels.empty_def);
+                nulls += 1;
+                continue;
+            }
+            levels.rep.push(0);
+            levels.rep.resize(levels.rep.len() + last - first - 1, 1);
+            match &item_nulls {
+                None => levels.def.resize(levels.def.len() + last - first, levels.max_def),
+                Some(item_nulls) => {
+                    for i in first..last {
+                        if item_nulls.is_valid(i) {
+                            levels.def.push(levels.max_def);
+                        } else if levels.item_nullable {
+                            levels.def.push(levels.max_def - 1);
+                            nulls += 1;
+                        } else {
+                            return Err(required("item"));
+                        }
+                    }
+                }
+            }
+            match &mut run {
+                Some((_, run_end)) if *run_end == first => *run_end = last,
+                _ => runs.extend(run.replace((first, last))),
+            }
+        }
+        runs.extend(run);
+        levels.rows += end - start;
+        self.page_nulls += nulls;
+        let valid = |i: usize| item_nulls.as_ref().is_none_or(|n| n.is_valid(i));
+        let appended = runs.iter().try_for_each(|&(first, last)| self.append_values(items, first, last, valid));
+        runs.clear();
+        if let Some(levels) = self.list.as_mut() {
+            levels.runs = runs;
+        }
+        appended
+    }
+
+    /// Add the values of `array[start..end]` that `valid` says are present to the open page.
+    fn append_values(
+        &mut self,
+        array: &ArrayRef,
+        start: usize,
+        end: usize,
+        valid: impl Fn(usize) -> bool,
+    ) -> Result<()> {
         if let Some(dictionary) = self.dictionary.as_mut() {
             return dictionary.append(array, start, end, valid, &mut self.page_bounds);
         }
@@ -374,7 +538,7 @@ impl PlainColumnWriter {
 
     /// Write the filled page: levels and values, compressed, with its index entries.
     fn flush_page(&mut self) -> Result<()> {
-        let rows = self.validity.len();
+        let rows = self.open_rows();
         if rows == 0 {
             return Ok(());
         }
@@ -394,12 +558,19 @@ impl PlainColumnWriter {
             self.values[start..start + 4].copy_from_slice(&(self.levels.len() as u32).to_le_bytes());
             self.values[start + 4..self.level_room].copy_from_slice(&self.levels);
         }
-        let page_body = &self.values[start..];
+        let list_body;
+        let (page_body, entries) = match &self.list {
+            Some(levels) => {
+                list_body = levels.page_body(&self.values[self.level_room..]);
+                (list_body.as_slice(), levels.rep.len())
+            }
+            None => (&self.values[start..], rows),
+        };
         let uncompressed = page_body.len();
         let body = compress(self.compressor.as_mut(), page_body)?;
         let page = Page::DataPage {
             buf: body,
-            num_values: rows as u32,
+            num_values: entries as u32,
             encoding,
             def_level_encoding: Encoding::RLE,
             rep_level_encoding: Encoding::RLE,
@@ -418,8 +589,11 @@ impl PlainColumnWriter {
             }
         }
         if self.statistics == EnabledStatistics::Page {
+            // parquet's rule, which for a list column may call a page with values null (null entries as many
+            // as rows): no bounds then, and the page leaves the boundary order alone.
             let all_null = self.page_nulls as usize == rows;
             match self.page_bounds.encoded(self.layout) {
+                _ if all_null => self.column_index.append(true, Vec::new(), Vec::new(), self.page_nulls as i64),
                 Some((min, max)) => {
                     let (min, max) = self.truncate(min, max, self.truncate_index);
                     self.column_index.append(false, min.0, max.0, self.page_nulls as i64);
@@ -427,16 +601,21 @@ impl PlainColumnWriter {
                         self.page_order.add(bounds);
                     }
                 }
-                None if all_null => self.column_index.append(true, Vec::new(), Vec::new(), self.page_nulls as i64),
                 // Only NaN: no bounds to give, so no page index for this chunk (as parquet does).
                 None => self.column_index.to_invalid(),
             }
         }
         self.chunk_bounds.merge(&self.page_bounds);
         self.rows += rows as u64;
+        self.level_entries += entries as u64;
         self.nulls += self.page_nulls;
         self.values.truncate(self.level_room);
         self.validity.clear();
+        if let Some(levels) = self.list.as_mut() {
+            levels.rep.clear();
+            levels.def.clear();
+            levels.rows = 0;
+        }
         self.page_nulls = 0;
         self.page_bounds = Bounds::default();
         Ok(())
@@ -514,7 +693,7 @@ impl PlainColumnWriter {
             .set_compression(self.compression)
             .set_encodings(encodings.into_iter().collect())
             .set_page_encoding_stats(page_encodings)
-            .set_num_values(self.rows as i64)
+            .set_num_values(self.level_entries as i64)
             .set_total_compressed_size(bytes.len() as i64)
             .set_total_uncompressed_size(self.uncompressed_size as i64)
             .set_data_page_offset(dictionary_len as i64)
