@@ -31,20 +31,26 @@ struct Sample<W> {
     props: WriterProperties,
     threads: usize,
     held: Vec<RecordBatch>,
+    /// Rows and Arrow memory of `held`, kept as batches come (frequent states make many one-row batches).
+    rows: usize,
+    bytes: usize,
 }
 
 impl<W: Write + Send> SampledParquetWriter<W> {
     /// A file whose dictionaries follow `props`, minus those the first rows show to be nearly unique.
     pub fn new(out: W, schema: SchemaRef, props: WriterProperties, threads: usize) -> Self {
-        SampledParquetWriter { sample: Some(Sample { out, schema, props, threads, held: Vec::new() }), writer: None }
+        let sample = Sample { out, schema, props, threads, held: Vec::new(), rows: 0, bytes: 0 };
+        SampledParquetWriter { sample: Some(sample), writer: None }
     }
 
     pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         if let Some(sample) = &mut self.sample {
             if batch.num_rows() > 0 {
+                sample.rows += batch.num_rows();
+                sample.bytes += batch.get_array_memory_size();
                 sample.held.push(batch.clone());
             }
-            if sample.rows() < DICTIONARY_SAMPLE_ROWS && sample.bytes() < MAX_HELD_BYTES {
+            if sample.rows < DICTIONARY_SAMPLE_ROWS && sample.bytes < MAX_HELD_BYTES {
                 return Ok(());
             }
             return self.writer().map(|_| ());
@@ -55,7 +61,7 @@ impl<W: Write + Send> SampledParquetWriter<W> {
     /// Estimated size of the open row group, or the Arrow memory of the rows held for the sample.
     pub fn in_progress_size(&self) -> usize {
         match (&self.sample, &self.writer) {
-            (Some(sample), _) => sample.bytes(),
+            (Some(sample), _) => sample.bytes,
             (None, Some(writer)) => writer.in_progress_size(),
             (None, None) => 0,
         }
@@ -63,7 +69,7 @@ impl<W: Write + Send> SampledParquetWriter<W> {
 
     pub fn in_progress_rows(&self) -> usize {
         match (&self.sample, &self.writer) {
-            (Some(sample), _) => sample.rows(),
+            (Some(sample), _) => sample.rows,
             (None, Some(writer)) => writer.in_progress_rows(),
             (None, None) => 0,
         }
@@ -87,7 +93,7 @@ impl<W: Write + Send> SampledParquetWriter<W> {
     /// The file writer; the first call decides the dictionaries on the held rows, opens the file and
     /// writes them.
     fn writer(&mut self) -> Result<&mut ParquetFileWriter<W>> {
-        if let Some(Sample { out, schema, props, threads, held }) = self.sample.take() {
+        if let Some(Sample { out, schema, props, threads, held, .. }) = self.sample.take() {
             let props = skip_dictionary_for_unique_columns(props.into_builder(), &held).build();
             let mut writer = ParquetFileWriter::try_new(out, schema, props, threads)?;
             for batch in &held {
@@ -96,15 +102,6 @@ impl<W: Write + Send> SampledParquetWriter<W> {
             self.writer = Some(writer);
         }
         self.writer.as_mut().ok_or_else(not_opened)
-    }
-}
-
-impl<W> Sample<W> {
-    fn rows(&self) -> usize {
-        self.held.iter().map(RecordBatch::num_rows).sum()
-    }
-    fn bytes(&self) -> usize {
-        self.held.iter().map(RecordBatch::get_array_memory_size).sum()
     }
 }
 
