@@ -861,6 +861,16 @@ mod tests {
         Double(f64),
     }
 
+    /// Expected and indexed bounds of an integer page as `width`-byte little-endian values, and its order key.
+    fn int_bounds(
+        values: Option<(i64, i64)>,
+        index: Option<(i64, i64)>,
+        width: usize,
+    ) -> (Option<PageBounds>, Option<PageBounds>, Option<(Key, Key)>) {
+        let bytes = |(a, b): (i64, i64)| (a.to_le_bytes()[..width].to_vec(), b.to_le_bytes()[..width].to_vec());
+        (values.map(bytes), index.map(bytes), values.map(|(a, b)| (Key::Int(a), Key::Int(b))))
+    }
+
     /// The column index against the pages' rows (located by the offset index): null pages, null counts, and
     /// min/max of every page equal to its values' bounds (strings truncated as the properties say), and the
     /// boundary order `reference` (parquet's file) has. A chunk with a NaN-only page has no column index (as
@@ -943,36 +953,18 @@ mod tests {
                                 min.zip(max).map(|(a, b)| (Key::Double(a), Key::Double(b))),
                             )
                         }
+                        // Dates are INT32 in the file, the other integer kinds INT64: bounds in the index's width.
                         (DataType::Date32, Index::INT32(i)) => {
                             let values = page.as_primitive::<Date32Type>().iter().flatten();
-                            let bounds = values.clone().min().zip(values.clone().max());
-                            (
-                                values
-                                    .clone()
-                                    .min()
-                                    .zip(values.max())
-                                    .map(|(a, b)| (a.to_le_bytes().to_vec(), b.to_le_bytes().to_vec())),
-                                i.min_value(p).map(|a| {
-                                    (a.to_le_bytes().to_vec(), i.max_value(p).unwrap().to_le_bytes().to_vec())
-                                }),
-                                bounds.map(|(a, b)| (Key::Int(a as i64), Key::Int(b as i64))),
-                            )
+                            let bounds = values.clone().min().zip(values.max());
+                            let index = i.min_value(p).zip(i.max_value(p)).map(|(a, b)| (*a as i64, *b as i64));
+                            int_bounds(bounds.map(|(a, b)| (a as i64, b as i64)), index, 4)
                         }
                         (_, Index::INT64(i)) => {
                             let ints = arrow::compute::cast(&page, &DataType::Int64).unwrap();
                             let values = ints.as_primitive::<Int64Type>().iter().flatten();
-                            let bounds = values.clone().min().zip(values.clone().max());
-                            (
-                                values
-                                    .clone()
-                                    .min()
-                                    .zip(values.max())
-                                    .map(|(a, b)| (a.to_le_bytes().to_vec(), b.to_le_bytes().to_vec())),
-                                i.min_value(p).map(|a| {
-                                    (a.to_le_bytes().to_vec(), i.max_value(p).unwrap().to_le_bytes().to_vec())
-                                }),
-                                bounds.map(|(a, b)| (Key::Int(a), Key::Int(b))),
-                            )
+                            let bounds = values.clone().min().zip(values.max());
+                            int_bounds(bounds, i.min_value(p).zip(i.max_value(p)).map(|(a, b)| (*a, *b)), 8)
                         }
                         (t, i) => panic!("{}: column index {i:?} for {t}", at(p)),
                     };
