@@ -31,7 +31,8 @@ struct LaneColumn {
     writers: Vec<(usize, LeafWriter)>,
 }
 
-/// A leaf column's encoder: parquet's, or ours for flat columns ([`PlainColumnWriter`], dictionary or not).
+/// A leaf column's encoder: parquet's, or ours for flat columns and one-leaf lists of them ([`PlainColumnWriter`],
+/// dictionary or not).
 enum LeafWriter {
     Arrow(Box<ArrowColumnWriter>),
     Plain(Box<PlainColumnWriter>),
@@ -89,7 +90,7 @@ pub struct ParquetFileWriter<W: Write + Send> {
     row_group_open: bool,
     buffered_rows: usize,
     max_row_group_rows: usize,
-    /// Flat columns go to [`PlainColumnWriter`] (`DESTINATION_OWN_PAGE_ENCODER=0`: never).
+    /// Flat columns and one-leaf lists go to [`PlainColumnWriter`] (`DESTINATION_OWN_PAGE_ENCODER=0`: never).
     own_encoder: bool,
 }
 
@@ -356,7 +357,9 @@ fn run_lane(jobs: mpsc::Receiver<LaneJob>, fields: &Fields, estimate: &AtomicUsi
                     let leaves = compute_leaves(&fields[column.field], array)?;
                     leaves.iter().zip(&mut column.writers).try_for_each(|(leaf, (_, writer))| match writer {
                         LeafWriter::Arrow(w) => w.write(leaf),
-                        LeafWriter::Plain(_) => Err(ParquetError::General("a flat column with several leaves".into())),
+                        LeafWriter::Plain(_) => {
+                            Err(ParquetError::General("an own-encoded leaf in a column of several leaves".into()))
+                        }
                     })
                 });
                 match written {
