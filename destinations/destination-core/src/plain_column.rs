@@ -234,6 +234,20 @@ pub(crate) struct PlainColumnWriter {
     list: Option<Box<ListLevels>>,
 }
 
+/// For string pages at zstd level 1, a 4096-entry match-finder hash table (16 KB, inside the L1 cache) rather
+/// than the 16384 entries zstd picks for a 1 MB page: the benchmark's string columns compress 15-50% faster to
+/// within 1% of the same size. Numbers keep zstd's own tuning: their repeats lie further apart (float columns
+/// grew 10-20% with the small table).
+const STRING_LEVEL_1_HASH_LOG: u32 = 12;
+
+fn page_compressor(level: i32, layout: Layout) -> Option<zstd::bulk::Compressor<'static>> {
+    let mut compressor = zstd::bulk::Compressor::new(level).ok()?;
+    if level == 1 && matches!(layout, Layout::Bytes) {
+        compressor.set_parameter(zstd::zstd_safe::CParameter::HashLog(STRING_LEVEL_1_HASH_LOG)).ok()?;
+    }
+    Some(compressor)
+}
+
 /// Repetition and definition levels of a list column's open page, as parquet makes them for a one-leaf
 /// `List<item>`: a null list is (0, 0), an empty list (0, `empty_def`), an item (0 for a list's first, else
 /// 1; `max_def`, or `max_def - 1` when the item is null).
@@ -287,7 +301,7 @@ impl PlainColumnWriter {
         let plain = matches!(props.encoding(path), None | Some(Encoding::PLAIN));
         let compressor = match props.compression(path) {
             Compression::UNCOMPRESSED => None,
-            Compression::ZSTD(level) => Some(zstd::bulk::Compressor::new(level.compression_level()).ok()?),
+            Compression::ZSTD(level) => Some(page_compressor(level.compression_level(), layout)?),
             _ => return None,
         };
         if !plain
