@@ -327,6 +327,9 @@ mod tests {
             ((0..777).map(|i| if i % 100 < 50 { 9 } else { i % 300 }).collect(), 9),
             ((0..300).map(|i| (i * 7919) % 70_000).collect(), 17),
             ((0..64).map(|i| if i < 3 { i } else { 100_000 }).collect(), 17),
+            ((0..999).map(|i| (i * 40_503) % 65_536).collect(), 16),
+            ((0..203).map(|i| (i * 2_654_435_761u64 % (1 << 32)) as u32).collect(), 32),
+            ((0..517).map(|i| if i % 97 < 40 { 255 } else { (i * 31) % 256 }).collect(), 8),
         ];
         cases.push(((0..50).map(|i| [0, 0, 0, 1][i % 4]).chain([1; 20]).collect(), 1));
         for (ids, width) in cases {
