@@ -250,9 +250,16 @@ pub fn fast_record(line: &[u8]) -> Option<RecordRef<'_>> {
 }
 
 fn fast_record_with<'a>(line: &'a [u8], mut members: Option<&mut Vec<DataMember>>) -> Option<RecordRef<'a>> {
-    let text = simdutf8::basic::from_utf8(line).ok()?;
     let mut mask = [0u64; QUOTE_MASK_WORDS];
-    let quotes = quote_mask(line, &mut mask).then_some(&mask[..]);
+    let scan = quote_mask(line, &mut mask);
+    let text = if scan == MaskScan::Ascii {
+        // SAFETY: `quote_mask` looked at every byte of the line and saw none at or above 0x80, and ASCII text
+        // is valid UTF-8.
+        unsafe { std::str::from_utf8_unchecked(line) }
+    } else {
+        simdutf8::basic::from_utf8(line).ok()?
+    };
+    let quotes = (scan != MaskScan::GaveUp).then_some(&mask[..]);
     let mut sc = Scanner { s: line, pos: 0, quotes };
     sc.ws();
     sc.eat(b'{')?;
@@ -364,41 +371,65 @@ fn find_string_stop(s: &[u8]) -> Option<usize> {
 /// Lines up to this many 64-byte blocks get a quote mask (longer ones use the byte scan throughout).
 const QUOTE_MASK_WORDS: usize = 32;
 
-/// Sets bit `i` of `mask` where `line[i]` is a quote. Returns false, leaving strings to the byte scan, if the
-/// line holds a backslash or a control byte (escapes, tabs, invalid text) or is too long. Otherwise every
-/// quote delimits a string, so a string ends at the first quote after its opening one.
-fn quote_mask(line: &[u8], mask: &mut [u64; QUOTE_MASK_WORDS]) -> bool {
+/// What [`quote_mask`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MaskScan {
+    /// The mask is complete and the line is all ASCII (so valid UTF-8).
+    Ascii,
+    /// The mask is complete; the line holds bytes at or above 0x80, still to be checked as UTF-8.
+    NonAscii,
+    /// A backslash or control byte, or a line too long: no mask, and the bytes after the stop were not seen.
+    GaveUp,
+}
+
+/// Sets bit `i` of `mask` where `line[i]` is a quote, noting on the way whether any byte is at or above 0x80.
+/// Gives up, leaving strings to the byte scan, if the line holds a backslash or a control byte (escapes, tabs,
+/// invalid text) or is too long. Otherwise every quote delimits a string, so a string ends at the first quote
+/// after its opening one.
+fn quote_mask(line: &[u8], mask: &mut [u64; QUOTE_MASK_WORDS]) -> MaskScan {
     if line.len() > QUOTE_MASK_WORDS * 64 {
-        return false;
+        return MaskScan::GaveUp;
     }
     let mut blocks = line.chunks_exact(64);
+    let mut high = false;
     for (word, block) in mask.iter_mut().zip(blocks.by_ref()) {
         let block: &[u8; 64] = block.try_into().expect("64-byte block");
         match block_masks(block) {
-            (quotes, 0) => *word = quotes,
-            _ => return false,
+            (quotes, 0, block_high) => {
+                *word = quotes;
+                high |= block_high;
+            }
+            _ => return MaskScan::GaveUp,
         }
     }
     let tail = blocks.remainder();
-    let mut quotes = 0u64;
+    let (mut quotes, mut all_bits) = (0u64, 0u8);
     for (i, &b) in tail.iter().enumerate() {
         match b {
             b'"' => quotes |= 1 << i,
-            b'\\' | 0..=0x1f => return false,
+            b'\\' | 0..=0x1f => return MaskScan::GaveUp,
             _ => {}
         }
+        all_bits |= b;
     }
     if !tail.is_empty() {
         mask[line.len() / 64] = quotes;
     }
-    true
+    if high || all_bits >= 0x80 {
+        MaskScan::NonAscii
+    } else {
+        MaskScan::Ascii
+    }
 }
 
-/// (quotes, backslashes or control bytes) of a 64-byte block, one bit per byte.
+/// (quotes, backslashes or control bytes) of a 64-byte block, one bit per byte, and whether any byte is at
+/// or above 0x80.
 #[cfg(target_arch = "x86_64")]
-fn block_masks(block: &[u8; 64]) -> (u64, u64) {
+fn block_masks(block: &[u8; 64]) -> (u64, u64, bool) {
     use std::arch::x86_64::*;
     let (mut quotes, mut special) = (0u64, 0u64);
+    // SAFETY: SSE2 is part of the x86_64 baseline.
+    let mut any = unsafe { _mm_setzero_si128() };
     for (k, lane) in block.chunks_exact(16).enumerate() {
         // SAFETY: SSE2 is part of the x86_64 baseline; the load reads the 16 bytes of `lane`, unaligned.
         let (q, sp) = unsafe {
@@ -407,23 +438,34 @@ fn block_masks(block: &[u8; 64]) -> (u64, u64) {
             let backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
             // Unsigned v <= 0x1f exactly when min(v, 0x1f) == v.
             let control = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v);
+            any = _mm_or_si128(any, v);
             (_mm_movemask_epi8(quote) as u16, _mm_movemask_epi8(_mm_or_si128(backslash, control)) as u16)
         };
         quotes |= u64::from(q) << (16 * k);
         special |= u64::from(sp) << (16 * k);
     }
-    (quotes, special)
+    // SAFETY: SSE2 is part of the x86_64 baseline. The movemask collects each byte's top bit.
+    let high = unsafe { _mm_movemask_epi8(any) } != 0;
+    (quotes, special, high)
 }
 
-/// (quotes, backslashes or control bytes) of a 64-byte block, one bit per byte.
+/// (quotes, backslashes or control bytes) of a 64-byte block, one bit per byte, and whether any byte is at
+/// or above 0x80.
 #[cfg(not(target_arch = "x86_64"))]
-fn block_masks(block: &[u8; 64]) -> (u64, u64) {
-    let (mut quotes, mut special) = (0u64, 0u64);
+fn block_masks(block: &[u8; 64]) -> (u64, u64, bool) {
+    block_masks_portable(block)
+}
+
+/// [`block_masks`] without SIMD (also built in tests, which compare both).
+#[cfg(any(test, not(target_arch = "x86_64")))]
+fn block_masks_portable(block: &[u8; 64]) -> (u64, u64, bool) {
+    let (mut quotes, mut special, mut all_bits) = (0u64, 0u64, 0u8);
     for (i, &b) in block.iter().enumerate() {
         quotes |= u64::from(b == b'"') << i;
         special |= u64::from(b == b'\\' || b < 0x20) << i;
+        all_bits |= b;
     }
-    (quotes, special)
+    (quotes, special, all_bits >= 0x80)
 }
 
 /// Position of the first set bit at or after `from`.
@@ -1039,6 +1081,76 @@ mod tests {
         assert!(checked > 5000);
     }
 
+    /// A RECORD line with `bytes` inside a data value (or key, or the stream name), after `pad` ASCII bytes, so
+    /// the bytes land in a 64-byte block of the quote mask or in its tail.
+    fn line_with(bytes: &[u8], place: usize, pad: usize) -> Vec<u8> {
+        let mut line = br#"{"type":"RECORD","record":{"stream":"s"#.to_vec();
+        if place == 2 {
+            line.extend_from_slice(bytes);
+        }
+        line.extend_from_slice(format!(r#"","emitted_at":5,"data":{{"pad":"{}","k"#, "x".repeat(pad)).as_bytes());
+        if place == 1 {
+            line.extend_from_slice(bytes);
+        }
+        line.extend_from_slice(br#"":"a"#);
+        if place == 0 {
+            line.extend_from_slice(bytes);
+        }
+        line.extend_from_slice(br#"b","n":1}}}"#);
+        line
+    }
+
+    #[test]
+    fn invalid_utf8_is_rejected_like_serde_does() {
+        let invalid: [&[u8]; 7] = [
+            b"\xff",             // never valid
+            b"\x80",             // a lone continuation byte
+            b"\xc3",             // truncated two-byte sequence
+            b"\xe2\x82",         // truncated three-byte sequence
+            b"\xc0\xaf",         // overlong '/'
+            b"\xed\xa0\x80",     // an encoded surrogate
+            b"\xf4\x90\x80\x80", // beyond U+10FFFF
+        ];
+        let mut members = Vec::new();
+        for pad in [0, 1, 40, 70, 130, 300, 2100] {
+            for bytes in invalid {
+                for place in 0..3 {
+                    let line = line_with(bytes, place, pad);
+                    assert!(fast_record(&line).is_none(), "{}", String::from_utf8_lossy(&line));
+                    let serde = decode_line_serde(&line, 9).unwrap_err();
+                    assert!(serde.reason.contains("invalid unicode"), "{serde}");
+                    assert_eq!(decode_line(&line, 9).unwrap_err(), serde);
+                    assert_eq!(decode_line_split(&line, 9, &mut members).unwrap_err(), serde);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn valid_non_ascii_decodes_as_before() {
+        let mut members = Vec::new();
+        for pad in [0, 1, 40, 70, 130, 300, 2100] {
+            for text in ["Grün", "ø 漢字 🦀", "\u{7f}\u{80}\u{7ff}\u{800}\u{ffff}\u{10000}\u{10ffff}"] {
+                for place in 0..3 {
+                    let line = line_with(text.as_bytes(), place, pad);
+                    let record = fast_record(&line).expect("fast path");
+                    assert_agrees(&line);
+                    let Ok((InputMessage::Record(split), true)) = decode_line_split(&line, 1, &mut members) else {
+                        panic!("split path")
+                    };
+                    let data = split.data.get();
+                    let value: serde_json::Value = serde_json::from_slice(&line).unwrap();
+                    assert_eq!(record.stream, value["record"]["stream"].as_str().unwrap());
+                    assert_eq!(serde_json::from_str::<serde_json::Value>(data).unwrap(), value["record"]["data"]);
+                    let key = if place == 1 { format!("k{text}") } else { "k".into() };
+                    let k = members.iter().find(|m| m.key(data).unwrap() == key).expect("member");
+                    let expected = if place == 0 { format!("\"a{text}b\"") } else { "\"ab\"".into() };
+                    assert_eq!(k.value(data), expected);
+                }
+            }
+        }
+    }
+
     #[test]
     fn string_stop_matches_the_table() {
         let mut text: Vec<u8> = (0u8..=255).collect();
@@ -1104,22 +1216,36 @@ mod tests {
         };
         for len in (0..300).chain([2047, 2048, 2049, 5000]) {
             for round in 0..20 {
-                // Every other line is clean; the rest hold a backslash or control byte somewhere.
+                // Every other line is clean; the rest hold a backslash or control byte somewhere. Half of
+                // each kind are ASCII; the others hold high bytes, sometimes only one (anywhere in the line).
                 let specials = round % 2 == 1;
-                let line: Vec<u8> = (0..len)
+                let high_bytes = round % 4 >= 2;
+                let lone_high = (round % 8 >= 6 && len > 0).then(|| (next() % len as u64) as usize);
+                let mut line: Vec<u8> = (0..len)
                     .map(|_| match next() % 40 {
                         0..=5 => b'"',
                         6 if specials && next() % 8 == 0 => b'\\',
                         7 if specials && next() % 8 == 0 => (next() % 0x20) as u8,
-                        8 => 0x80 | (next() % 0x40) as u8,
+                        8 if high_bytes && lone_high.is_none() => 0x80 | (next() % 0x80) as u8,
                         9 if specials => 0x1f,
                         10 => 0x20,
                         _ => b'a' + (next() % 26) as u8,
                     })
                     .collect();
+                if let Some(at) = lone_high {
+                    line[at] = 0x80 | (next() % 0x80) as u8;
+                }
                 let mut mask = [0u64; QUOTE_MASK_WORDS];
                 let clean = len <= QUOTE_MASK_WORDS * 64 && !line.iter().any(|&b| b == b'\\' || b < 0x20);
-                assert_eq!(quote_mask(&line, &mut mask), clean, "{len}: {line:?}");
+                let expected = match (clean, line.iter().any(|&b| b >= 0x80)) {
+                    (false, _) => MaskScan::GaveUp,
+                    (true, false) => MaskScan::Ascii,
+                    (true, true) => MaskScan::NonAscii,
+                };
+                assert_eq!(quote_mask(&line, &mut mask), expected, "{len}: {line:?}");
+                if let Some(block) = line.get(..64) {
+                    assert_eq!(block_masks(block.try_into().unwrap()), block_masks_portable(block.try_into().unwrap()));
+                }
                 if clean {
                     let quotes: Vec<usize> = (0..len).filter(|&i| line[i] == b'"').collect();
                     for from in 0..=len {
