@@ -403,19 +403,19 @@ fn quote_mask(line: &[u8], mask: &mut [u64; QUOTE_MASK_WORDS]) -> MaskScan {
         }
     }
     let tail = blocks.remainder();
-    let (mut quotes, mut all_bits) = (0u64, 0u8);
-    for (i, &b) in tail.iter().enumerate() {
-        match b {
-            b'"' => quotes |= 1 << i,
-            b'\\' | 0..=0x1f => return MaskScan::GaveUp,
-            _ => {}
-        }
-        all_bits |= b;
-    }
     if !tail.is_empty() {
-        mask[line.len() / 64] = quotes;
+        // The tail, padded with spaces (no quote, special or high byte), goes through the same block scan.
+        let mut padded = [b' '; 64];
+        padded[..tail.len()].copy_from_slice(tail);
+        match block_masks(&padded) {
+            (quotes, 0, block_high) => {
+                mask[line.len() / 64] = quotes;
+                high |= block_high;
+            }
+            _ => return MaskScan::GaveUp,
+        }
     }
-    if high || all_bits >= 0x80 {
+    if high {
         MaskScan::NonAscii
     } else {
         MaskScan::Ascii
