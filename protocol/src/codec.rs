@@ -141,6 +141,48 @@ pub struct DataMember {
     /// The value's whole JSON text.
     pub value: (usize, usize),
     pub kind: ValueKind,
+    /// A number's value, when the scan could compute it exactly ([`ParsedNumber`]); `None` otherwise.
+    pub number: Option<ParsedNumber>,
+}
+
+/// A JSON number's value as the codec computed it while validating, for the cheap exact cases only. Anything
+/// else (exponents, longer digit strings, `-0`) is `None` and left to the general parsers.
+#[derive(Debug, Clone, Copy)]
+pub enum ParsedNumber {
+    /// An integer of at most 18 digits, equal to `str::parse::<i64>` of its text (never from `-0`).
+    Integer(i64),
+    /// A number with a fraction and no exponent whose digits, read as an integer, are at most 2^53 (and at
+    /// most 19 of them), so `mantissa / 10^fraction_digits` is exact and equal to `str::parse::<f64>`.
+    Float(f64),
+}
+
+// Floats compare by their bits (`-0.0` is not `0.0`), which makes equality exact and total.
+impl PartialEq for ParsedNumber {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (ParsedNumber::Integer(a), ParsedNumber::Integer(b)) => a == b,
+            (ParsedNumber::Float(a), ParsedNumber::Float(b)) => a.to_bits() == b.to_bits(),
+            _ => false,
+        }
+    }
+}
+impl Eq for ParsedNumber {}
+
+/// Exact powers of ten for [`ParsedNumber::Float`].
+const POW10: [f64; 19] =
+    [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18];
+
+/// The value of `text` when it is exactly one JSON number the codec computes itself ([`ParsedNumber`]):
+/// the same rule [`decode_line_split`] applies to the members of `record.data`. `None` for other text
+/// (including leading zeros, a leading `+`, surrounding space) and for numbers outside the cheap exact cases.
+pub fn parse_number(text: &[u8]) -> Option<ParsedNumber> {
+    let mut scan = Scanner { s: text, pos: 0, quotes: None };
+    let (_, _, parsed) = scan.number()?;
+    if scan.pos == text.len() {
+        parsed
+    } else {
+        None
+    }
 }
 
 impl DataMember {
@@ -569,42 +611,76 @@ impl<'a> Scanner<'a, '_> {
         }
     }
 
-    /// A number per the JSON grammar; returns its text and whether it is an integer.
-    fn number(&mut self) -> Option<(&'a [u8], bool)> {
+    /// A number per the JSON grammar; returns its text, whether it is an integer, and its value where that is
+    /// exact and cheap (see [`ParsedNumber`]). Callers that drop the value do not pay for it (inlined, the
+    /// unused arithmetic goes away).
+    #[inline(always)]
+    fn number(&mut self) -> Option<(&'a [u8], bool, Option<ParsedNumber>)> {
         let start = self.pos;
-        if self.peek() == Some(b'-') {
+        let negative = self.peek() == Some(b'-');
+        if negative {
             self.pos += 1;
         }
+        let int_start = self.pos;
+        let mut mantissa = 0u64;
         match self.next()? {
             b'0' => {}
-            b'1'..=b'9' => self.digits(),
+            c @ b'1'..=b'9' => {
+                mantissa = u64::from(c - b'0');
+                self.digits(&mut mantissa);
+            }
             _ => return None,
         }
-        let mut integer = true;
+        let int_digits = self.pos - int_start;
+        let (mut fraction_digits, mut exponent) = (0, false);
         if self.peek() == Some(b'.') {
             self.pos += 1;
-            self.some_digits()?;
-            integer = false;
+            let fraction_start = self.pos;
+            self.digits(&mut mantissa);
+            fraction_digits = self.pos - fraction_start;
+            if fraction_digits == 0 {
+                return None;
+            }
         }
         if let Some(b'e' | b'E') = self.peek() {
             self.pos += 1;
             if let Some(b'+' | b'-') = self.peek() {
                 self.pos += 1;
             }
-            self.some_digits()?;
-            integer = false;
+            let exponent_start = self.pos;
+            self.digits(&mut 0);
+            if self.pos == exponent_start {
+                return None;
+            }
+            exponent = true;
         }
-        Some((&self.s[start..self.pos], integer))
+        let integer = fraction_digits == 0 && !exponent;
+        let parsed = if exponent {
+            None
+        } else if integer {
+            // 18 digits cannot overflow an i64; `-0` is left out (as an integer it would lose its sign).
+            (int_digits <= 18 && !(negative && mantissa == 0)).then(|| {
+                let v = mantissa as i64;
+                ParsedNumber::Integer(if negative { -v } else { v })
+            })
+        } else {
+            // At most 19 digits do not overflow the u64; up to 2^53 the mantissa is exact in an f64, as is
+            // 10^fraction_digits (<= 10^18 < 10^22), so the one division rounds correctly, like `str::parse`.
+            (int_digits + fraction_digits <= 19 && mantissa <= 1 << 53).then(|| {
+                // Through i64: exact below 2^63, and one instruction where u64 -> f64 takes several.
+                let v = mantissa as i64 as f64 / POW10[fraction_digits];
+                ParsedNumber::Float(if negative { -v } else { v })
+            })
+        };
+        Some((&self.s[start..self.pos], integer, parsed))
     }
-    fn digits(&mut self) {
-        while let Some(b'0'..=b'9') = self.peek() {
+    /// Digits from here on, added to `value` (wrapping: callers check the digit count).
+    #[inline(always)]
+    fn digits(&mut self, value: &mut u64) {
+        while let Some(&c @ b'0'..=b'9') = self.s.get(self.pos) {
+            *value = value.wrapping_mul(10).wrapping_add(u64::from(c - b'0'));
             self.pos += 1;
         }
-    }
-    fn some_digits(&mut self) -> Option<()> {
-        let start = self.pos;
-        self.digits();
-        (self.pos > start).then_some(())
     }
 
     /// Validate one value at nesting `depth` (the envelope object is depth 1).
@@ -680,9 +756,14 @@ impl<'a> Scanner<'a, '_> {
             self.eat(b':')?;
             self.ws();
             let value_start = self.pos - base;
+            let mut number = None;
             let kind = match self.peek()? {
                 b'"' => ValueKind::String { escaped: self.string()?.1 },
-                b'-' | b'0'..=b'9' => ValueKind::Number { integer: self.number()?.1 },
+                b'-' | b'0'..=b'9' => {
+                    let (_, integer, parsed) = self.number()?;
+                    number = parsed;
+                    ValueKind::Number { integer }
+                }
                 b't' => self.literal(b"true").map(|_| ValueKind::Bool)?,
                 b'f' => self.literal(b"false").map(|_| ValueKind::Bool)?,
                 b'n' => self.literal(b"null").map(|_| ValueKind::Null)?,
@@ -695,6 +776,7 @@ impl<'a> Scanner<'a, '_> {
                 key_escaped,
                 value: (value_start, self.pos - base),
                 kind,
+                number,
             });
             self.ws();
             match self.next()? {
@@ -736,7 +818,7 @@ impl<'a> Scanner<'a, '_> {
                     }
                 }
                 b"emitted_at" => {
-                    let (n, integer) = self.number()?;
+                    let (n, integer, _) = self.number()?;
                     // Floats and out-of-range integers are left to serde's rules.
                     let v: i64 = if integer { short_integer(n)? } else { return None };
                     if emitted_at.replace(v).is_some() {
@@ -913,6 +995,124 @@ mod tests {
         }
     }
 
+    /// [`parse_number`] gives either nothing or exactly `str::parse`'s value.
+    fn assert_number_agrees(text: &str) -> Option<ParsedNumber> {
+        let parsed = parse_number(text.as_bytes());
+        match parsed {
+            Some(ParsedNumber::Integer(v)) => {
+                assert!(!text.contains(['.', 'e', 'E']), "{text}");
+                assert_eq!(text.parse::<i64>(), Ok(v), "{text}");
+            }
+            Some(ParsedNumber::Float(v)) => {
+                assert!(text.contains('.') && !text.contains(['e', 'E']), "{text}");
+                assert_eq!(text.parse::<f64>().map(f64::to_bits), Ok(v.to_bits()), "{text}");
+            }
+            None => {}
+        }
+        parsed
+    }
+
+    #[test]
+    fn parsed_numbers_agree_with_str_parse() {
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let (mut integers, mut floats, mut total) = (0, 0, 0);
+        for _ in 0..300_000 {
+            let mut text = String::new();
+            if next() % 2 == 0 {
+                text.push('-');
+            }
+            // Mostly short numbers (the cheap cases), some up to 25 digits on either side of the point.
+            let long = next() % 4 == 0;
+            let int_digits = (next() % if long { 25 } else { 12 }) as usize + 1;
+            let leading = if next() % 5 == 0 { '0' } else { (b'1' + (next() % 9) as u8) as char };
+            text.push(leading);
+            if leading != '0' {
+                for _ in 1..int_digits {
+                    text.push((b'0' + (next() % 10) as u8) as char);
+                }
+            }
+            if next() % 3 != 0 {
+                text.push('.');
+                let zeros = (next() % 6) as usize * usize::from(next() % 3 == 0);
+                text.extend(std::iter::repeat_n('0', zeros));
+                for _ in 0..(next() % if long { 25 } else { 10 }) + 1 {
+                    text.push((b'0' + (next() % 10) as u8) as char);
+                }
+            }
+            if next() % 8 == 0 {
+                text.push(['e', 'E'][(next() % 2) as usize]);
+                text.push_str(["", "+", "-"][(next() % 3) as usize]);
+                text.push_str(&(next() % 30).to_string());
+            }
+            total += 1;
+            match assert_number_agrees(&text) {
+                Some(ParsedNumber::Integer(_)) => integers += 1,
+                Some(ParsedNumber::Float(_)) => floats += 1,
+                None => {}
+            }
+        }
+        assert!(integers > total / 10 && floats > total / 3, "{integers} integers, {floats} floats of {total}");
+        let cases = [
+            ("0", Some(ParsedNumber::Integer(0))),
+            ("-0", None),
+            ("0.0", Some(ParsedNumber::Float(0.0))),
+            ("-0.0", Some(ParsedNumber::Float(-0.0))),
+            ("-0.000", Some(ParsedNumber::Float(-0.0))),
+            ("999999999999999999", Some(ParsedNumber::Integer(999_999_999_999_999_999))),
+            ("-999999999999999999", Some(ParsedNumber::Integer(-999_999_999_999_999_999))),
+            ("1000000000000000000", None),
+            ("9223372036854775807", None),
+            ("9007199254740992.0", None),
+            ("900719925474099.2", Some(ParsedNumber::Float(900_719_925_474_099.2))),
+            ("9007199254740993.0", None),
+            ("0.000000000000000001", Some(ParsedNumber::Float(1e-18))),
+            ("0.0000000000000000001", None),
+            ("1.5e3", None),
+            ("1E3", None),
+            ("01", None),
+            ("00.5", None),
+            ("-01.5", None),
+            ("+1", None),
+            ("1.", None),
+            (".5", None),
+            ("1.5 ", None),
+            (" 1", None),
+            ("-", None),
+            ("", None),
+            ("1.2.3", None),
+            ("0x1", None),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(parse_number(text.as_bytes()), expected, "{text}");
+            if text.parse::<f64>().is_ok() {
+                assert_number_agrees(text);
+            }
+        }
+        // 2^53 itself still fits: the largest mantissa taken.
+        assert_eq!(parse_number(b"9007199254.740992"), Some(ParsedNumber::Float(9_007_199_254.740_992)));
+        assert_eq!(parse_number(b"9007199254.740993"), None);
+    }
+
+    #[test]
+    fn split_members_carry_parsed_numbers() {
+        let line = br#"{"type":"RECORD","record":{"stream":"s","emitted_at":5,"data":{"i":-42,"f":2.50,"e":1e2,"z":-0,"big":12345678901234567890,"s":"7","o":{"n":1}}}}"#;
+        let mut members = Vec::new();
+        let (_, split) = decode_line_split(line, 1, &mut members).unwrap();
+        assert!(split);
+        let numbers: Vec<_> = members.iter().map(|m| m.number).collect();
+        assert_eq!(
+            numbers,
+            [Some(ParsedNumber::Integer(-42)), Some(ParsedNumber::Float(2.5)), None, None, None, None, None]
+        );
+        assert_agrees(line);
+    }
+
     #[test]
     fn record_data_stays_raw() {
         let line = br#"{"type":"RECORD","record":{"stream":"s","data":{"a":[1,{"b":"x"}]},"emitted_at":5,"extra":1}}"#;
@@ -973,6 +1173,12 @@ mod tests {
                 _ => ValueKind::Number { integer: !v.get().contains(['.', 'e', 'E']) },
             };
             assert_eq!(m.kind, expected_kind, "{}", v.get());
+            assert_eq!(m.number, parse_number(v.get().as_bytes()), "{}", v.get());
+            if matches!(expected_kind, ValueKind::Number { .. }) {
+                assert_number_agrees(v.get());
+            } else {
+                assert_eq!(m.number, None);
+            }
         }
         match decode_line_serde(line, 1) {
             Ok(InputMessage::Record(slow)) => {
