@@ -818,9 +818,13 @@ impl<'a> Scanner<'a, '_> {
                     }
                 }
                 b"emitted_at" => {
-                    let (n, integer, _) = self.number()?;
-                    // Floats and out-of-range integers are left to serde's rules.
-                    let v: i64 = if integer { short_integer(n)? } else { return None };
+                    // The value computed while validating. Floats and integers beyond 18 digits are left to
+                    // serde's rules; `-0`, which the scan leaves uncomputed, is plain 0 here.
+                    let v: i64 = match self.number()? {
+                        (_, _, Some(ParsedNumber::Integer(v))) => v,
+                        (b"-0", _, _) => 0,
+                        _ => return None,
+                    };
                     if emitted_at.replace(v).is_some() {
                         return None;
                     }
