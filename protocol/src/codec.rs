@@ -141,6 +141,48 @@ pub struct DataMember {
     /// The value's whole JSON text.
     pub value: (usize, usize),
     pub kind: ValueKind,
+    /// A number's value, when the scan could compute it exactly ([`ParsedNumber`]); `None` otherwise.
+    pub number: Option<ParsedNumber>,
+}
+
+/// A JSON number's value as the codec computed it while validating, for the cheap exact cases only. Anything
+/// else (exponents, longer digit strings, `-0`) is `None` and left to the general parsers.
+#[derive(Debug, Clone, Copy)]
+pub enum ParsedNumber {
+    /// An integer of at most 18 digits, equal to `str::parse::<i64>` of its text (never from `-0`).
+    Integer(i64),
+    /// A number with a fraction and no exponent whose digits, read as an integer, are at most 2^53 (and at
+    /// most 19 of them), so `mantissa / 10^fraction_digits` is exact and equal to `str::parse::<f64>`.
+    Float(f64),
+}
+
+// Floats compare by their bits (`-0.0` is not `0.0`), which makes equality exact and total.
+impl PartialEq for ParsedNumber {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (ParsedNumber::Integer(a), ParsedNumber::Integer(b)) => a == b,
+            (ParsedNumber::Float(a), ParsedNumber::Float(b)) => a.to_bits() == b.to_bits(),
+            _ => false,
+        }
+    }
+}
+impl Eq for ParsedNumber {}
+
+/// Exact powers of ten for [`ParsedNumber::Float`].
+const POW10: [f64; 19] =
+    [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18];
+
+/// The value of `text` when it is exactly one JSON number the codec computes itself ([`ParsedNumber`]):
+/// the same rule [`decode_line_split`] applies to the members of `record.data`. `None` for other text
+/// (including leading zeros, a leading `+`, surrounding space) and for numbers outside the cheap exact cases.
+pub fn parse_number(text: &[u8]) -> Option<ParsedNumber> {
+    let mut scan = Scanner { s: text, pos: 0, quotes: None };
+    let (_, _, parsed) = scan.number()?;
+    if scan.pos == text.len() {
+        parsed
+    } else {
+        None
+    }
 }
 
 impl DataMember {
@@ -250,9 +292,16 @@ pub fn fast_record(line: &[u8]) -> Option<RecordRef<'_>> {
 }
 
 fn fast_record_with<'a>(line: &'a [u8], mut members: Option<&mut Vec<DataMember>>) -> Option<RecordRef<'a>> {
-    let text = simdutf8::basic::from_utf8(line).ok()?;
     let mut mask = [0u64; QUOTE_MASK_WORDS];
-    let quotes = quote_mask(line, &mut mask).then_some(&mask[..]);
+    let scan = quote_mask(line, &mut mask);
+    let text = if scan == MaskScan::Ascii {
+        // SAFETY: `quote_mask` looked at every byte of the line and saw none at or above 0x80, and ASCII text
+        // is valid UTF-8.
+        unsafe { std::str::from_utf8_unchecked(line) }
+    } else {
+        simdutf8::basic::from_utf8(line).ok()?
+    };
+    let quotes = (scan != MaskScan::GaveUp).then_some(&mask[..]);
     let mut sc = Scanner { s: line, pos: 0, quotes };
     sc.ws();
     sc.eat(b'{')?;
@@ -364,41 +413,65 @@ fn find_string_stop(s: &[u8]) -> Option<usize> {
 /// Lines up to this many 64-byte blocks get a quote mask (longer ones use the byte scan throughout).
 const QUOTE_MASK_WORDS: usize = 32;
 
-/// Sets bit `i` of `mask` where `line[i]` is a quote. Returns false, leaving strings to the byte scan, if the
-/// line holds a backslash or a control byte (escapes, tabs, invalid text) or is too long. Otherwise every
-/// quote delimits a string, so a string ends at the first quote after its opening one.
-fn quote_mask(line: &[u8], mask: &mut [u64; QUOTE_MASK_WORDS]) -> bool {
+/// What [`quote_mask`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MaskScan {
+    /// The mask is complete and the line is all ASCII (so valid UTF-8).
+    Ascii,
+    /// The mask is complete; the line holds bytes at or above 0x80, still to be checked as UTF-8.
+    NonAscii,
+    /// A backslash or control byte, or a line too long: no mask, and the bytes after the stop were not seen.
+    GaveUp,
+}
+
+/// Sets bit `i` of `mask` where `line[i]` is a quote, noting on the way whether any byte is at or above 0x80.
+/// Gives up, leaving strings to the byte scan, if the line holds a backslash or a control byte (escapes, tabs,
+/// invalid text) or is too long. Otherwise every quote delimits a string, so a string ends at the first quote
+/// after its opening one.
+fn quote_mask(line: &[u8], mask: &mut [u64; QUOTE_MASK_WORDS]) -> MaskScan {
     if line.len() > QUOTE_MASK_WORDS * 64 {
-        return false;
+        return MaskScan::GaveUp;
     }
     let mut blocks = line.chunks_exact(64);
+    let mut high = false;
     for (word, block) in mask.iter_mut().zip(blocks.by_ref()) {
         let block: &[u8; 64] = block.try_into().expect("64-byte block");
         match block_masks(block) {
-            (quotes, 0) => *word = quotes,
-            _ => return false,
+            (quotes, 0, block_high) => {
+                *word = quotes;
+                high |= block_high;
+            }
+            _ => return MaskScan::GaveUp,
         }
     }
     let tail = blocks.remainder();
-    let mut quotes = 0u64;
-    for (i, &b) in tail.iter().enumerate() {
-        match b {
-            b'"' => quotes |= 1 << i,
-            b'\\' | 0..=0x1f => return false,
-            _ => {}
+    if !tail.is_empty() {
+        // The tail, padded with spaces (no quote, special or high byte), goes through the same block scan.
+        let mut padded = [b' '; 64];
+        padded[..tail.len()].copy_from_slice(tail);
+        match block_masks(&padded) {
+            (quotes, 0, block_high) => {
+                mask[line.len() / 64] = quotes;
+                high |= block_high;
+            }
+            _ => return MaskScan::GaveUp,
         }
     }
-    if !tail.is_empty() {
-        mask[line.len() / 64] = quotes;
+    if high {
+        MaskScan::NonAscii
+    } else {
+        MaskScan::Ascii
     }
-    true
 }
 
-/// (quotes, backslashes or control bytes) of a 64-byte block, one bit per byte.
+/// (quotes, backslashes or control bytes) of a 64-byte block, one bit per byte, and whether any byte is at
+/// or above 0x80.
 #[cfg(target_arch = "x86_64")]
-fn block_masks(block: &[u8; 64]) -> (u64, u64) {
+fn block_masks(block: &[u8; 64]) -> (u64, u64, bool) {
     use std::arch::x86_64::*;
     let (mut quotes, mut special) = (0u64, 0u64);
+    // SAFETY: SSE2 is part of the x86_64 baseline.
+    let mut any = unsafe { _mm_setzero_si128() };
     for (k, lane) in block.chunks_exact(16).enumerate() {
         // SAFETY: SSE2 is part of the x86_64 baseline; the load reads the 16 bytes of `lane`, unaligned.
         let (q, sp) = unsafe {
@@ -407,23 +480,34 @@ fn block_masks(block: &[u8; 64]) -> (u64, u64) {
             let backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
             // Unsigned v <= 0x1f exactly when min(v, 0x1f) == v.
             let control = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v);
+            any = _mm_or_si128(any, v);
             (_mm_movemask_epi8(quote) as u16, _mm_movemask_epi8(_mm_or_si128(backslash, control)) as u16)
         };
         quotes |= u64::from(q) << (16 * k);
         special |= u64::from(sp) << (16 * k);
     }
-    (quotes, special)
+    // SAFETY: SSE2 is part of the x86_64 baseline. The movemask collects each byte's top bit.
+    let high = unsafe { _mm_movemask_epi8(any) } != 0;
+    (quotes, special, high)
 }
 
-/// (quotes, backslashes or control bytes) of a 64-byte block, one bit per byte.
+/// (quotes, backslashes or control bytes) of a 64-byte block, one bit per byte, and whether any byte is at
+/// or above 0x80.
 #[cfg(not(target_arch = "x86_64"))]
-fn block_masks(block: &[u8; 64]) -> (u64, u64) {
-    let (mut quotes, mut special) = (0u64, 0u64);
+fn block_masks(block: &[u8; 64]) -> (u64, u64, bool) {
+    block_masks_portable(block)
+}
+
+/// [`block_masks`] without SIMD (also built in tests, which compare both).
+#[cfg(any(test, not(target_arch = "x86_64")))]
+fn block_masks_portable(block: &[u8; 64]) -> (u64, u64, bool) {
+    let (mut quotes, mut special, mut all_bits) = (0u64, 0u64, 0u8);
     for (i, &b) in block.iter().enumerate() {
         quotes |= u64::from(b == b'"') << i;
         special |= u64::from(b == b'\\' || b < 0x20) << i;
+        all_bits |= b;
     }
-    (quotes, special)
+    (quotes, special, all_bits >= 0x80)
 }
 
 /// Position of the first set bit at or after `from`.
@@ -527,42 +611,76 @@ impl<'a> Scanner<'a, '_> {
         }
     }
 
-    /// A number per the JSON grammar; returns its text and whether it is an integer.
-    fn number(&mut self) -> Option<(&'a [u8], bool)> {
+    /// A number per the JSON grammar; returns its text, whether it is an integer, and its value where that is
+    /// exact and cheap (see [`ParsedNumber`]). Callers that drop the value do not pay for it (inlined, the
+    /// unused arithmetic goes away).
+    #[inline(always)]
+    fn number(&mut self) -> Option<(&'a [u8], bool, Option<ParsedNumber>)> {
         let start = self.pos;
-        if self.peek() == Some(b'-') {
+        let negative = self.peek() == Some(b'-');
+        if negative {
             self.pos += 1;
         }
+        let int_start = self.pos;
+        let mut mantissa = 0u64;
         match self.next()? {
             b'0' => {}
-            b'1'..=b'9' => self.digits(),
+            c @ b'1'..=b'9' => {
+                mantissa = u64::from(c - b'0');
+                self.digits(&mut mantissa);
+            }
             _ => return None,
         }
-        let mut integer = true;
+        let int_digits = self.pos - int_start;
+        let (mut fraction_digits, mut exponent) = (0, false);
         if self.peek() == Some(b'.') {
             self.pos += 1;
-            self.some_digits()?;
-            integer = false;
+            let fraction_start = self.pos;
+            self.digits(&mut mantissa);
+            fraction_digits = self.pos - fraction_start;
+            if fraction_digits == 0 {
+                return None;
+            }
         }
         if let Some(b'e' | b'E') = self.peek() {
             self.pos += 1;
             if let Some(b'+' | b'-') = self.peek() {
                 self.pos += 1;
             }
-            self.some_digits()?;
-            integer = false;
+            let exponent_start = self.pos;
+            self.digits(&mut 0);
+            if self.pos == exponent_start {
+                return None;
+            }
+            exponent = true;
         }
-        Some((&self.s[start..self.pos], integer))
+        let integer = fraction_digits == 0 && !exponent;
+        let parsed = if exponent {
+            None
+        } else if integer {
+            // 18 digits cannot overflow an i64; `-0` is left out (as an integer it would lose its sign).
+            (int_digits <= 18 && !(negative && mantissa == 0)).then(|| {
+                let v = mantissa as i64;
+                ParsedNumber::Integer(if negative { -v } else { v })
+            })
+        } else {
+            // At most 19 digits do not overflow the u64; up to 2^53 the mantissa is exact in an f64, as is
+            // 10^fraction_digits (<= 10^18 < 10^22), so the one division rounds correctly, like `str::parse`.
+            (int_digits + fraction_digits <= 19 && mantissa <= 1 << 53).then(|| {
+                // Through i64: exact below 2^63, and one instruction where u64 -> f64 takes several.
+                let v = mantissa as i64 as f64 / POW10[fraction_digits];
+                ParsedNumber::Float(if negative { -v } else { v })
+            })
+        };
+        Some((&self.s[start..self.pos], integer, parsed))
     }
-    fn digits(&mut self) {
-        while let Some(b'0'..=b'9') = self.peek() {
+    /// Digits from here on, added to `value` (wrapping: callers check the digit count).
+    #[inline(always)]
+    fn digits(&mut self, value: &mut u64) {
+        while let Some(&c @ b'0'..=b'9') = self.s.get(self.pos) {
+            *value = value.wrapping_mul(10).wrapping_add(u64::from(c - b'0'));
             self.pos += 1;
         }
-    }
-    fn some_digits(&mut self) -> Option<()> {
-        let start = self.pos;
-        self.digits();
-        (self.pos > start).then_some(())
     }
 
     /// Validate one value at nesting `depth` (the envelope object is depth 1).
@@ -638,9 +756,14 @@ impl<'a> Scanner<'a, '_> {
             self.eat(b':')?;
             self.ws();
             let value_start = self.pos - base;
+            let mut number = None;
             let kind = match self.peek()? {
                 b'"' => ValueKind::String { escaped: self.string()?.1 },
-                b'-' | b'0'..=b'9' => ValueKind::Number { integer: self.number()?.1 },
+                b'-' | b'0'..=b'9' => {
+                    let (_, integer, parsed) = self.number()?;
+                    number = parsed;
+                    ValueKind::Number { integer }
+                }
                 b't' => self.literal(b"true").map(|_| ValueKind::Bool)?,
                 b'f' => self.literal(b"false").map(|_| ValueKind::Bool)?,
                 b'n' => self.literal(b"null").map(|_| ValueKind::Null)?,
@@ -653,6 +776,7 @@ impl<'a> Scanner<'a, '_> {
                 key_escaped,
                 value: (value_start, self.pos - base),
                 kind,
+                number,
             });
             self.ws();
             match self.next()? {
@@ -694,9 +818,13 @@ impl<'a> Scanner<'a, '_> {
                     }
                 }
                 b"emitted_at" => {
-                    let (n, integer) = self.number()?;
-                    // Floats and out-of-range integers are left to serde's rules.
-                    let v: i64 = if integer { short_integer(n)? } else { return None };
+                    // The value computed while validating. Floats and integers beyond 18 digits are left to
+                    // serde's rules; `-0`, which the scan leaves uncomputed, is plain 0 here.
+                    let v: i64 = match self.number()? {
+                        (_, _, Some(ParsedNumber::Integer(v))) => v,
+                        (b"-0", _, _) => 0,
+                        _ => return None,
+                    };
                     if emitted_at.replace(v).is_some() {
                         return None;
                     }
@@ -871,6 +999,124 @@ mod tests {
         }
     }
 
+    /// [`parse_number`] gives either nothing or exactly `str::parse`'s value.
+    fn assert_number_agrees(text: &str) -> Option<ParsedNumber> {
+        let parsed = parse_number(text.as_bytes());
+        match parsed {
+            Some(ParsedNumber::Integer(v)) => {
+                assert!(!text.contains(['.', 'e', 'E']), "{text}");
+                assert_eq!(text.parse::<i64>(), Ok(v), "{text}");
+            }
+            Some(ParsedNumber::Float(v)) => {
+                assert!(text.contains('.') && !text.contains(['e', 'E']), "{text}");
+                assert_eq!(text.parse::<f64>().map(f64::to_bits), Ok(v.to_bits()), "{text}");
+            }
+            None => {}
+        }
+        parsed
+    }
+
+    #[test]
+    fn parsed_numbers_agree_with_str_parse() {
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let (mut integers, mut floats, mut total) = (0, 0, 0);
+        for _ in 0..300_000 {
+            let mut text = String::new();
+            if next() % 2 == 0 {
+                text.push('-');
+            }
+            // Mostly short numbers (the cheap cases), some up to 25 digits on either side of the point.
+            let long = next() % 4 == 0;
+            let int_digits = (next() % if long { 25 } else { 12 }) as usize + 1;
+            let leading = if next() % 5 == 0 { '0' } else { (b'1' + (next() % 9) as u8) as char };
+            text.push(leading);
+            if leading != '0' {
+                for _ in 1..int_digits {
+                    text.push((b'0' + (next() % 10) as u8) as char);
+                }
+            }
+            if next() % 3 != 0 {
+                text.push('.');
+                let zeros = (next() % 6) as usize * usize::from(next() % 3 == 0);
+                text.extend(std::iter::repeat_n('0', zeros));
+                for _ in 0..(next() % if long { 25 } else { 10 }) + 1 {
+                    text.push((b'0' + (next() % 10) as u8) as char);
+                }
+            }
+            if next() % 8 == 0 {
+                text.push(['e', 'E'][(next() % 2) as usize]);
+                text.push_str(["", "+", "-"][(next() % 3) as usize]);
+                text.push_str(&(next() % 30).to_string());
+            }
+            total += 1;
+            match assert_number_agrees(&text) {
+                Some(ParsedNumber::Integer(_)) => integers += 1,
+                Some(ParsedNumber::Float(_)) => floats += 1,
+                None => {}
+            }
+        }
+        assert!(integers > total / 10 && floats > total / 3, "{integers} integers, {floats} floats of {total}");
+        let cases = [
+            ("0", Some(ParsedNumber::Integer(0))),
+            ("-0", None),
+            ("0.0", Some(ParsedNumber::Float(0.0))),
+            ("-0.0", Some(ParsedNumber::Float(-0.0))),
+            ("-0.000", Some(ParsedNumber::Float(-0.0))),
+            ("999999999999999999", Some(ParsedNumber::Integer(999_999_999_999_999_999))),
+            ("-999999999999999999", Some(ParsedNumber::Integer(-999_999_999_999_999_999))),
+            ("1000000000000000000", None),
+            ("9223372036854775807", None),
+            ("9007199254740992.0", None),
+            ("900719925474099.2", Some(ParsedNumber::Float(900_719_925_474_099.2))),
+            ("9007199254740993.0", None),
+            ("0.000000000000000001", Some(ParsedNumber::Float(1e-18))),
+            ("0.0000000000000000001", None),
+            ("1.5e3", None),
+            ("1E3", None),
+            ("01", None),
+            ("00.5", None),
+            ("-01.5", None),
+            ("+1", None),
+            ("1.", None),
+            (".5", None),
+            ("1.5 ", None),
+            (" 1", None),
+            ("-", None),
+            ("", None),
+            ("1.2.3", None),
+            ("0x1", None),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(parse_number(text.as_bytes()), expected, "{text}");
+            if text.parse::<f64>().is_ok() {
+                assert_number_agrees(text);
+            }
+        }
+        // 2^53 itself still fits: the largest mantissa taken.
+        assert_eq!(parse_number(b"9007199254.740992"), Some(ParsedNumber::Float(9_007_199_254.740_992)));
+        assert_eq!(parse_number(b"9007199254.740993"), None);
+    }
+
+    #[test]
+    fn split_members_carry_parsed_numbers() {
+        let line = br#"{"type":"RECORD","record":{"stream":"s","emitted_at":5,"data":{"i":-42,"f":2.50,"e":1e2,"z":-0,"big":12345678901234567890,"s":"7","o":{"n":1}}}}"#;
+        let mut members = Vec::new();
+        let (_, split) = decode_line_split(line, 1, &mut members).unwrap();
+        assert!(split);
+        let numbers: Vec<_> = members.iter().map(|m| m.number).collect();
+        assert_eq!(
+            numbers,
+            [Some(ParsedNumber::Integer(-42)), Some(ParsedNumber::Float(2.5)), None, None, None, None, None]
+        );
+        assert_agrees(line);
+    }
+
     #[test]
     fn record_data_stays_raw() {
         let line = br#"{"type":"RECORD","record":{"stream":"s","data":{"a":[1,{"b":"x"}]},"emitted_at":5,"extra":1}}"#;
@@ -931,6 +1177,12 @@ mod tests {
                 _ => ValueKind::Number { integer: !v.get().contains(['.', 'e', 'E']) },
             };
             assert_eq!(m.kind, expected_kind, "{}", v.get());
+            assert_eq!(m.number, parse_number(v.get().as_bytes()), "{}", v.get());
+            if matches!(expected_kind, ValueKind::Number { .. }) {
+                assert_number_agrees(v.get());
+            } else {
+                assert_eq!(m.number, None);
+            }
         }
         match decode_line_serde(line, 1) {
             Ok(InputMessage::Record(slow)) => {
@@ -1039,6 +1291,76 @@ mod tests {
         assert!(checked > 5000);
     }
 
+    /// A RECORD line with `bytes` inside a data value (or key, or the stream name), after `pad` ASCII bytes, so
+    /// the bytes land in a 64-byte block of the quote mask or in its tail.
+    fn line_with(bytes: &[u8], place: usize, pad: usize) -> Vec<u8> {
+        let mut line = br#"{"type":"RECORD","record":{"stream":"s"#.to_vec();
+        if place == 2 {
+            line.extend_from_slice(bytes);
+        }
+        line.extend_from_slice(format!(r#"","emitted_at":5,"data":{{"pad":"{}","k"#, "x".repeat(pad)).as_bytes());
+        if place == 1 {
+            line.extend_from_slice(bytes);
+        }
+        line.extend_from_slice(br#"":"a"#);
+        if place == 0 {
+            line.extend_from_slice(bytes);
+        }
+        line.extend_from_slice(br#"b","n":1}}}"#);
+        line
+    }
+
+    #[test]
+    fn invalid_utf8_is_rejected_like_serde_does() {
+        let invalid: [&[u8]; 7] = [
+            b"\xff",             // never valid
+            b"\x80",             // a lone continuation byte
+            b"\xc3",             // truncated two-byte sequence
+            b"\xe2\x82",         // truncated three-byte sequence
+            b"\xc0\xaf",         // overlong '/'
+            b"\xed\xa0\x80",     // an encoded surrogate
+            b"\xf4\x90\x80\x80", // beyond U+10FFFF
+        ];
+        let mut members = Vec::new();
+        for pad in [0, 1, 40, 70, 130, 300, 2100] {
+            for bytes in invalid {
+                for place in 0..3 {
+                    let line = line_with(bytes, place, pad);
+                    assert!(fast_record(&line).is_none(), "{}", String::from_utf8_lossy(&line));
+                    let serde = decode_line_serde(&line, 9).unwrap_err();
+                    assert!(serde.reason.contains("invalid unicode"), "{serde}");
+                    assert_eq!(decode_line(&line, 9).unwrap_err(), serde);
+                    assert_eq!(decode_line_split(&line, 9, &mut members).unwrap_err(), serde);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn valid_non_ascii_decodes_as_before() {
+        let mut members = Vec::new();
+        for pad in [0, 1, 40, 70, 130, 300, 2100] {
+            for text in ["Grün", "ø 漢字 🦀", "\u{7f}\u{80}\u{7ff}\u{800}\u{ffff}\u{10000}\u{10ffff}"] {
+                for place in 0..3 {
+                    let line = line_with(text.as_bytes(), place, pad);
+                    let record = fast_record(&line).expect("fast path");
+                    assert_agrees(&line);
+                    let Ok((InputMessage::Record(split), true)) = decode_line_split(&line, 1, &mut members) else {
+                        panic!("split path")
+                    };
+                    let data = split.data.get();
+                    let value: serde_json::Value = serde_json::from_slice(&line).unwrap();
+                    assert_eq!(record.stream, value["record"]["stream"].as_str().unwrap());
+                    assert_eq!(serde_json::from_str::<serde_json::Value>(data).unwrap(), value["record"]["data"]);
+                    let key = if place == 1 { format!("k{text}") } else { "k".into() };
+                    let k = members.iter().find(|m| m.key(data).unwrap() == key).expect("member");
+                    let expected = if place == 0 { format!("\"a{text}b\"") } else { "\"ab\"".into() };
+                    assert_eq!(k.value(data), expected);
+                }
+            }
+        }
+    }
+
     #[test]
     fn string_stop_matches_the_table() {
         let mut text: Vec<u8> = (0u8..=255).collect();
@@ -1104,22 +1426,36 @@ mod tests {
         };
         for len in (0..300).chain([2047, 2048, 2049, 5000]) {
             for round in 0..20 {
-                // Every other line is clean; the rest hold a backslash or control byte somewhere.
+                // Every other line is clean; the rest hold a backslash or control byte somewhere. Half of
+                // each kind are ASCII; the others hold high bytes, sometimes only one (anywhere in the line).
                 let specials = round % 2 == 1;
-                let line: Vec<u8> = (0..len)
+                let high_bytes = round % 4 >= 2;
+                let lone_high = (round % 8 >= 6 && len > 0).then(|| (next() % len as u64) as usize);
+                let mut line: Vec<u8> = (0..len)
                     .map(|_| match next() % 40 {
                         0..=5 => b'"',
                         6 if specials && next() % 8 == 0 => b'\\',
                         7 if specials && next() % 8 == 0 => (next() % 0x20) as u8,
-                        8 => 0x80 | (next() % 0x40) as u8,
+                        8 if high_bytes && lone_high.is_none() => 0x80 | (next() % 0x80) as u8,
                         9 if specials => 0x1f,
                         10 => 0x20,
                         _ => b'a' + (next() % 26) as u8,
                     })
                     .collect();
+                if let Some(at) = lone_high {
+                    line[at] = 0x80 | (next() % 0x80) as u8;
+                }
                 let mut mask = [0u64; QUOTE_MASK_WORDS];
                 let clean = len <= QUOTE_MASK_WORDS * 64 && !line.iter().any(|&b| b == b'\\' || b < 0x20);
-                assert_eq!(quote_mask(&line, &mut mask), clean, "{len}: {line:?}");
+                let expected = match (clean, line.iter().any(|&b| b >= 0x80)) {
+                    (false, _) => MaskScan::GaveUp,
+                    (true, false) => MaskScan::Ascii,
+                    (true, true) => MaskScan::NonAscii,
+                };
+                assert_eq!(quote_mask(&line, &mut mask), expected, "{len}: {line:?}");
+                if let Some(block) = line.get(..64) {
+                    assert_eq!(block_masks(block.try_into().unwrap()), block_masks_portable(block.try_into().unwrap()));
+                }
                 if clean {
                     let quotes: Vec<usize> = (0..len).filter(|&i| line[i] == b'"').collect();
                     for from in 0..=len {

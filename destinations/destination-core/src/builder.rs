@@ -3,7 +3,7 @@
 
 use crate::schema::{ColumnSpec, ColumnType, StreamSchema};
 use crate::values;
-use airbyte_protocol::codec::{DataMember, ValueKind};
+use airbyte_protocol::codec::{DataMember, ParsedNumber, ValueKind};
 use airbyte_protocol::{ConnectorError, FieldChange};
 use arrow::array::{
     new_null_array, ArrayRef, BooleanBufferBuilder, BooleanBuilder, Date32Builder, Float64Builder, Int64Array,
@@ -626,8 +626,12 @@ fn place_members(data: &str, members: &[DataMember], cols: &mut ObjectColumns, c
             let i = hint;
             cols.seen[i] = stamp;
             hint += 1;
+            let column = &mut cols.columns[i];
+            if member.number.is_some_and(|number| column.append_number(number)) {
+                continue;
+            }
             let path = FieldPath::Key(&cols.names[i], &FieldPath::Root);
-            cols.columns[i].append_scanned(member.value(data), plain_string, ctx, &path);
+            column.append_scanned(member.value(data), plain_string, ctx, &path);
             continue;
         }
         let Some(key) = member.key(data) else {
@@ -805,6 +809,24 @@ impl Column {
                 validity.append(false);
             }
         }
+    }
+
+    /// A number the codec computed while it validated ([`ParsedNumber`]): appended to a numeric column exactly as
+    /// [`append_raw`](Self::append_raw) would parse its text; `false`, with nothing appended, for any other column
+    /// and for a fraction an integer column does not take (the caller then goes the general way).
+    #[inline]
+    fn append_number(&mut self, number: ParsedNumber) -> bool {
+        match (self, number) {
+            (Column::Integer(b), ParsedNumber::Integer(v)) => b.append_value(v),
+            (Column::Integer(b), ParsedNumber::Float(v)) => match values::integral(v) {
+                Some(v) => b.append_value(v),
+                None => return false,
+            },
+            (Column::Number(b), ParsedNumber::Integer(v)) => b.append_value(v as f64),
+            (Column::Number(b), ParsedNumber::Float(v)) => b.append_value(v),
+            _ => return false,
+        }
+        true
     }
 
     /// [`append_raw`](Self::append_raw) for a value split by [`RawScan`]: a string without escapes goes into

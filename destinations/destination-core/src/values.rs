@@ -6,6 +6,7 @@
 //! offset (taken as UTC); a timestamp with an offset is converted to UTC; times accept `HH:MM[:SS[.f]]` with
 //! an optional offset (converted to UTC).
 
+use airbyte_protocol::codec::{parse_number, ParsedNumber};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
 use std::borrow::Cow;
 
@@ -36,7 +37,11 @@ pub fn integer(raw: &str) -> Option<i64> {
     if let Ok(v) = text.parse::<i64>() {
         return Some(v);
     }
-    let f = text.parse::<f64>().ok()?;
+    integral(text.parse::<f64>().ok()?)
+}
+
+/// A float as an integer column takes it: only whole values within the i64 range.
+pub fn integral(f: f64) -> Option<i64> {
     // 2^63 is exactly representable; i64::MAX is not, so the upper bound is exclusive.
     const LIMIT: f64 = 9_223_372_036_854_775_808.0;
     (f.is_finite() && f.fract() == 0.0 && (-LIMIT..LIMIT).contains(&f)).then_some(f as i64)
@@ -44,44 +49,15 @@ pub fn integer(raw: &str) -> Option<i64> {
 
 pub fn number(raw: &str) -> Option<f64> {
     match raw.as_bytes().first()? {
-        b'-' | b'0'..=b'9' => short_decimal(raw.as_bytes()).or_else(|| raw.parse::<f64>().ok()),
+        // The codec's own exact parse of short numbers first (cheaper than the general float parser).
+        b'-' | b'0'..=b'9' => match parse_number(raw.as_bytes()) {
+            Some(ParsedNumber::Integer(v)) => Some(v as f64),
+            Some(ParsedNumber::Float(v)) => Some(v),
+            None => raw.parse::<f64>().ok(),
+        },
         b'"' => string(raw)?.trim().parse::<f64>().ok(),
         _ => None,
     }
-}
-
-/// `-?d+(.d+)?` with at most 15 digits, without going through the general float parser: the digits as an
-/// integer are exact in an f64 (< 2^53), as is 10^fraction_digits, so one division rounds correctly.
-/// `None` for anything else (exponents, long mantissas), which the general parser handles.
-fn short_decimal(b: &[u8]) -> Option<f64> {
-    const POW10: [f64; 16] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
-    let (negative, digits) = match b {
-        [b'-', rest @ ..] => (true, rest),
-        _ => (false, b),
-    };
-    if digits.len() > 16 {
-        return None;
-    }
-    let (mut mantissa, mut fraction, mut point) = (0u64, 0usize, None);
-    for (i, &c) in digits.iter().enumerate() {
-        match c {
-            b'0'..=b'9' => mantissa = mantissa * 10 + (c - b'0') as u64,
-            b'.' if point.is_none() && i > 0 => point = Some(i),
-            _ => return None,
-        }
-    }
-    if let Some(p) = point {
-        fraction = digits.len() - p - 1;
-        if fraction == 0 {
-            return None;
-        }
-    }
-    let count = digits.len() - usize::from(point.is_some());
-    if count == 0 || count > 15 {
-        return None;
-    }
-    let value = mantissa as f64 / POW10[fraction];
-    Some(if negative { -value } else { value })
 }
 
 pub fn boolean(raw: &str) -> Option<bool> {
@@ -289,7 +265,7 @@ mod tests {
     }
 
     #[test]
-    fn short_decimals_parse_exactly_like_the_general_parser() {
+    fn numbers_parse_exactly_like_the_general_parser() {
         let mut x = 0x9E37_79B9_7F4A_7C15u64;
         let mut next = || {
             x ^= x << 13;
@@ -299,13 +275,14 @@ mod tests {
         };
         let mut fast = 0;
         for _ in 0..200_000 {
-            let int_digits = (next() % 12) as usize + 1;
-            let frac_digits = (next() % 8) as usize;
+            let int_digits = (next() % 20) as usize + 1;
+            let frac_digits = (next() % 12) as usize;
             let mut text = String::new();
             if next() % 3 == 0 {
                 text.push('-');
             }
-            for _ in 0..int_digits {
+            text.push((b'1' + (next() % 9) as u8) as char);
+            for _ in 1..int_digits {
                 text.push((b'0' + (next() % 10) as u8) as char);
             }
             if frac_digits > 0 {
@@ -315,18 +292,26 @@ mod tests {
                 }
             }
             let expected: f64 = text.parse().unwrap();
-            if let Some(got) = short_decimal(text.as_bytes()) {
-                fast += 1;
-                assert_eq!(got.to_bits(), expected.to_bits(), "{text}");
-            }
+            fast += usize::from(parse_number(text.as_bytes()).is_some());
             assert_eq!(number(&text).map(f64::to_bits), Some(expected.to_bits()), "{text}");
+            if frac_digits == 0 {
+                assert_eq!(integer(&text), text.parse::<i64>().ok(), "{text}");
+            } else {
+                let whole = expected.fract() == 0.0 && (-2f64.powi(63)..2f64.powi(63)).contains(&expected);
+                assert_eq!(integer(&text), whole.then_some(expected as i64), "{text}");
+            }
         }
-        assert!(fast > 100_000, "the short path took only {fast} values");
-        for text in ["1.", ".5", "1e3", "-", "", "1.2.3", "12345678901234567", "1234567890.1234567", "0x1"] {
-            assert_eq!(short_decimal(text.as_bytes()), None, "{text}");
+        assert!(fast > 50_000, "the codec's exact parse took only {fast} values");
+        for text in ["-0", "-0.0", "0.0", "1e3", "-1.5E-3", "01", "00.5", "123456789012345678901234567890"] {
+            let expected = text.parse::<f64>().unwrap();
+            assert_eq!(number(text).map(f64::to_bits), Some(expected.to_bits()), "{text}");
         }
-        assert_eq!(short_decimal(b"-0.0").map(f64::to_bits), Some((-0.0f64).to_bits()));
-        assert_eq!(short_decimal(b"123456789012345"), Some(123_456_789_012_345.0));
+        assert_eq!(number("-0").map(f64::to_bits), Some((-0.0f64).to_bits()));
+        assert_eq!(integer("-0"), Some(0));
+        assert_eq!(integer("-0.0"), Some(0));
+        assert_eq!(integral(9_223_372_036_854_775_808.0), None);
+        assert_eq!(integral(-9_223_372_036_854_775_808.0), Some(i64::MIN));
+        assert_eq!(integral(f64::NAN), None);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use airbyte_protocol::codec::{
-    decode_line, decode_line_serde, decode_line_split, fast_record, InputMessage, LineReader,
+    decode_line, decode_line_serde, decode_line_split, fast_record, InputMessage, LineReader, ParsedNumber,
 };
 use airbyte_protocol::files::{from_value, parse_json, validate_catalog};
 use airbyte_protocol::{Config, ConfiguredAirbyteCatalog, InputState};
@@ -41,6 +41,17 @@ pub fn decode_lines(data: &[u8]) {
                 .collect();
             let parsed: serde_json::Map<String, serde_json::Value> = serde_json::from_str(data).expect("data");
             assert_eq!(rebuilt, parsed);
+            // A number the codec computed is exactly what the general parsers make of its text.
+            for m in &members {
+                let text = m.value(data);
+                match m.number {
+                    Some(ParsedNumber::Integer(v)) => assert_eq!(text.parse::<i64>().ok(), Some(v), "{text}"),
+                    Some(ParsedNumber::Float(v)) => {
+                        assert_eq!(text.parse::<f64>().ok().map(f64::to_bits), Some(v.to_bits()), "{text}")
+                    }
+                    None => {}
+                }
+            }
         }
     }
 }
