@@ -1,11 +1,14 @@
 //! kill -9 at random points while writing, then resume with the input after the last acknowledged state:
-//! every acknowledged record is present exactly once, no partial file is visible, and the final run
-//! completes with every record present exactly once (read back with pyarrow).
+//! every acknowledged record is present, no partial file is visible, and the final run completes with every
+//! record present (read back with pyarrow). A record is present more than once only through the one window
+//! Airbyte's at-least-once contract leaves: a file made visible whose state the kill kept from being
+//! acknowledged (all its records lie after the round's last ack); the resumed run writes them again.
 
 mod common;
 
 use common::*;
 use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -83,12 +86,18 @@ fn run_round(
     (acked, status.code())
 }
 
-fn count_ids(files: &Value) -> std::collections::BTreeMap<i64, usize> {
-    let mut counts = std::collections::BTreeMap::new();
+fn count_ids(files: &Value) -> BTreeMap<i64, usize> {
+    let mut counts = BTreeMap::new();
     for id in ids_under(files, "k/") {
         *counts.entry(id).or_insert(0) += 1;
     }
     counts
+}
+
+/// Visible files of the stream and their record ids.
+fn files_with_ids(files: &Value) -> BTreeMap<String, Vec<i64>> {
+    let files = files["files"].as_object().unwrap().iter().filter(|(k, _)| k.starts_with("k/"));
+    files.map(|(k, f)| (k.clone(), f["ids"].as_array().unwrap().iter().filter_map(Value::as_i64).collect())).collect()
 }
 
 #[test]
@@ -107,6 +116,9 @@ fn kill_9_at_random_points_then_resume_keeps_every_acked_record_exactly_once() {
     let mut remaining: &[(Option<i64>, String)] = &all;
     let mut last_acked: Option<i64> = None;
     let mut kills = 0;
+    // Files made visible by a killed round without their state acknowledged, and the copies they add.
+    let (mut seen_files, mut unacked_files) = (BTreeSet::new(), BTreeSet::new());
+    let mut extra_copies: BTreeMap<i64, usize> = BTreeMap::new();
     for round in 0..8 {
         let kill = (round < 6).then(|| Duration::from_millis(30 + next() % 450));
         let (acked, code) = run_round(dir.path(), remaining, kill);
@@ -122,10 +134,23 @@ fn kill_9_at_random_points_then_resume_keeps_every_acked_record_exactly_once() {
         for other in files["other"].as_array().unwrap() {
             assert!(other.as_str().unwrap().starts_with(".airbyte_tmp/"), "unexpected file {other}");
         }
+        for (name, ids) in files_with_ids(&files) {
+            if !seen_files.insert(name.clone()) {
+                continue;
+            }
+            // A new file holding only records past the last ack: committed in the window before its ack.
+            if kill.is_some() && code != Some(0) && ids.iter().all(|&id| last_acked.is_none_or(|c| id > c)) {
+                ids.iter().for_each(|&id| *extra_copies.entry(id).or_insert(0) += 1);
+                unacked_files.insert(name);
+            }
+        }
         let counts = count_ids(&files);
         if let Some(cursor) = last_acked {
             for id in 0..=cursor {
-                assert_eq!(counts.get(&id), Some(&1), "round {round}: acked record {id} (acked up to {cursor})");
+                let copies = counts.get(&id).copied().unwrap_or(0);
+                let allowed = 1..=1 + extra_copies.get(&id).copied().unwrap_or(0);
+                assert!(allowed.contains(&copies), "round {round}: acked record {id} (acked up to {cursor}) {copies}x");
+                assert!(copies > 0, "round {round}: acked record {id} is missing");
             }
         }
         if kill.is_some() && code != Some(0) {
@@ -141,5 +166,8 @@ fn kill_9_at_random_points_then_resume_keeps_every_acked_record_exactly_once() {
     assert!(kills >= 1, "no run was killed mid-way (seed {seed})");
     let counts = count_ids(&read_local(&dir.path().join("out")));
     assert_eq!(counts.len() as i64, RECORDS);
-    assert!(counts.values().all(|&n| n == 1), "a record is duplicated");
+    for (id, copies) in counts {
+        assert_eq!(copies, 1 + extra_copies.get(&id).copied().unwrap_or(0), "record {id}");
+    }
+    eprintln!("{} file(s) committed in the window before their ack: {unacked_files:?}", unacked_files.len());
 }
