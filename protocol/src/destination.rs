@@ -33,12 +33,14 @@ impl StreamIndex {
     }
     /// Like [`lookup`](Self::lookup) but a config error naming the stream when it is not in the catalog.
     pub fn require(&self, name: &str, namespace: Option<&str>, line: u64) -> Result<usize> {
-        self.lookup(name, namespace).ok_or_else(|| {
-            let d = StreamDescriptor::new(name, namespace.map(str::to_string));
-            ConnectorError::config(format!(
-                "input line {line}: record for stream {d} which is not in the configured catalog"
-            ))
-        })
+        self.lookup(name, namespace).ok_or_else(|| Self::not_in_catalog(name, namespace, line))
+    }
+    /// The error of [`require`](Self::require), for callers that look up first and number lines later.
+    pub fn not_in_catalog(name: &str, namespace: Option<&str>, line: u64) -> ConnectorError {
+        let d = StreamDescriptor::new(name, namespace.map(str::to_string));
+        ConnectorError::config(format!(
+            "input line {line}: record for stream {d} which is not in the configured catalog"
+        ))
     }
     pub fn descriptor(&self, i: usize) -> &StreamDescriptor {
         &self.descriptors[i]

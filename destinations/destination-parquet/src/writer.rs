@@ -6,6 +6,8 @@
 //!   --(results, any order)--> merger (this task): reorders by chunk number, feeds the observer and the
 //!   per-stream Parquet files, counts records/states in input order, commits files and acknowledges states.
 //! ```
+//! Workers number lines within their chunk; the merger, which sees the chunks in input order, adds the
+//! lines of the chunks before (so the chunker need not count them) and words line-numbered errors.
 //! A state is acknowledged only after every file holding a record before it is committed (renamed into
 //! place / upload completed). Committing at a state runs beside the pipeline (one commit at a time): the
 //! merger goes on writing new files while the finished ones are flushed, synced and renamed or uploaded, and
@@ -16,7 +18,7 @@
 use crate::config::ParquetConfig;
 use crate::paths::{KeyPattern, KeyValues};
 use crate::storage::Storage;
-use airbyte_protocol::codec::{decode_line_split, DataMember, InputMessage};
+use airbyte_protocol::codec::{decode_line_split, DataMember, DecodeError, InputMessage};
 use airbyte_protocol::destination::{AckTracker, StreamIndex};
 use airbyte_protocol::{
     ConfiguredAirbyteCatalog, ConnectorError, DestinationSyncMode, Output, Result, StateMessage, TraceMessage,
@@ -114,6 +116,7 @@ pub async fn write(
         at_boundary: true,
         commit_requested: false,
         in_flight: None,
+        lines_before: 0,
         summary: SyncSummary::default(),
     };
     let mut reorder: BTreeMap<u64, ChunkResult> = BTreeMap::new();
@@ -209,8 +212,6 @@ fn check_distinct_prefixes(sinks: &[StreamSink]) -> Result<()> {
 
 struct Chunk {
     seq: u64,
-    /// Number of the line before the first line of this chunk.
-    line_offset: u64,
     bytes: Vec<u8>,
 }
 
@@ -223,6 +224,7 @@ enum Event {
     /// Records of one stream, in input order up to the next state.
     Batch(usize, RecordBatch),
     Records(usize, u64),
+    /// A state and its line within the chunk.
     State(Box<StateMessage>, u64),
     Trace(Box<TraceMessage>),
 }
@@ -231,7 +233,43 @@ struct ChunkResult {
     seq: u64,
     events: Vec<Event>,
     input_bytes: usize,
-    error: Option<ConnectorError>,
+    /// Lines of the chunk (up to the error, if any).
+    lines: u64,
+    error: Option<ChunkError>,
+}
+
+/// Why a chunk's decoding stopped. Lines are numbered within the chunk: the merger, which knows how many
+/// lines came before it, makes the error ([`ChunkError::into_error`]).
+enum ChunkError {
+    /// The line is not a valid message.
+    Decode(DecodeError),
+    /// A record of a stream that is not in the catalog.
+    UnknownStream { line: u64, name: String, namespace: Option<String> },
+    /// A record's data could not be added to its stream's batch.
+    Record { line: u64, stream: usize, error: ConnectorError },
+    /// Not about one line (finishing a batch, reading stdin).
+    Other(ConnectorError),
+}
+
+impl ChunkError {
+    /// The error as users see it, with line numbers counted from the start of the input.
+    fn into_error(self, lines_before: u64, sinks: &[StreamSink]) -> ConnectorError {
+        match self {
+            ChunkError::Decode(mut e) => {
+                e.line_number += lines_before;
+                ConnectorError::config(e.to_string())
+            }
+            ChunkError::UnknownStream { line, name, namespace } => {
+                StreamIndex::not_in_catalog(&name, namespace.as_deref(), lines_before + line)
+            }
+            ChunkError::Record { line, stream, error } => error.context(format!(
+                "input line {} (stream {})",
+                lines_before + line,
+                sinks[stream].schema.descriptor
+            )),
+            ChunkError::Other(error) => error,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -287,7 +325,6 @@ fn spawn_pipeline(
         let pool = chunker_pool;
         let (lock, data_ready, space_ready) = &*shared;
         let mut seq = 0u64;
-        let mut lines_before = 0u64;
         let mut first = true;
         loop {
             let mut p = lock.lock().unwrap_or_else(|e| e.into_inner());
@@ -321,9 +358,7 @@ fn spawn_pipeline(
                 }
             }
             if !bytes.is_empty() {
-                let lines = memchr::memchr_iter(b'\n', &bytes).count() as u64;
-                let job = Job::Chunk(Chunk { seq, line_offset: lines_before, bytes });
-                lines_before += lines;
+                let job = Job::Chunk(Chunk { seq, bytes });
                 seq += 1;
                 if jobs_tx.send(job).is_err() {
                     return;
@@ -361,9 +396,13 @@ fn spawn_pipeline(
                     }
                     result
                 }
-                Ok(Job::Failed(seq, error)) => {
-                    ChunkResult { seq, events: Vec::new(), input_bytes: 0, error: Some(error) }
-                }
+                Ok(Job::Failed(seq, error)) => ChunkResult {
+                    seq,
+                    events: Vec::new(),
+                    input_bytes: 0,
+                    lines: 0,
+                    error: Some(ChunkError::Other(error)),
+                },
                 Err(_) => return,
             };
             if results.blocking_send(result).is_err() {
@@ -385,7 +424,8 @@ impl DecodeScratch {
     }
 }
 
-/// Decode one chunk: every line's envelope, record data into per-stream builders.
+/// Decode one chunk: every line's envelope, record data into per-stream builders. Lines are numbered from 1
+/// within the chunk.
 fn decode_chunk(
     chunk: &Chunk,
     index: &StreamIndex,
@@ -395,7 +435,7 @@ fn decode_chunk(
     let DecodeScratch { builders, members } = scratch;
     let mut events: Vec<Event> = Vec::new();
     let mut error = None;
-    let mut line_number = chunk.line_offset;
+    let mut line_number = 0u64;
     let mut last_stream = None;
     let mut start = 0;
     let bytes = &chunk.bytes;
@@ -417,14 +457,10 @@ fn decode_chunk(
                     let d = index.descriptor(i);
                     d.name == record.stream && d.namespace.as_deref() == record.namespace.as_deref()
                 });
-                let i = match same_stream
-                    .map_or_else(|| index.require(&record.stream, record.namespace.as_deref(), line_number), Ok)
-                {
-                    Ok(i) => i,
-                    Err(e) => {
-                        error = Some(e);
-                        break;
-                    }
+                let Some(i) = same_stream.or_else(|| index.lookup(&record.stream, record.namespace.as_deref())) else {
+                    let (name, namespace) = (record.stream.to_string(), record.namespace.map(|n| n.to_string()));
+                    error = Some(ChunkError::UnknownStream { line: line_number, name, namespace });
+                    break;
                 };
                 last_stream = Some(i);
                 let builder = builders[i].get_or_insert_with(|| BatchBuilder::new(schemas[i].clone()));
@@ -436,7 +472,7 @@ fn decode_chunk(
                     builder.push_validated(data, record.emitted_at, changes)
                 };
                 if let Err(e) = pushed {
-                    error = Some(e.context(format!("input line {line_number} (stream {})", schemas[i].descriptor)));
+                    error = Some(ChunkError::Record { line: line_number, stream: i, error: e });
                     break;
                 }
                 match events.last_mut() {
@@ -447,7 +483,7 @@ fn decode_chunk(
             Ok((InputMessage::State(state), _)) => {
                 // Batches end at every state, so files can be committed exactly at state boundaries.
                 if let Err(e) = flush_builders(builders, &mut events) {
-                    error = Some(e);
+                    error = Some(ChunkError::Other(e));
                     break;
                 }
                 events.push(Event::State(state, line_number));
@@ -455,15 +491,15 @@ fn decode_chunk(
             Ok((InputMessage::Trace(trace), _)) => events.push(Event::Trace(trace)),
             Ok((InputMessage::Log(_) | InputMessage::Other(_), _)) => {}
             Err(e) => {
-                error = Some(ConnectorError::config(e.to_string()));
+                error = Some(ChunkError::Decode(e));
                 break;
             }
         }
     }
     if let Err(e) = flush_builders(builders, &mut events) {
-        error.get_or_insert(e);
+        error.get_or_insert(ChunkError::Other(e));
     }
-    ChunkResult { seq: chunk.seq, events, input_bytes: chunk.bytes.len(), error }
+    ChunkResult { seq: chunk.seq, events, input_bytes: chunk.bytes.len(), lines: line_number, error }
 }
 
 fn flush_builders(builders: &mut [Option<BatchBuilder>], events: &mut Vec<Event>) -> Result<()> {
@@ -632,6 +668,8 @@ struct Merger<'a, 'o> {
     commit_requested: bool,
     /// At most one commit runs beside the pipeline.
     in_flight: Option<InFlight>,
+    /// Input lines of the chunks processed so far.
+    lines_before: u64,
     summary: SyncSummary,
 }
 
@@ -663,7 +701,7 @@ impl Merger<'_, '_> {
                     self.summary.records += n;
                 }
                 Event::State(state, line) => {
-                    self.tracker().state(*state, line)?;
+                    self.tracker().state(*state, self.lines_before + line)?;
                     self.oldest_pending_state.get_or_insert_with(Instant::now);
                     self.at_boundary = true;
                     if self.sinks.iter().all(|s| !s.has_rows()) {
@@ -676,6 +714,7 @@ impl Merger<'_, '_> {
             }
         }
         if let Some(error) = result.error {
+            let error = error.into_error(self.lines_before, &self.sinks);
             // Commit only at a state boundary: records after the last state must not become visible
             // without an acknowledgement, or a retry would write them twice.
             if self.at_boundary {
@@ -686,6 +725,7 @@ impl Merger<'_, '_> {
             }
             return Err(error);
         }
+        self.lines_before += result.lines;
         Ok(())
     }
 

@@ -254,6 +254,48 @@ fn bad_input_fails_with_trace_and_commits_only_up_to_the_last_state() {
 }
 
 #[test]
+fn errors_give_the_line_counted_from_the_start_of_input_past_the_first_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("out");
+    let cat = catalog(vec![stream("s", None, simple_schema(), "append", None)]);
+    // Over 4 MB before the bad line: it is decoded in a later chunk (chunks are cut near 2 MB) than the lines
+    // counted before it, which include blank ones.
+    let mut input = Vec::new();
+    let mut bytes = 0;
+    while bytes < 4 << 20 {
+        let i = input.len() as i64;
+        let line = match i % 1000 {
+            999 => state("s", None, i),
+            99 => String::new(),
+            _ => record("s", None, i),
+        };
+        bytes += line.len() + 1;
+        input.push(line);
+    }
+    let bad_line_number = input.len() + 1;
+    let bad_lines = [
+        ("{not json", "input line {n}: "),
+        (
+            record("nope", None, 1).as_str(),
+            "input line {n}: record for stream nope which is not in the configured catalog",
+        ),
+        (r#"{"type": "STATE", "state": {"type": "STREAM"}}"#, "input line {n}: STREAM state without `stream`"),
+    ]
+    .map(|(line, expected)| (line.to_string(), expected.replace("{n}", &bad_line_number.to_string())));
+    for (bad_line, expected) in bad_lines {
+        let mut all = input.clone();
+        all.push(bad_line);
+        let out = run(dir.path(), &["write"], &config(&root), Some(&cat), &lines(&all));
+        assert_ne!(out.exit_code, Some(0));
+        let errors = out.errors();
+        assert_eq!(errors.len(), 1, "{}", out.transcript());
+        assert_eq!(errors[0]["trace"]["error"]["failure_type"], "config_error");
+        let message = errors[0]["trace"]["error"]["message"].as_str().unwrap();
+        assert!(message.starts_with(&expected), "{message}, expected {expected}");
+    }
+}
+
+#[test]
 fn check_writes_and_removes_a_probe_and_fails_clearly() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("out");
