@@ -813,25 +813,35 @@ mod tests {
         RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap()
     }
 
-    #[test]
-    fn own_encoder_writes_list_columns_as_arrow_writer_does() {
-        let batches: Vec<RecordBatch> = (0..5).map(|i| list_batch(i * 1231, 1800 + 377 * i as usize)).collect();
+    /// Small-page properties, dictionary off and on, uncompressed with row-limited pages and zstd with
+    /// size-limited ones: (dictionary, properties).
+    fn small_page_settings(max_row_group_size: usize) -> Vec<(bool, WriterProperties)> {
+        let mut settings = Vec::new();
         for dictionary in [false, true] {
             for (compression, page_rows) in [(parquet::basic::Compression::UNCOMPRESSED, 300), (zstd(), 20_000)] {
                 let props = WriterProperties::builder()
-                    .set_max_row_group_size(4000)
+                    .set_max_row_group_size(max_row_group_size)
                     .set_dictionary_enabled(dictionary)
                     .set_compression(compression)
                     .set_data_page_row_count_limit(page_rows)
                     .set_data_page_size_limit(2048)
                     .build();
-                let chunks = assert_same_file_as_arrow_writer(&batches, props);
-                let dictionary_chunks = chunks.iter().filter(|c| c.dictionary_page_offset().is_some()).count();
-                assert_eq!(dictionary_chunks > 0, dictionary);
-                // Several pages in the list columns with values.
-                let tags = chunks.iter().find(|c| c.column_path().string() == "tags.list.item").unwrap();
-                assert!(tags.num_values() > 4000, "levels counted: {}", tags.num_values());
+                settings.push((dictionary, props));
             }
+        }
+        settings
+    }
+
+    #[test]
+    fn own_encoder_writes_list_columns_as_arrow_writer_does() {
+        let batches: Vec<RecordBatch> = (0..5).map(|i| list_batch(i * 1231, 1800 + 377 * i as usize)).collect();
+        for (dictionary, props) in small_page_settings(4000) {
+            let chunks = assert_same_file_as_arrow_writer(&batches, props);
+            let dictionary_chunks = chunks.iter().filter(|c| c.dictionary_page_offset().is_some()).count();
+            assert_eq!(dictionary_chunks > 0, dictionary);
+            // Several pages in the list columns with values.
+            let tags = chunks.iter().find(|c| c.column_path().string() == "tags.list.item").unwrap();
+            assert!(tags.num_values() > 4000, "levels counted: {}", tags.num_values());
         }
     }
 
@@ -886,19 +896,10 @@ mod tests {
     #[test]
     fn own_encoder_writes_struct_columns_as_arrow_writer_does() {
         let batches: Vec<RecordBatch> = (0..4).map(|i| struct_batch(i * 977, 1500 + 311 * i as usize)).collect();
-        for dictionary in [false, true] {
-            for (compression, page_rows) in [(parquet::basic::Compression::UNCOMPRESSED, 300), (zstd(), 20_000)] {
-                let props = WriterProperties::builder()
-                    .set_max_row_group_size(3000)
-                    .set_dictionary_enabled(dictionary)
-                    .set_compression(compression)
-                    .set_data_page_row_count_limit(page_rows)
-                    .set_data_page_size_limit(2048)
-                    .build();
-                let chunks = assert_same_file_as_arrow_writer(&batches, props);
-                let field = chunks.iter().find(|c| c.column_path().string() == "_airbyte_meta.changes.list.item.field");
-                assert!(field.unwrap().num_values() > 3000, "levels of empty lists and changes counted");
-            }
+        for (_, props) in small_page_settings(3000) {
+            let chunks = assert_same_file_as_arrow_writer(&batches, props);
+            let field = chunks.iter().find(|c| c.column_path().string() == "_airbyte_meta.changes.list.item.field");
+            assert!(field.unwrap().num_values() > 3000, "levels of empty lists and changes counted");
         }
     }
 
