@@ -236,14 +236,18 @@ fn bad_input_fails_with_trace_and_commits_only_up_to_the_last_state() {
     let errors = out.errors();
     assert_eq!(errors.len(), 1, "{}", out.transcript());
     assert_eq!(errors[0]["trace"]["error"]["failure_type"], "config_error");
-    assert!(errors[0]["trace"]["error"]["message"].as_str().unwrap().contains("line 3"), "{}", out.transcript());
+    assert!(
+        errors[0]["trace"]["error"]["message"].as_str().unwrap().starts_with("input line 3: "),
+        "{}",
+        out.transcript()
+    );
     assert_eq!(ids_under(&read_local(&root), "base/s/"), [1]);
     // Records after the last state are not made visible without an ack (a retry resends them).
     let input = vec![record("s", None, 2), state("s", None, 2), record("s", None, 3), "[1]".to_string()];
     let out = run(dir.path(), &["write"], &config(&root), Some(&cat), &lines(&input));
     assert_ne!(out.exit_code, Some(0));
     assert_eq!(out.states().len(), 0, "{}", out.transcript());
-    assert!(out.errors()[0]["trace"]["error"]["message"].as_str().unwrap().contains("line 4"));
+    assert!(out.errors()[0]["trace"]["error"]["message"].as_str().unwrap().starts_with("input line 4: "));
     assert_eq!(ids_under(&read_local(&root), "base/s/"), [1]);
 
     // A record for a stream that is not in the catalog names the stream.
