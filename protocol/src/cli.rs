@@ -46,9 +46,39 @@ pub trait Destination {
         &self,
         config: &Config,
         catalog: &ConfiguredAirbyteCatalog,
-        input: Box<dyn BufRead + Send>,
+        input: Input,
         out: &Output,
     ) -> Result<()>;
+}
+
+/// What a destination reads its protocol lines from.
+pub enum Input {
+    /// The process's standard input.
+    Stdin,
+    /// Any other reader (tests, embedding).
+    Reader(Box<dyn BufRead + Send>),
+}
+
+impl Input {
+    /// The input as a buffered reader (stdin through a 1 MB buffer).
+    pub fn into_reader(self) -> Box<dyn BufRead + Send> {
+        match self {
+            Input::Stdin => Box::new(std::io::BufReader::with_capacity(1 << 20, std::io::stdin())),
+            Input::Reader(reader) => reader,
+        }
+    }
+
+    /// Stdin as a file when it is redirected from a regular file (`< messages.jsonl`), sharing stdin's
+    /// position; `None` for pipes, terminals, sockets and other readers.
+    pub fn regular_file(&self) -> Option<std::fs::File> {
+        #[cfg(unix)]
+        if let Input::Stdin = self {
+            use std::os::fd::AsFd;
+            let file = std::fs::File::from(std::io::stdin().as_fd().try_clone_to_owned().ok()?);
+            return file.metadata().ok()?.is_file().then_some(file);
+        }
+        None
+    }
 }
 
 #[derive(Parser, Debug)]
@@ -258,8 +288,7 @@ async fn dispatch<S: Source, D: Destination>(role: &Role<'_, S, D>, command: Com
             };
             let cfg = load_config(&spec, &config)?;
             let catalog = files::load_catalog(&catalog)?;
-            let stdin = std::io::BufReader::with_capacity(1 << 20, std::io::stdin());
-            d.write(&cfg, &catalog, Box::new(stdin), out).await
+            d.write(&cfg, &catalog, Input::Stdin, out).await
         }
     }
 }
@@ -290,13 +319,7 @@ impl Destination for NoDestination {
     async fn check(&self, _: &Config) -> Result<()> {
         unreachable!("not a destination")
     }
-    async fn write(
-        &self,
-        _: &Config,
-        _: &ConfiguredAirbyteCatalog,
-        _: Box<dyn BufRead + Send>,
-        _: &Output,
-    ) -> Result<()> {
+    async fn write(&self, _: &Config, _: &ConfiguredAirbyteCatalog, _: Input, _: &Output) -> Result<()> {
         unreachable!("not a destination")
     }
 }

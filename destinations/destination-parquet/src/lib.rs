@@ -11,12 +11,12 @@ pub mod paths;
 pub mod storage;
 pub mod writer;
 
+use airbyte_protocol::cli::Input;
 use airbyte_protocol::{
     Config, ConfiguredAirbyteCatalog, ConnectorSpecification, Destination, DestinationSyncMode, Extra, Output, Result,
 };
 use config::ParquetConfig;
 use serde_json::json;
-use std::io::BufRead;
 
 /// The connector.
 #[derive(Debug, Default)]
@@ -65,7 +65,7 @@ impl Destination for ParquetDestination {
         &self,
         config: &Config,
         catalog: &ConfiguredAirbyteCatalog,
-        input: Box<dyn BufRead + Send>,
+        input: Input,
         out: &Output,
     ) -> Result<()> {
         let parsed = Self::parse(config)?;

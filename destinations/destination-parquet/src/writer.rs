@@ -18,6 +18,7 @@
 use crate::config::ParquetConfig;
 use crate::paths::{KeyPattern, KeyValues};
 use crate::storage::Storage;
+use airbyte_protocol::cli::Input;
 use airbyte_protocol::codec::{decode_line_split, DataMember, DecodeError, InputMessage};
 use airbyte_protocol::destination::{AckTracker, StreamIndex};
 use airbyte_protocol::{
@@ -30,7 +31,7 @@ use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use std::collections::{BTreeMap, HashSet};
-use std::io::{BufRead, BufWriter};
+use std::io::{BufRead, BufWriter, Seek};
 use std::path::PathBuf;
 use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -68,7 +69,7 @@ pub struct SyncSummary {
 pub async fn write(
     config: &ParquetConfig,
     catalog: &ConfiguredAirbyteCatalog,
-    input: Box<dyn BufRead + Send>,
+    input: Input,
     out: &Output,
     observer: Option<&mut dyn BatchObserver>,
 ) -> Result<SyncSummary> {
@@ -212,7 +213,23 @@ fn check_distinct_prefixes(sinks: &[StreamSink]) -> Result<()> {
 
 struct Chunk {
     seq: u64,
-    bytes: Vec<u8>,
+    bytes: ChunkBytes,
+}
+
+/// A chunk's lines: read from the input, or a range of stdin's file mapped into memory.
+enum ChunkBytes {
+    Owned(Vec<u8>),
+    Mapped(Arc<memmap2::Mmap>, std::ops::Range<usize>),
+}
+
+impl std::ops::Deref for ChunkBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            ChunkBytes::Owned(bytes) => bytes,
+            ChunkBytes::Mapped(map, range) => &map[range.clone()],
+        }
+    }
 }
 
 enum Job {
@@ -280,13 +297,145 @@ struct Pending {
 }
 
 fn spawn_pipeline(
-    mut input: Box<dyn BufRead + Send>,
+    input: Input,
     index: StreamIndex,
     schemas: Vec<Arc<StreamSchema>>,
     results: tokio::sync::mpsc::Sender<ChunkResult>,
 ) {
+    let (jobs_tx, jobs_rx) = mpsc::sync_channel::<Job>(1);
+    let pool: Arc<Mutex<Vec<Vec<u8>>>> = Arc::new(Mutex::new(Vec::new()));
+    match input.regular_file().and_then(MappedInput::new) {
+        Some(mapped) => {
+            let pool = pool.clone();
+            std::thread::spawn(move || mapped.cut_into_chunks(jobs_tx, pool));
+        }
+        None => spawn_reader_chunks(input.into_reader(), 0, true, jobs_tx, pool.clone()),
+    }
+    let jobs_rx = Arc::new(Mutex::new(jobs_rx));
+    // One decode worker per core, as many as the Parquet encoding lanes.
+    let workers = destination_core::parquet_file::default_threads();
+    for _ in 0..workers {
+        let jobs_rx = jobs_rx.clone();
+        let results = results.clone();
+        let index = index.clone();
+        let schemas = schemas.clone();
+        let pool = pool.clone();
+        let mut scratch = DecodeScratch::new(schemas.len());
+        std::thread::spawn(move || loop {
+            let job = { jobs_rx.lock().unwrap_or_else(|e| e.into_inner()).recv() };
+            let result = match job {
+                Ok(Job::Chunk(chunk)) => {
+                    let result = decode_chunk(&chunk, &index, &schemas, &mut scratch);
+                    match chunk.bytes {
+                        ChunkBytes::Owned(mut bytes) => {
+                            bytes.clear();
+                            let mut free = pool.lock().unwrap_or_else(|e| e.into_inner());
+                            if free.len() < 4 {
+                                free.push(bytes);
+                            }
+                        }
+                        ChunkBytes::Mapped(map, range) => release_mapped(&map, range),
+                    }
+                    result
+                }
+                Ok(Job::Failed(seq, error)) => ChunkResult {
+                    seq,
+                    events: Vec::new(),
+                    input_bytes: 0,
+                    lines: 0,
+                    error: Some(ChunkError::Other(error)),
+                },
+                Err(_) => return,
+            };
+            if results.blocking_send(result).is_err() {
+                return;
+            }
+        });
+    }
+}
+
+/// Stdin redirected from a regular file, mapped: its lines go to the decode workers as ranges of the mapping,
+/// without the two copies reading costs (the kernel's into our buffer, ours into the pending input).
+struct MappedInput {
+    file: std::fs::File,
+    map: Arc<memmap2::Mmap>,
+    /// Where stdin stood when the sync started.
+    start: usize,
+}
+
+impl MappedInput {
+    fn new(mut file: std::fs::File) -> Option<MappedInput> {
+        let start = file.stream_position().ok()? as usize;
+        if file.metadata().ok()?.len() as usize <= start {
+            return None;
+        }
+        // SAFETY: a read-only private mapping of the file stdin was redirected from. Its bytes are only read.
+        // Were another process to truncate the file during the sync, reading past the new end would fault
+        // (SIGBUS), as for any program reading a mapped file; growth is handled (read after the mapping).
+        let map = unsafe { memmap2::Mmap::map(&file) }.ok()?;
+        let _ = map.advise(memmap2::Advice::Sequential);
+        tracing::info!("stdin is a regular file: reading its {} bytes from {start} on through a memory map", map.len());
+        Some(MappedInput { file, map: Arc::new(map), start })
+    }
+
+    /// Hand the mapped whole lines on in chunks of about `CHUNK_BYTES`, then read whatever follows the last
+    /// line end (a last line without one, or what was appended since) through the reader path.
+    fn cut_into_chunks(mut self, jobs: mpsc::SyncSender<Job>, pool: Arc<Mutex<Vec<Vec<u8>>>>) {
+        let data: &[u8] = &self.map;
+        let mut pos = self.start;
+        // As the reader path does, a BOM where reading starts is dropped.
+        if data[pos..].starts_with(UTF8_BOM) {
+            pos += UTF8_BOM.len();
+        }
+        let whole_lines_end = memchr::memrchr(b'\n', &data[pos..]).map_or(pos, |i| pos + i + 1);
+        let mut seq = 0;
+        while pos < whole_lines_end {
+            let limit = (pos + CHUNK_BYTES).min(whole_lines_end);
+            let cut = match memchr::memrchr(b'\n', &data[pos..limit]) {
+                Some(i) if limit < whole_lines_end => pos + i + 1,
+                // The limit falls in a line longer than a chunk: up to its end.
+                None => memchr::memchr(b'\n', &data[limit..]).map_or(whole_lines_end, |i| limit + i + 1),
+                Some(_) => whole_lines_end,
+            };
+            if jobs.send(Job::Chunk(Chunk { seq, bytes: ChunkBytes::Mapped(self.map.clone(), pos..cut) })).is_err() {
+                return;
+            }
+            seq += 1;
+            pos = cut;
+        }
+        match self.file.seek(std::io::SeekFrom::Start(whole_lines_end as u64)) {
+            Ok(_) => {
+                let rest = std::io::BufReader::with_capacity(1 << 20, self.file);
+                spawn_reader_chunks(Box::new(rest), seq, whole_lines_end == self.start, jobs, pool);
+            }
+            Err(e) => {
+                let _ = jobs.send(Job::Failed(seq, ConnectorError::transient(format!("cannot read stdin: {e}"))));
+            }
+        }
+    }
+}
+
+/// Drop a decoded mapped range from our resident memory (the pages stay in the page cache), so the peak
+/// does not grow with the input.
+fn release_mapped(map: &memmap2::Mmap, range: std::ops::Range<usize>) {
+    // SAFETY: the mapping is private and read-only, so dropping its pages loses nothing: a later read of
+    // them (by a worker on a neighbouring range sharing a page) reads the file again.
+    let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, range.start, range.len()) };
+}
+
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// The reader path: a pump thread copies whatever `input` has into a shared buffer (the only thread that may
+/// block on it), and a chunker cuts that at line ends into chunks numbered from `first_seq`; a UTF-8 BOM is
+/// dropped from the first chunk if `input_start`.
+fn spawn_reader_chunks(
+    mut input: Box<dyn BufRead + Send>,
+    first_seq: u64,
+    input_start: bool,
+    jobs_tx: mpsc::SyncSender<Job>,
+    pool: Arc<Mutex<Vec<Vec<u8>>>>,
+) {
     let shared = Arc::new((Mutex::new(Pending::default()), Condvar::new(), Condvar::new()));
-    // Pump: copies whatever stdin has into the shared buffer; the only thread that may block on stdin.
     let pump_shared = shared.clone();
     std::thread::spawn(move || {
         let (lock, data_ready, space_ready) = &*pump_shared;
@@ -317,15 +466,13 @@ fn spawn_pipeline(
         }
     });
 
-    let (jobs_tx, jobs_rx) = mpsc::sync_channel::<Job>(1);
-    let pool: Arc<Mutex<Vec<Vec<u8>>>> = Arc::new(Mutex::new(Vec::new()));
-    let chunker_pool = pool.clone();
+    let chunker_pool = pool;
     // Chunker: cuts the buffered input at line ends into numbered chunks.
     std::thread::spawn(move || {
         let pool = chunker_pool;
         let (lock, data_ready, space_ready) = &*shared;
-        let mut seq = 0u64;
-        let mut first = true;
+        let mut seq = first_seq;
+        let mut first = input_start;
         loop {
             let mut p = lock.lock().unwrap_or_else(|e| e.into_inner());
             let waiting_since = Instant::now();
@@ -353,12 +500,12 @@ fn spawn_pipeline(
             drop(p);
             if first && !bytes.is_empty() {
                 first = false;
-                if bytes.starts_with(b"\xEF\xBB\xBF") {
-                    bytes.drain(..3);
+                if bytes.starts_with(UTF8_BOM) {
+                    bytes.drain(..UTF8_BOM.len());
                 }
             }
             if !bytes.is_empty() {
-                let job = Job::Chunk(Chunk { seq, bytes });
+                let job = Job::Chunk(Chunk { seq, bytes: ChunkBytes::Owned(bytes) });
                 seq += 1;
                 if jobs_tx.send(job).is_err() {
                     return;
@@ -373,43 +520,6 @@ fn spawn_pipeline(
             }
         }
     });
-
-    let jobs_rx = Arc::new(Mutex::new(jobs_rx));
-    // One decode worker per core, as many as the Parquet encoding lanes.
-    let workers = destination_core::parquet_file::default_threads();
-    for _ in 0..workers {
-        let jobs_rx = jobs_rx.clone();
-        let results = results.clone();
-        let index = index.clone();
-        let schemas = schemas.clone();
-        let pool = pool.clone();
-        let mut scratch = DecodeScratch::new(schemas.len());
-        std::thread::spawn(move || loop {
-            let job = { jobs_rx.lock().unwrap_or_else(|e| e.into_inner()).recv() };
-            let result = match job {
-                Ok(Job::Chunk(mut chunk)) => {
-                    let result = decode_chunk(&chunk, &index, &schemas, &mut scratch);
-                    chunk.bytes.clear();
-                    let mut free = pool.lock().unwrap_or_else(|e| e.into_inner());
-                    if free.len() < 4 {
-                        free.push(std::mem::take(&mut chunk.bytes));
-                    }
-                    result
-                }
-                Ok(Job::Failed(seq, error)) => ChunkResult {
-                    seq,
-                    events: Vec::new(),
-                    input_bytes: 0,
-                    lines: 0,
-                    error: Some(ChunkError::Other(error)),
-                },
-                Err(_) => return,
-            };
-            if results.blocking_send(result).is_err() {
-                return;
-            }
-        });
-    }
 }
 
 /// A decode worker's reusable state: builders keep their buffers' capacity from chunk to chunk.

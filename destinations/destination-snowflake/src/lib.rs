@@ -16,10 +16,10 @@ pub mod stage;
 pub mod tables;
 pub mod writer;
 
+use airbyte_protocol::cli::Input;
 use airbyte_protocol::{
     Config, ConfiguredAirbyteCatalog, ConnectorSpecification, Destination, DestinationSyncMode, Extra, Output, Result,
 };
-use std::io::BufRead;
 
 /// The connector.
 pub struct SnowflakeDestination;
@@ -54,12 +54,12 @@ impl Destination for SnowflakeDestination {
         &self,
         config: &Config,
         catalog: &ConfiguredAirbyteCatalog,
-        input: Box<dyn BufRead + Send>,
+        input: Input,
         out: &Output,
     ) -> Result<()> {
         let config = config::SnowflakeConfig::from_value(config.value())?;
         let client = client::ApiClient::connect(&config)?;
         let loader = writer::Loader::prepare(&client, &config, catalog).await?;
-        loader.run(catalog, input, out).await
+        loader.run(catalog, input.into_reader(), out).await
     }
 }

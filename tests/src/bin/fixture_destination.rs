@@ -3,7 +3,7 @@
 //! durable at every STATE, then acks through the protocol crate's [`AckTracker`].
 //! `FIXTURE_DEFECT=<name>` switches on one deliberate defect (see `tests/tests/destination_suite.rs`).
 
-use airbyte_protocol::cli::Destination;
+use airbyte_protocol::cli::{Destination, Input};
 use airbyte_protocol::codec::{decode_line, InputMessage, LineReader};
 use airbyte_protocol::destination::{AckTracker, StreamIndex};
 use airbyte_protocol::{
@@ -11,7 +11,7 @@ use airbyte_protocol::{
 };
 use conformance::fixture::{defect, Edit, Tamper};
 use serde_json::{json, Value};
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::PathBuf;
 
 struct FixtureDestination {
@@ -104,7 +104,7 @@ impl Destination for FixtureDestination {
         &self,
         config: &Config,
         catalog: &ConfiguredAirbyteCatalog,
-        input: Box<dyn BufRead + Send>,
+        input: Input,
         out: &Output,
     ) -> Result<()> {
         let root = Self::root(config);
@@ -129,7 +129,7 @@ impl Destination for FixtureDestination {
         }
         let out = self.tampered(out);
         let mut tracker = AckTracker::new(out.clone(), index);
-        let mut reader = LineReader::new(input);
+        let mut reader = LineReader::new(input.into_reader());
         let make_durable = |files: &mut Vec<std::io::BufWriter<std::fs::File>>| -> Result<()> {
             for f in files.iter_mut() {
                 f.flush()?;
