@@ -77,6 +77,8 @@ impl Input {
             let file = std::fs::File::from(std::io::stdin().as_fd().try_clone_to_owned().ok()?);
             return file.metadata().ok()?.is_file().then_some(file);
         }
+        #[cfg(not(unix))]
+        let _ = self;
         None
     }
 }

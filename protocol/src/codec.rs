@@ -978,15 +978,23 @@ pub fn split_lines_balanced(buf: &[u8], parts: usize) -> Vec<&[u8]> {
 mod tests {
     use super::*;
 
+    /// A deterministic xorshift64 generator for the randomized tests.
+    fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
+        move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        }
+    }
+
     #[test]
     fn short_integers_agree_with_str_parse() {
         let mut cases: Vec<String> =
             ["0", "-0", "7", "-7", "999999999999999999", "-999999999999999999"].iter().map(|s| s.to_string()).collect();
-        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = xorshift(0x2545_F491_4F6C_DD1D);
         for _ in 0..20_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = next();
             let digits = (x % 18) as usize + 1;
             let n = (x >> 8) % 10u64.pow(digits as u32);
             cases.push(if x & 1 == 0 { n.to_string() } else { format!("-{n}") });
@@ -1018,13 +1026,7 @@ mod tests {
 
     #[test]
     fn parsed_numbers_agree_with_str_parse() {
-        let mut x = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = xorshift(0x2545_F491_4F6C_DD1D);
         let (mut integers, mut floats, mut total) = (0, 0, 0);
         for _ in 0..300_000 {
             let mut text = String::new();
@@ -1417,13 +1419,7 @@ mod tests {
 
     #[test]
     fn quote_mask_marks_every_quote_or_gives_up_on_escapes_and_control_bytes() {
-        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = || {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng
-        };
+        let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
         for len in (0..300).chain([2047, 2048, 2049, 5000]) {
             for round in 0..20 {
                 // Every other line is clean; the rest hold a backslash or control byte somewhere. Half of

@@ -307,30 +307,26 @@ impl<W: Write + Send> ParquetFileWriter<W> {
         for (field, &leaves) in self.leaf_counts.iter().enumerate() {
             let arrow_writers: Vec<(usize, ArrowColumnWriter)> = writers.by_ref().take(leaves).collect();
             // Every leaf of the column goes to our encoder, or none does (parquet then splits the column).
-            let own: Option<Vec<(usize, LeafWriter)>> = self
-                .own_sources
-                .get(field)
-                .and_then(Option::as_ref)
-                .filter(|sources| self.own_encoder && sources.len() == arrow_writers.len())
-                .and_then(|sources| {
-                    arrow_writers
-                        .iter()
-                        .zip(sources)
-                        .map(|((leaf, _), (_, data_type))| {
-                            let writer = PlainColumnWriter::try_new(descriptors.column(*leaf), data_type, &self.props)?;
-                            Some((*leaf, LeafWriter::Plain(Box::new(writer))))
-                        })
-                        .collect()
-                });
-            let column = match own {
-                Some(writers) => LaneColumn {
+            let sources = self.own_sources[field]
+                .as_deref()
+                .filter(|sources| self.own_encoder && sources.len() == arrow_writers.len());
+            let own: Option<Vec<(usize, LeafWriter)>> = sources.and_then(|sources| {
+                arrow_writers
+                    .iter()
+                    .zip(sources)
+                    .map(|((leaf, _), (_, data_type))| {
+                        let writer = PlainColumnWriter::try_new(descriptors.column(*leaf), data_type, &self.props)?;
+                        Some((*leaf, LeafWriter::Plain(Box::new(writer))))
+                    })
+                    .collect()
+            });
+            let column = match (own, sources) {
+                (Some(writers), Some(sources)) => LaneColumn {
                     field,
                     writers,
-                    own_sources: self.own_sources[field]
-                        .as_ref()
-                        .map(|s| s.iter().map(|(source, _)| *source).collect()),
+                    own_sources: Some(sources.iter().map(|(source, _)| *source).collect()),
                 },
-                None => LaneColumn {
+                _ => LaneColumn {
                     field,
                     writers: arrow_writers
                         .into_iter()

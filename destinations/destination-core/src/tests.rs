@@ -8,6 +8,16 @@ use arrow::datatypes::DataType;
 use serde_json::json;
 use std::sync::Arc;
 
+/// A deterministic xorshift64 generator for the crate's randomized tests.
+pub(crate) fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
+    move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    }
+}
+
 fn builder(schema: serde_json::Value) -> BatchBuilder {
     BatchBuilder::new(Arc::new(StreamSchema::from_parts(
         StreamDescriptor::new("s", Some("ns".into())),

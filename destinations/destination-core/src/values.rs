@@ -266,13 +266,7 @@ mod tests {
 
     #[test]
     fn numbers_parse_exactly_like_the_general_parser() {
-        let mut x = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = crate::tests::xorshift(0x9E37_79B9_7F4A_7C15);
         let mut fast = 0;
         for _ in 0..200_000 {
             let int_digits = (next() % 20) as usize + 1;

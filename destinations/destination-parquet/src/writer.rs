@@ -390,12 +390,17 @@ impl MappedInput {
         let whole_lines_end = memchr::memrchr(b'\n', &data[pos..]).map_or(pos, |i| pos + i + 1);
         let mut seq = 0;
         while pos < whole_lines_end {
-            let limit = (pos + CHUNK_BYTES).min(whole_lines_end);
-            let cut = match memchr::memrchr(b'\n', &data[pos..limit]) {
-                Some(i) if limit < whole_lines_end => pos + i + 1,
-                // The limit falls in a line longer than a chunk: up to its end.
-                None => memchr::memchr(b'\n', &data[limit..]).map_or(whole_lines_end, |i| limit + i + 1),
-                Some(_) => whole_lines_end,
+            let limit = pos + CHUNK_BYTES;
+            let cut = if limit >= whole_lines_end {
+                whole_lines_end
+            } else {
+                match memchr::memrchr(b'\n', &data[pos..limit]) {
+                    Some(i) => pos + i + 1,
+                    // The limit falls in a line longer than a chunk: up to that line's end.
+                    None => {
+                        memchr::memchr(b'\n', &data[limit..whole_lines_end]).map_or(whole_lines_end, |i| limit + i + 1)
+                    }
+                }
             };
             if jobs.send(Job::Chunk(Chunk { seq, bytes: ChunkBytes::Mapped(self.map.clone(), pos..cut) })).is_err() {
                 return;
@@ -548,7 +553,7 @@ fn decode_chunk(
     let mut line_number = 0u64;
     let mut last_stream = None;
     let mut start = 0;
-    let bytes = &chunk.bytes;
+    let bytes: &[u8] = &chunk.bytes;
     let ends = memchr::memchr_iter(b'\n', bytes).chain((bytes.last() != Some(&b'\n')).then_some(bytes.len()));
     for end in ends {
         let mut line = &bytes[start..end];
