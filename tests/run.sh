@@ -6,6 +6,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+# A cold run writes about 2.5 GB of build output and 2 GB of venvs. A full disk shows up much later as a
+# linker "Bus error" (signal 7), so say how much room there is up front.
+for dir in . "${CARGO_TARGET_DIR:-}"; do
+  [[ -n "$dir" ]] || continue
+  mkdir -p "$dir"
+  free_kb=$(df -Pk "$dir" | awk 'NR == 2 {print $4}')
+  echo "== disk: $((free_kb / 1024 / 1024)) GB free under $dir" >&2
+  if ((free_kb < 6 * 1024 * 1024)); then
+    echo "warning: under 6 GB free under $dir; the build may fail with a linker Bus error (disk full)" >&2
+  fi
+done
 echo "== python tools" >&2
 bash tests/python/setup.sh
 echo "== rustfmt" >&2
