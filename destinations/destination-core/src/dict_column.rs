@@ -23,6 +23,9 @@ pub(crate) struct Dictionary {
     plain: Vec<u8>,
     /// Byte entries: where each entry's bytes start in `plain` (after its 4-byte length).
     starts: Vec<u32>,
+    /// Byte entries of at most 16 bytes: their [`ShortKey`], compared instead of the bytes (unused for longer
+    /// entries).
+    short_keys: Vec<ShortKey>,
     /// Fixed-width entries as 64-bit patterns (integers sign-extended, doubles' bits), for lookups.
     words: Vec<u64>,
     /// The open page's value ids.
@@ -40,6 +43,7 @@ impl Dictionary {
             table: HashTable::new(),
             plain: Vec::new(),
             starts: Vec::new(),
+            short_keys: Vec::new(),
             words: Vec::new(),
             page_ids: Vec::new(),
             last_page: Vec::new(),
@@ -141,23 +145,33 @@ impl Dictionary {
 
     #[inline]
     fn bytes_id(&mut self, value: &[u8]) -> u32 {
+        // Labels, units and codes are mostly short: their key is compared as two words, not byte by byte.
+        if let Some(key) = ShortKey::of(value) {
+            let hash = key.hash();
+            let keys = &self.short_keys;
+            return match self.table.find(hash, |&id| keys[id as usize] == key) {
+                Some(&id) => id,
+                None => self.insert_bytes(value, hash, key),
+            };
+        }
         let hash = hash_bytes(value);
         let (plain, starts) = (&self.plain, &self.starts);
         match self.table.find(hash, |&id| entry(plain, starts, id as usize) == value) {
             Some(&id) => id,
-            None => self.insert_bytes(value, hash),
+            None => self.insert_bytes(value, hash, ShortKey::LONG),
         }
     }
 
     #[cold]
     #[inline(never)]
-    fn insert_bytes(&mut self, value: &[u8], hash: u64) -> u32 {
+    fn insert_bytes(&mut self, value: &[u8], hash: u64, key: ShortKey) -> u32 {
         let id = self.last_page.len() as u32;
-        let (plain, starts) = (&self.plain, &self.starts);
-        self.table.insert_unique(hash, id, |&id| hash_bytes(entry(plain, starts, id as usize)));
+        let (plain, starts, keys) = (&self.plain, &self.starts, &self.short_keys);
+        self.table.insert_unique(hash, id, |&id| entry_hash(plain, starts, keys, id as usize));
         self.plain.extend_from_slice(&(value.len() as u32).to_le_bytes());
         self.starts.push(self.plain.len() as u32);
         self.plain.extend_from_slice(value);
+        self.short_keys.push(key);
         self.last_page.push(0);
         id
     }
@@ -205,6 +219,51 @@ fn entry<'a>(plain: &'a [u8], starts: &[u32], id: usize) -> &'a [u8] {
 
 fn hash_bytes(value: &[u8]) -> u64 {
     twox_hash::XxHash3_64::oneshot(value)
+}
+
+/// The hash byte entry `id` was filed under: its [`ShortKey`]'s when it has one, else its bytes'.
+fn entry_hash(plain: &[u8], starts: &[u32], keys: &[ShortKey], id: usize) -> u64 {
+    match keys[id] {
+        ShortKey::LONG => hash_bytes(entry(plain, starts, id)),
+        key => key.hash(),
+    }
+}
+
+/// A byte string of at most 16 bytes as two words and its length, read with overlapping loads (as xxh3 reads
+/// short input): for one length, every byte lands in a word, so equal keys mean equal strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ShortKey {
+    words: [u64; 2],
+    len: u8,
+}
+
+impl ShortKey {
+    /// The key of entries longer than 16 bytes (no short key has this length).
+    const LONG: ShortKey = ShortKey { words: [0, 0], len: u8::MAX };
+
+    #[inline(always)]
+    fn of(v: &[u8]) -> Option<ShortKey> {
+        let n = v.len();
+        let word = |at: usize| u64::from_le_bytes(v[at..at + 8].try_into().expect("8 bytes"));
+        let half = |at: usize| u32::from_le_bytes(v[at..at + 4].try_into().expect("4 bytes")) as u64;
+        let words = match n {
+            0 => [0, 0],
+            1..=3 => [v[0] as u64 | (v[n / 2] as u64) << 8 | (v[n - 1] as u64) << 16, 0],
+            4..=7 => [half(0) | half(n - 4) << 32, 0],
+            8..=16 => [word(0), word(n - 8)],
+            _ => return None,
+        };
+        Some(ShortKey { words, len: n as u8 })
+    }
+
+    /// A folded multiply of the words (and length): high and low bits both depend on every input bit.
+    #[inline(always)]
+    fn hash(self) -> u64 {
+        let a = self.words[0] ^ 0x243F_6A88_85A3_08D3 ^ (self.len as u64) << 56;
+        let b = self.words[1] ^ 0x1319_8A2E_0370_7344;
+        let product = (a as u128) * (b as u128 | 1);
+        hash_word((product as u64) ^ ((product >> 64) as u64) ^ b)
+    }
 }
 
 /// A 64-bit mix (folded multiply): high and low bits both depend on every input bit.
@@ -337,6 +396,31 @@ mod tests {
             encode_ids(&ids, width, &mut out);
             assert_eq!(out[0], width);
             assert_eq!(decode(&out, ids.len()), ids, "width {width}");
+        }
+    }
+
+    #[test]
+    fn byte_entries_are_found_again_whatever_their_length() {
+        // Strings of 0..=20 bytes over three letters: many share their first or last bytes, and a string and
+        // its doubling share both words of their short keys, so only an exact key keeps them apart.
+        let mut next = crate::tests::xorshift(0x5eed);
+        let mut reference: std::collections::HashMap<Vec<u8>, u32> = std::collections::HashMap::new();
+        let mut d = Dictionary::new(Layout::Bytes);
+        let mut values: Vec<Vec<u8>> = (0..3000)
+            .map(|_| {
+                let len = (next() % 21) as usize;
+                (0..len).map(|_| b"ab\xc3"[(next() % 3) as usize]).collect()
+            })
+            .collect();
+        values.extend([b"abcdefgh".to_vec(), b"abcdefghabcdefgh".to_vec(), b"abcdabcd".to_vec(), b"abcd".to_vec()]);
+        for v in &values {
+            let expected = reference.len() as u32;
+            let expected = *reference.entry(v.clone()).or_insert(expected);
+            assert_eq!(d.bytes_id(v), expected, "{:?}", String::from_utf8_lossy(v));
+        }
+        assert_eq!(d.len(), reference.len());
+        for (v, &id) in &reference {
+            assert_eq!(d.entry_bytes(id as usize), v.as_slice());
         }
     }
 
