@@ -7,8 +7,8 @@ use airbyte_protocol::codec::{DataMember, ParsedNumber, ValueKind};
 use airbyte_protocol::{ConnectorError, FieldChange};
 use arrow::array::{
     new_null_array, ArrayRef, BooleanBufferBuilder, BooleanBuilder, Date32Builder, Float64Builder, Int64Array,
-    Int64Builder, ListArray, RecordBatch, StringArray, StringBuilder, StructArray, Time64MicrosecondBuilder,
-    TimestampMicrosecondArray, TimestampMicrosecondBuilder,
+    Int64Builder, ListArray, NullBufferBuilder, RecordBatch, StringArray, StringBuilder, StructArray,
+    Time64MicrosecondBuilder, TimestampMicrosecondArray, TimestampMicrosecondBuilder,
 };
 use arrow::array::{Array, ArrowPrimitiveType, PrimitiveArray, PrimitiveBuilder};
 use arrow::buffer::{Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
@@ -43,7 +43,7 @@ pub struct BatchBuilder {
     change_field: StringBuilder,
     change_kind: StringBuilder,
     change_reason: StringBuilder,
-    additional: StringBuilder,
+    additional: StringValues,
     raw_ids_clock: RawIdClock,
     data_bytes: usize,
     ctx: RowContext,
@@ -126,7 +126,7 @@ impl BatchBuilder {
             change_field: StringBuilder::new(),
             change_kind: StringBuilder::new(),
             change_reason: StringBuilder::new(),
-            additional: StringBuilder::new(),
+            additional: StringValues::default(),
             raw_ids_clock: RawIdClock::new(),
             data_bytes: 0,
             ctx: RowContext::default(),
@@ -259,7 +259,7 @@ impl BatchBuilder {
         self.change_field = StringBuilder::new();
         self.change_kind = StringBuilder::new();
         self.change_reason = StringBuilder::new();
-        self.additional = StringBuilder::new();
+        self.additional = StringValues::default();
         self.data_bytes = 0;
     }
 
@@ -749,8 +749,8 @@ enum Column {
     Integer(Int64Builder),
     Number(Float64Builder),
     Boolean(BooleanBuilder),
-    String(StringBuilder),
-    Json(StringBuilder),
+    String(StringValues),
+    Json(StringValues),
     Date(Date32Builder),
     TimestampTz(TimestampMicrosecondBuilder),
     Timestamp(TimestampMicrosecondBuilder),
@@ -765,8 +765,8 @@ impl Column {
             ColumnType::Integer => Column::Integer(Int64Builder::new()),
             ColumnType::Number => Column::Number(Float64Builder::new()),
             ColumnType::Boolean => Column::Boolean(BooleanBuilder::new()),
-            ColumnType::String => Column::String(StringBuilder::new()),
-            ColumnType::Json => Column::Json(StringBuilder::new()),
+            ColumnType::String => Column::String(StringValues::default()),
+            ColumnType::Json => Column::Json(StringValues::default()),
             ColumnType::Date => Column::Date(Date32Builder::new()),
             ColumnType::TimestampWithTimezone => Column::TimestampTz(TimestampMicrosecondBuilder::new()),
             ColumnType::TimestampWithoutTimezone => Column::Timestamp(TimestampMicrosecondBuilder::new()),
@@ -867,7 +867,7 @@ impl Column {
             Column::Boolean(b) => values::boolean(raw).map(|v| b.append_value(v)).is_some(),
             Column::String(b) => {
                 match values::string(raw) {
-                    Some(s) => b.append_value(s),
+                    Some(s) => b.append_value(&s),
                     // Numbers, booleans, objects and arrays keep their JSON text: nothing is lost.
                     None => b.append_value(raw),
                 }
@@ -937,7 +937,7 @@ impl Column {
             Column::Integer(b) => Arc::new(finish_primitive(b)),
             Column::Number(b) => Arc::new(finish_primitive(b)),
             Column::Boolean(b) => Arc::new(b.finish()),
-            Column::String(b) | Column::Json(b) => Arc::new(finish_strings(b)),
+            Column::String(b) | Column::Json(b) => Arc::new(b.finish()),
             Column::Date(b) => Arc::new(finish_primitive(b)),
             Column::TimestampTz(b) => Arc::new(finish_primitive(b).with_timezone("UTC")),
             Column::Timestamp(b) => Arc::new(finish_primitive(b)),
@@ -1021,12 +1021,49 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     }
 }
 
-/// Finish a builder and give it back the capacity it needed, so the next batch (usually as large) does not
-/// grow its buffers from nothing again.
-fn finish_strings(b: &mut StringBuilder) -> StringArray {
-    let array = b.finish();
-    *b = StringBuilder::with_capacity(array.len(), array.value_data().len());
-    array
+/// A string column being built. Arrow's `StringBuilder` converts and checks every offset through its generic
+/// offset type and grows three buffers per value; this appends to two vectors, with the (rare) nulls apart.
+struct StringValues {
+    bytes: Vec<u8>,
+    /// Where each value starts in `bytes`, then where the last one ends.
+    offsets: Vec<i32>,
+    nulls: NullBufferBuilder,
+}
+
+impl Default for StringValues {
+    fn default() -> Self {
+        StringValues { bytes: Vec::new(), offsets: vec![0], nulls: NullBufferBuilder::new(0) }
+    }
+}
+
+impl StringValues {
+    #[inline]
+    fn append_value(&mut self, value: &str) {
+        self.bytes.extend_from_slice(value.as_bytes());
+        self.offsets.push(i32::try_from(self.bytes.len()).expect("a batch's strings stay under 2 GiB"));
+        self.nulls.append_non_null();
+    }
+
+    fn append_null(&mut self) {
+        self.offsets.push(self.bytes.len() as i32);
+        self.nulls.append_null();
+    }
+
+    /// The values as an array; the builder keeps the capacity it needed, so the next batch (usually as large)
+    /// does not grow its buffers from nothing again.
+    fn finish(&mut self) -> StringArray {
+        let (values, offsets) = (self.bytes.capacity(), self.offsets.capacity());
+        let bytes = std::mem::replace(&mut self.bytes, Vec::with_capacity(values));
+        let mut next_offsets = Vec::with_capacity(offsets);
+        next_offsets.push(0);
+        let offsets = std::mem::replace(&mut self.offsets, next_offsets);
+        let nulls = self.nulls.finish();
+        // SAFETY: the offsets start at 0, never decrease and end at the length of `bytes`, and every value was
+        // appended whole from a `&str`, so each is valid UTF-8: all that `try_new` would check.
+        unsafe {
+            StringArray::new_unchecked(OffsetBuffer::new_unchecked(offsets.into()), Buffer::from_vec(bytes), nulls)
+        }
+    }
 }
 
 fn finish_primitive<T: ArrowPrimitiveType>(b: &mut PrimitiveBuilder<T>) -> PrimitiveArray<T> {
@@ -1088,6 +1125,41 @@ mod key_tests {
                     assert!(!same_bytes(a, &a[..len - 1]));
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod string_values_tests {
+    use super::StringValues;
+    use arrow::array::{Array, StringBuilder};
+
+    #[test]
+    fn string_values_build_what_arrows_builder_builds_batch_after_batch() {
+        let mut next = crate::tests::xorshift(7);
+        let mut ours = StringValues::default();
+        for batch in 0..6 {
+            let mut arrows = StringBuilder::new();
+            let rows = [0, 1, 5, 300, 2000, 17][batch];
+            for _ in 0..rows {
+                match next() % 5 {
+                    0 => {
+                        ours.append_null();
+                        arrows.append_null();
+                    }
+                    k => {
+                        let value: String = (0..(next() % 40) * (k as u64 - 1))
+                            .map(|i| ['a', 'é', '€', '"'][(i % 4) as usize])
+                            .collect();
+                        ours.append_value(&value);
+                        arrows.append_value(&value);
+                    }
+                }
+            }
+            let (ours, arrows) = (ours.finish(), arrows.finish());
+            ours.to_data().validate_full().expect("a valid string array");
+            assert_eq!(ours, arrows, "batch {batch}");
+            assert_eq!(ours.nulls(), arrows.nulls(), "batch {batch}");
         }
     }
 }
