@@ -1148,9 +1148,8 @@ mod string_values_tests {
                         arrows.append_null();
                     }
                     k => {
-                        let value: String = (0..(next() % 40) * (k - 1))
-                            .map(|i| ['a', 'é', '€', '"'][(i % 4) as usize])
-                            .collect();
+                        let value: String =
+                            (0..(next() % 40) * (k - 1)).map(|i| ['a', 'é', '€', '"'][(i % 4) as usize]).collect();
                         ours.append_value(&value);
                         arrows.append_value(&value);
                     }
