@@ -896,7 +896,14 @@ impl Column {
             }
             Column::List { offsets, child, validity, .. } if ctx.validated => {
                 if raw.starts_with('[') {
-                    let n = scan_list(&mut RawScan::new(raw), child, ctx, path).unwrap_or(0);
+                    let strings = match child.as_mut() {
+                        Column::String(values) => values.append_string_list(raw),
+                        _ => None,
+                    };
+                    let n = match strings {
+                        Some(n) => n,
+                        None => scan_list(&mut RawScan::new(raw), child, ctx, path).unwrap_or(0),
+                    };
                     close_list(offsets, validity, n);
                     true
                 } else {
@@ -1047,6 +1054,48 @@ impl StringValues {
     fn append_null(&mut self) {
         self.offsets.push(self.bytes.len() as i32);
         self.nulls.append_null();
+    }
+
+    /// The elements of `list`, a validated JSON array, appended when it is the usual compact list of strings
+    /// without escapes (`["a","b"]`), and their number returned; `None`, with nothing appended, for any other
+    /// list, which then goes through the general scan.
+    fn append_string_list(&mut self, list: &str) -> Option<usize> {
+        let b = list.as_bytes();
+        if b.len() == 2 {
+            return (b == b"[]").then_some(0);
+        }
+        let rows = self.offsets.len() - 1;
+        let mut pos = 1;
+        let mut n = 0;
+        loop {
+            let end = match b.get(pos) {
+                Some(b'"') => find_quote_or_backslash(&b[pos + 1..]).map(|len| pos + 1 + len),
+                _ => None,
+            };
+            // A closing quote, then a comma and the next string, or the end of the list.
+            let next = end.filter(|&end| b[end] == b'"').and_then(|end| match b.get(end + 1) {
+                Some(b',') => Some(end + 2),
+                Some(b']') if end + 2 == b.len() => Some(b.len()),
+                _ => None,
+            });
+            let (Some(end), Some(next)) = (end, next) else {
+                self.truncate(rows);
+                return None;
+            };
+            self.append_value(list.get(pos + 1..end)?);
+            n += 1;
+            if next == b.len() {
+                return Some(n);
+            }
+            pos = next;
+        }
+    }
+
+    /// Drop the values after the first `rows`.
+    fn truncate(&mut self, rows: usize) {
+        self.offsets.truncate(rows + 1);
+        self.bytes.truncate(self.offsets[rows] as usize);
+        self.nulls.truncate(rows);
     }
 
     /// The values as an array; the builder keeps the capacity it needed, so the next batch (usually as large)

@@ -189,6 +189,11 @@ const VARIED_RECORDS: &[&str] = &[
     r#"{"id":"42","price":"3.25","ok":"true","at":"2024-01-02T03:04:05+02:00","day":"2024-01-02T23:00:00-02:00","t":"01:00:00+01:00","tags":[1,true,null,{"a":1},["b"]],"lines":[null,{},{"qty":1e2}]}"#,
     r#"{"price":1E5,"id":-0,"nums":[-9223372036854775808,1.0e1,0.5],"any":"text","free":[1,2],"addr":{}}"#,
     r#"{"any":[],"free":{},"tags":["with, comma","with ] bracket","with } brace","with \\\" both"],"lines":[{"sku":"s\"}{"}]}"#,
+    r#"{"tags":["a",1,"b"],"nums":[]}"#,
+    r#"{"tags":["a","b\"c",""]}"#,
+    r#"{"tags":["a" ,"b"],"t":null}"#,
+    r#"{"tags":["",""],"name":"n"}"#,
+    r#"{"tags":["a","b",null]}"#,
 ];
 
 #[test]
