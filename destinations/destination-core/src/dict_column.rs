@@ -290,6 +290,11 @@ pub(crate) fn encode_hybrid(ids: &[u32], bit_width: u8, out: &mut Vec<u8>) {
         while j < ids.len() && ids[j] == id {
             j += 1;
         }
+        if j - i < 8 {
+            // Too short for an RLE run whatever the alignment (most ids of a mixed column).
+            i = j;
+            continue;
+        }
         // A bit-packed run holds whole groups of eight: the run first tops up the pending literals.
         let top_up = (8 - (i - literal_start) % 8) % 8;
         if j - i >= top_up + 8 {
