@@ -429,6 +429,39 @@ enum MaskScan {
 /// invalid text) or is too long. Otherwise every quote delimits a string, so a string ends at the first quote
 /// after its opening one.
 fn quote_mask(line: &[u8], mask: &mut [u64; QUOTE_MASK_WORDS]) -> MaskScan {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        // SAFETY: the CPU has AVX2 (checked at run time).
+        return unsafe { quote_mask_avx2(line, mask) };
+    }
+    quote_mask_with(line, mask, block_masks)
+}
+
+/// Whether the CPU has AVX2 (std caches the answer).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn has_avx2() -> bool {
+    std::arch::is_x86_feature_detected!("avx2")
+}
+
+/// [`quote_mask`] with 32-byte vectors: half the vector operations per block.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn quote_mask_avx2(line: &[u8], mask: &mut [u64; QUOTE_MASK_WORDS]) -> MaskScan {
+    // SAFETY: this function runs only where AVX2 is available (its caller's contract).
+    quote_mask_with(line, mask, |block| unsafe { block_masks_avx2(block) })
+}
+
+/// The body of [`quote_mask`], with the block scan given (inlined into each variant).
+#[inline(always)]
+fn quote_mask_with(
+    line: &[u8],
+    mask: &mut [u64; QUOTE_MASK_WORDS],
+    block_masks: impl Fn(&[u8; 64]) -> (u64, u64, bool),
+) -> MaskScan {
     if line.len() > QUOTE_MASK_WORDS * 64 {
         return MaskScan::GaveUp;
     }
@@ -489,6 +522,31 @@ fn block_masks(block: &[u8; 64]) -> (u64, u64, bool) {
     // SAFETY: SSE2 is part of the x86_64 baseline. The movemask collects each byte's top bit.
     let high = unsafe { _mm_movemask_epi8(any) } != 0;
     (quotes, special, high)
+}
+
+/// [`block_masks`] with two 32-byte vectors.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn block_masks_avx2(block: &[u8; 64]) -> (u64, u64, bool) {
+    use std::arch::x86_64::*;
+    let (mut quotes, mut special) = (0u64, 0u64);
+    let mut any = _mm256_setzero_si256();
+    for (k, lane) in block.chunks_exact(32).enumerate() {
+        // SAFETY: the load reads the 32 bytes of `lane`, unaligned.
+        let v = unsafe { _mm256_loadu_si256(lane.as_ptr().cast()) };
+        let quote = _mm256_cmpeq_epi8(v, _mm256_set1_epi8(b'"' as i8));
+        let backslash = _mm256_cmpeq_epi8(v, _mm256_set1_epi8(b'\\' as i8));
+        // Unsigned v <= 0x1f exactly when min(v, 0x1f) == v.
+        let control = _mm256_cmpeq_epi8(_mm256_min_epu8(v, _mm256_set1_epi8(0x1f)), v);
+        any = _mm256_or_si256(any, v);
+        quotes |= u64::from(_mm256_movemask_epi8(quote) as u32) << (32 * k);
+        special |= u64::from(_mm256_movemask_epi8(_mm256_or_si256(backslash, control)) as u32) << (32 * k);
+    }
+    (quotes, special, _mm256_movemask_epi8(any) != 0)
 }
 
 /// (quotes, backslashes or control bytes) of a 64-byte block, one bit per byte, and whether any byte is at
@@ -1449,8 +1507,19 @@ mod tests {
                     (true, true) => MaskScan::NonAscii,
                 };
                 assert_eq!(quote_mask(&line, &mut mask), expected, "{len}: {line:?}");
+                let mut sse2_mask = [0u64; QUOTE_MASK_WORDS];
+                assert_eq!(quote_mask_with(&line, &mut sse2_mask, block_masks), expected, "{len}: {line:?}");
+                if expected != MaskScan::GaveUp {
+                    assert_eq!(sse2_mask, mask, "{len}: {line:?}");
+                }
                 if let Some(block) = line.get(..64) {
-                    assert_eq!(block_masks(block.try_into().unwrap()), block_masks_portable(block.try_into().unwrap()));
+                    let block: &[u8; 64] = block.try_into().unwrap();
+                    assert_eq!(block_masks(block), block_masks_portable(block));
+                    #[cfg(target_arch = "x86_64")]
+                    if has_avx2() {
+                        // SAFETY: AVX2 is available.
+                        assert_eq!(unsafe { block_masks_avx2(block) }, block_masks_portable(block));
+                    }
                 }
                 if clean {
                     let quotes: Vec<usize> = (0..len).filter(|&i| line[i] == b'"').collect();
