@@ -760,7 +760,7 @@ impl<'a> Scanner<'a, '_> {
                     self.ws();
                     self.eat(b':')?;
                     self.ws();
-                    self.value(depth + 1)?;
+                    self.element(depth + 1)?;
                     self.ws();
                     match self.next()? {
                         b',' => self.ws(),
@@ -780,7 +780,7 @@ impl<'a> Scanner<'a, '_> {
                     return Some(());
                 }
                 loop {
-                    self.value(depth + 1)?;
+                    self.element(depth + 1)?;
                     self.ws();
                     match self.next()? {
                         b',' => self.ws(),
@@ -797,7 +797,17 @@ impl<'a> Scanner<'a, '_> {
         }
     }
 
-    /// The `record` object of a RECORD line (text is the whole line, already valid UTF-8).
+    /// A member or item of a nested value: strings and numbers (most of them) validated here, anything else
+    /// by [`value`](Self::value), which recurses.
+    #[inline(always)]
+    fn element(&mut self, depth: usize) -> Option<()> {
+        match self.peek()? {
+            b'"' => self.string().map(drop),
+            b'-' | b'0'..=b'9' => self.number().map(drop),
+            _ => self.value(depth),
+        }
+    }
+
     /// `record.data` (nesting depth 2), validated like [`value`](Self::value), with its members recorded.
     fn data_object(&mut self, members: &mut Vec<DataMember>) -> Option<()> {
         let base = self.pos;
@@ -845,6 +855,7 @@ impl<'a> Scanner<'a, '_> {
         }
     }
 
+    /// The `record` object of a RECORD line (text is the whole line, already valid UTF-8).
     fn record(&mut self, text: &'a str, mut members: Option<&mut Vec<DataMember>>) -> Option<RecordRef<'a>> {
         self.eat(b'{')?;
         self.ws();
