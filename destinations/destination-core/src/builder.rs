@@ -630,6 +630,13 @@ fn place_members(data: &str, members: &[DataMember], cols: &mut ObjectColumns, c
             if member.number.is_some_and(|number| column.append_number(number)) {
                 continue;
             }
+            // The most common member: a string without escapes for a string column (as `append_scanned` does).
+            if let (true, Column::String(values)) = (plain_string, &mut *column) {
+                if let Some(text) = data.get(member.value.0 + 1..member.value.1 - 1) {
+                    values.append_value(text);
+                    continue;
+                }
+            }
             let path = FieldPath::Key(&cols.names[i], &FieldPath::Root);
             column.append_scanned(member.value(data), plain_string, ctx, &path);
             continue;
