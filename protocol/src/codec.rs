@@ -177,7 +177,7 @@ const POW10: [f64; 19] =
 /// (including leading zeros, a leading `+`, surrounding space) and for numbers outside the cheap exact cases.
 pub fn parse_number(text: &[u8]) -> Option<ParsedNumber> {
     let mut scan = Scanner { s: text, pos: 0, quotes: None };
-    let (_, _, parsed) = scan.number()?;
+    let (_, parsed) = scan.number()?;
     if scan.pos == text.len() {
         parsed
     } else {
@@ -631,6 +631,18 @@ impl<'a> Scanner<'a, '_> {
         self.string_scan(start)
     }
 
+    /// Past a string, without slicing it (validation only); returns whether it holds escapes.
+    #[inline(always)]
+    fn skip_string(&mut self) -> Option<bool> {
+        self.eat(b'"')?;
+        let start = self.pos;
+        if let Some(quotes) = self.quotes {
+            self.pos = next_set_bit(quotes, start)? + 1;
+            return Some(false);
+        }
+        self.string_scan(start).map(|(_, escaped)| escaped)
+    }
+
     /// The rest of a string from `start` (just after its opening quote), byte by byte: for lines with escapes
     /// or control bytes (kept out of line so the masked path above inlines small).
     #[inline(never)]
@@ -669,12 +681,11 @@ impl<'a> Scanner<'a, '_> {
         }
     }
 
-    /// A number per the JSON grammar; returns its text, whether it is an integer, and its value where that is
-    /// exact and cheap (see [`ParsedNumber`]). Callers that drop the value do not pay for it (inlined, the
-    /// unused arithmetic goes away).
+    /// A number per the JSON grammar; returns whether it is an integer, and its value where that is exact and
+    /// cheap (see [`ParsedNumber`]). Callers that drop the value do not pay for it (inlined, the unused
+    /// arithmetic goes away).
     #[inline(always)]
-    fn number(&mut self) -> Option<(&'a [u8], bool, Option<ParsedNumber>)> {
-        let start = self.pos;
+    fn number(&mut self) -> Option<(bool, Option<ParsedNumber>)> {
         let negative = self.peek() == Some(b'-');
         if negative {
             self.pos += 1;
@@ -730,7 +741,7 @@ impl<'a> Scanner<'a, '_> {
                 ParsedNumber::Float(if negative { -v } else { v })
             })
         };
-        Some((&self.s[start..self.pos], integer, parsed))
+        Some((integer, parsed))
     }
     /// Digits from here on, added to `value` (wrapping: callers check the digit count).
     #[inline(always)]
@@ -744,7 +755,7 @@ impl<'a> Scanner<'a, '_> {
     /// Validate one value at nesting `depth` (the envelope object is depth 1).
     fn value(&mut self, depth: usize) -> Option<()> {
         match self.peek()? {
-            b'"' => self.string().map(drop),
+            b'"' => self.skip_string().map(drop),
             b'{' => {
                 if depth >= FAST_MAX_DEPTH {
                     return None;
@@ -756,7 +767,7 @@ impl<'a> Scanner<'a, '_> {
                     return Some(());
                 }
                 loop {
-                    self.string()?;
+                    self.skip_string()?;
                     self.ws();
                     self.eat(b':')?;
                     self.ws();
@@ -802,7 +813,7 @@ impl<'a> Scanner<'a, '_> {
     #[inline(always)]
     fn element(&mut self, depth: usize) -> Option<()> {
         match self.peek()? {
-            b'"' => self.string().map(drop),
+            b'"' => self.skip_string().map(drop),
             b'-' | b'0'..=b'9' => self.number().map(drop),
             _ => self.value(depth),
         }
@@ -819,16 +830,17 @@ impl<'a> Scanner<'a, '_> {
         }
         loop {
             let key_start = self.pos + 1 - base;
-            let (key, key_escaped) = self.string()?;
+            let key_escaped = self.skip_string()?;
+            let key_end = self.pos - 1 - base;
             self.ws();
             self.eat(b':')?;
             self.ws();
             let value_start = self.pos - base;
             let mut number = None;
             let kind = match self.peek()? {
-                b'"' => ValueKind::String { escaped: self.string()?.1 },
+                b'"' => ValueKind::String { escaped: self.skip_string()? },
                 b'-' | b'0'..=b'9' => {
-                    let (_, integer, parsed) = self.number()?;
+                    let (integer, parsed) = self.number()?;
                     number = parsed;
                     ValueKind::Number { integer }
                 }
@@ -840,7 +852,7 @@ impl<'a> Scanner<'a, '_> {
                 _ => return None,
             };
             members.push(DataMember {
-                key: (key_start, key_start + key.len()),
+                key: (key_start, key_end),
                 key_escaped,
                 value: (value_start, self.pos - base),
                 kind,
@@ -889,9 +901,10 @@ impl<'a> Scanner<'a, '_> {
                 b"emitted_at" => {
                     // The value computed while validating. Floats and integers beyond 18 digits are left to
                     // serde's rules; `-0`, which the scan leaves uncomputed, is plain 0 here.
+                    let start = self.pos;
                     let v: i64 = match self.number()? {
-                        (_, _, Some(ParsedNumber::Integer(v))) => v,
-                        (b"-0", _, _) => 0,
+                        (_, Some(ParsedNumber::Integer(v))) => v,
+                        _ if &self.s[start..self.pos] == b"-0" => 0,
                         _ => return None,
                     };
                     if emitted_at.replace(v).is_some() {
