@@ -309,9 +309,7 @@ fn fast_record_with<'a>(line: &'a [u8], mut members: Option<&mut Vec<DataMember>
     sc.ws();
     loop {
         let key = sc.plain_string()?;
-        sc.ws();
-        sc.eat(b':')?;
-        sc.ws();
+        sc.colon()?;
         match key {
             b"type" => {
                 if std::mem::replace(&mut seen_type, true) || sc.plain_string()? != b"RECORD" {
@@ -337,9 +335,8 @@ fn fast_record_with<'a>(line: &'a [u8], mut members: Option<&mut Vec<DataMember>
             }
             _ => sc.value(1)?,
         }
-        sc.ws();
-        match sc.next()? {
-            b',' => sc.ws(),
+        match sc.separator()? {
+            b',' => {}
             b'}' => break,
             _ => return None,
         }
@@ -598,6 +595,35 @@ impl<'a> Scanner<'a, '_> {
             self.pos += 1;
         }
     }
+    /// The `:` between a key and its value, with any whitespace around it.
+    #[inline(always)]
+    fn colon(&mut self) -> Option<()> {
+        // Compact JSON: the colon, then the value's first byte, one comparison each.
+        if self.s.get(self.pos) == Some(&b':') && self.s.get(self.pos + 1).is_some_and(|&b| b > b' ') {
+            self.pos += 1;
+            return Some(());
+        }
+        self.ws();
+        self.eat(b':')?;
+        self.ws();
+        Some(())
+    }
+    /// The byte that ends a member or item (`,`, `}` or `]`), past any whitespace, consumed; after a `,`, the
+    /// whitespace before the next one is skipped too.
+    #[inline(always)]
+    fn separator(&mut self) -> Option<u8> {
+        let mut b = *self.s.get(self.pos)?;
+        // Compact JSON: no whitespace before the separator (one comparison settles it).
+        if b <= b' ' {
+            self.ws();
+            b = *self.s.get(self.pos)?;
+        }
+        self.pos += 1;
+        if b == b',' {
+            self.ws();
+        }
+        Some(b)
+    }
     fn peek(&self) -> Option<u8> {
         self.s.get(self.pos).copied()
     }
@@ -768,13 +794,10 @@ impl<'a> Scanner<'a, '_> {
                 }
                 loop {
                     self.skip_string()?;
-                    self.ws();
-                    self.eat(b':')?;
-                    self.ws();
+                    self.colon()?;
                     self.element(depth + 1)?;
-                    self.ws();
-                    match self.next()? {
-                        b',' => self.ws(),
+                    match self.separator()? {
+                        b',' => {}
                         b'}' => return Some(()),
                         _ => return None,
                     }
@@ -792,9 +815,8 @@ impl<'a> Scanner<'a, '_> {
                 }
                 loop {
                     self.element(depth + 1)?;
-                    self.ws();
-                    match self.next()? {
-                        b',' => self.ws(),
+                    match self.separator()? {
+                        b',' => {}
                         b']' => return Some(()),
                         _ => return None,
                     }
@@ -832,9 +854,7 @@ impl<'a> Scanner<'a, '_> {
             let key_start = self.pos + 1 - base;
             let key_escaped = self.skip_string()?;
             let key_end = self.pos - 1 - base;
-            self.ws();
-            self.eat(b':')?;
-            self.ws();
+            self.colon()?;
             let value_start = self.pos - base;
             let mut number = None;
             let kind = match self.peek()? {
@@ -858,9 +878,8 @@ impl<'a> Scanner<'a, '_> {
                 kind,
                 number,
             });
-            self.ws();
-            match self.next()? {
-                b',' => self.ws(),
+            match self.separator()? {
+                b',' => {}
                 b'}' => return Some(()),
                 _ => return None,
             }
@@ -877,9 +896,7 @@ impl<'a> Scanner<'a, '_> {
         }
         loop {
             let key = self.plain_string()?;
-            self.ws();
-            self.eat(b':')?;
-            self.ws();
+            self.colon()?;
             match key {
                 b"stream" => {
                     let s = self.plain_string()?;
@@ -927,9 +944,8 @@ impl<'a> Scanner<'a, '_> {
                 b"meta" => return None,
                 _ => self.value(2)?,
             }
-            self.ws();
-            match self.next()? {
-                b',' => self.ws(),
+            match self.separator()? {
+                b',' => {}
                 b'}' => break,
                 _ => return None,
             }
