@@ -103,7 +103,8 @@ fn civil_days(year: u32, month: u32, day: u32) -> Option<i32> {
         return None;
     }
     let y = year + 400 - (m <= 2) as u32;
-    let days = 365 * y + y / 4 - y / 100 + y / 400 + BEFORE_MONTH[m] as u32 + day - 1;
+    let centuries = y / 100;
+    let days = 365 * y + y / 4 - centuries + centuries / 4 + BEFORE_MONTH[m] as u32 + day - 1;
     // The era shift plus 719,468 days from 0000-03-01 to 1970-01-01.
     Some(days as i32 - (146_097 + 719_468))
 }
@@ -141,16 +142,26 @@ fn date_fields(b: &[u8; 10]) -> Option<(u32, u32, u32)> {
 
 /// Days since 1970-01-01.
 pub fn date(s: &str) -> Option<i32> {
-    let b = s.as_bytes();
-    if let Ok(b) = <&[u8; 10]>::try_from(b) {
+    if let Ok(b) = <&[u8; 10]>::try_from(s.as_bytes()) {
         if b[4] == b'-' && b[7] == b'-' {
             // This shape is decided here: the general parsers are not tried.
             let (year, month, day) = date_fields(b)?;
             return civil_days(year, month, day);
         }
     }
+    general_date(s)
+}
+
+/// `date` of any other text, out of line so that the fast path needs no stack frame.
+#[cold]
+#[inline(never)]
+fn general_date(s: &str) -> Option<i32> {
     if let Ok(d) = NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d") {
         return Some(epoch_days(d));
+    }
+    // `timestamp_micros` answers ten bytes by asking `date`: no date here, so no timestamp (no endless recursion).
+    if s.len() == 10 {
+        return None;
     }
     timestamp_micros(s).map(|us| us.div_euclid(MICROS_PER_DAY) as i32)
 }
@@ -202,11 +213,17 @@ fn fraction_and_offset(b: &[u8]) -> Option<(i64, i64)> {
 
 /// Microseconds since the epoch, in UTC (a value without offset is taken as UTC).
 pub fn timestamp_micros(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    if let Some(v) = fast_timestamp(b) {
-        return Some(v);
+    match fast_timestamp(s.as_bytes()) {
+        Some(v) => Some(v),
+        None => general_timestamp(s),
     }
-    if b.len() == 10 {
+}
+
+/// `timestamp_micros` of any other text, out of line so that the fast path needs no stack frame.
+#[cold]
+#[inline(never)]
+fn general_timestamp(s: &str) -> Option<i64> {
+    if s.len() == 10 {
         return date(s).map(|d| d as i64 * MICROS_PER_DAY);
     }
     if let Ok(dt) = DateTime::parse_from_rfc3339(s.trim()) {
@@ -221,6 +238,7 @@ pub fn timestamp_micros(s: &str) -> Option<i64> {
 }
 
 /// `YYYY-MM-DD[Tt ]HH:MM:SS` with an optional fraction and offset; `None` sends the value to the general parsers.
+#[inline(always)]
 fn fast_timestamp(b: &[u8]) -> Option<i64> {
     let (head, tail) = b.split_first_chunk::<19>()?;
     let (date, time) = head.split_first_chunk::<10>()?;
@@ -360,6 +378,11 @@ mod tests {
         assert_eq!(time_micros("00:00:01.25"), Some(1_250_000));
         assert_eq!(time_micros("01:00:00+01:00"), Some(0));
         assert_eq!(time_micros("25:00:00"), None);
+        // Ten bytes that are no date (these overflowed the stack, `date` and `timestamp_micros` asking each other).
+        for text in ["yesterday!", "2024/01/01", "1-1-1T1:01", "2024-01-1x", "20240101  "] {
+            assert_eq!(date(text), None, "{text}");
+            assert_eq!(timestamp_micros(text), None, "{text}");
+        }
     }
 
     // The implementation before the fixed-shape fast paths, kept as the reference the fast paths must match.
@@ -493,8 +516,9 @@ mod tests {
         let secs = days as i64 * 86_400 + (h * 3600 + m * 60 + sec.min(59)) as i64 - offset;
         secs.checked_mul(1_000_000)?.checked_add(frac)
     }
-    /// Ten bytes without the date's dashes that chrono's date parser rejects: `date` asks `timestamp_micros`,
-    /// which asks `date` again, until the stack overflows (in the reference as in the fast paths).
+
+    /// Ten bytes without the date's dashes that chrono's date parser rejects: the reference's `date` asks
+    /// `timestamp_micros`, which asks `date` again, until the stack overflows. Both now give `None`.
     fn recurses_without_end(s: &str) -> bool {
         let b = s.as_bytes();
         b.len() == 10 && !(b[4] == b'-' && b[7] == b'-') && NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").is_err()
@@ -502,10 +526,11 @@ mod tests {
 
     /// Asserts `date` and `timestamp_micros` agree with the reference; returns whether each gave a value.
     fn same_as_reference(s: &str) -> (bool, bool) {
+        let (d, ts) = (date(s), timestamp_micros(s));
         if recurses_without_end(s) {
+            assert_eq!((d, ts), (None, None), "{s:?}");
             return (false, false);
         }
-        let (d, ts) = (date(s), timestamp_micros(s));
         assert_eq!(d, reference_date(s), "date({s:?})");
         assert_eq!(ts, reference_timestamp_micros(s), "timestamp_micros({s:?})");
         (d.is_some(), ts.is_some())
