@@ -143,10 +143,12 @@ fn date_fields(b: &[u8; 10]) -> Option<(u32, u32, u32)> {
 /// Days since 1970-01-01.
 pub fn date(s: &str) -> Option<i32> {
     if let Ok(b) = <&[u8; 10]>::try_from(s.as_bytes()) {
-        if b[4] == b'-' && b[7] == b'-' {
-            // This shape is decided here: the general parsers are not tried.
-            let (year, month, day) = date_fields(b)?;
+        if let Some((year, month, day)) = date_fields(b) {
             return civil_days(year, month, day);
+        }
+        if b[4] == b'-' && b[7] == b'-' {
+            // A non-digit in this shape: decided here, the general parsers are not tried.
+            return None;
         }
     }
     general_date(s)
@@ -213,8 +215,24 @@ fn fraction_and_offset(b: &[u8]) -> Option<(i64, i64)> {
 
 /// Microseconds since the epoch, in UTC (a value without offset is taken as UTC).
 pub fn timestamp_micros(s: &str) -> Option<i64> {
-    match fast_timestamp(s.as_bytes()) {
-        Some(v) => Some(v),
+    if let Some((head, tail)) = s.as_bytes().split_first_chunk::<19>() {
+        if let Some(secs) = fast_seconds(head) {
+            if let [] | [b'Z' | b'z'] = tail {
+                return Some(secs * 1_000_000);
+            }
+            return with_fraction_and_offset(secs, s);
+        }
+    }
+    general_timestamp(s)
+}
+
+/// `secs` (of the first 19 bytes) with the fraction and offset after them, else the general parsers. Out of
+/// line so that the common path calls nothing and needs no stack frame.
+#[inline(never)]
+fn with_fraction_and_offset(secs: i64, s: &str) -> Option<i64> {
+    match fraction_and_offset(&s.as_bytes()[19..]) {
+        // Four-digit years cannot overflow.
+        Some((frac, offset)) => Some((secs - offset) * 1_000_000 + frac),
         None => general_timestamp(s),
     }
 }
@@ -237,14 +255,14 @@ fn general_timestamp(s: &str) -> Option<i64> {
     None
 }
 
-/// `YYYY-MM-DD[Tt ]HH:MM:SS` with an optional fraction and offset; `None` sends the value to the general parsers.
+/// Seconds since the epoch of `YYYY-MM-DD[Tt ]HH:MM:SS` (UTC); `None` sends the value to the general parsers.
 #[inline(always)]
-fn fast_timestamp(b: &[u8]) -> Option<i64> {
-    let (head, tail) = b.split_first_chunk::<19>()?;
-    let (date, time) = head.split_first_chunk::<10>()?;
+fn fast_seconds(head: &[u8; 19]) -> Option<i64> {
+    let (date, rest) = head.split_first_chunk::<10>()?;
     let (year, month, day) = date_fields(date)?;
-    let (sep, time) = time.split_first_chunk::<1>()?;
-    if !matches!(sep[0], b'T' | b't' | b' ') {
+    let (sep, time) = rest.split_first_chunk::<1>()?;
+    // `T`, `t` or a space.
+    if sep[0] | 0x20 != b't' && sep[0] != b' ' {
         return None;
     }
     let pairs = digit_pairs(swar_digits(time.try_into().ok()?, b"00:00:00", 0x0000_FF00_00FF_0000)?);
@@ -255,13 +273,7 @@ fn fast_timestamp(b: &[u8]) -> Option<i64> {
     }
     let (h, m, sec) = (pairs & 0xFF, (pairs >> 24) & 0xFF, (pairs >> 48) & 0xFF);
     let days = civil_days(year, month, day)?;
-    let (frac, offset) = match tail {
-        [] | [b'Z' | b'z'] => (0, 0),
-        _ => fraction_and_offset(tail)?,
-    };
-    // Four-digit years cannot overflow.
-    let secs = days as i64 * 86_400 + (h * 3600 + m * 60 + sec.min(59)) as i64 - offset;
-    Some(secs * 1_000_000 + frac)
+    Some(days as i64 * 86_400 + (h * 3600 + m * 60 + sec.min(59)) as i64)
 }
 
 /// Microseconds since midnight (UTC when the value has an offset).
@@ -637,7 +649,7 @@ mod tests {
             let at = (next() % ascii as u64) as usize;
             let letter = (b'a' + (next() % 26) as u8 - if next() % 2 == 0 { 32 } else { 0 }) as char;
             let digit = (b'0' + (next() % 10) as u8) as char;
-            let by = [digit, digit, letter, '-', ':', 'T', ' ', 'Z', '+', '.', '\u{80}'][(next() % 11) as usize];
+            let by = [digit, digit, letter, '-', ':', 'T', ' ', 'Z', '+', '.', '\0', '\u{80}'][(next() % 12) as usize];
             text.replace_range(at..at + 1, by.encode_utf8(&mut [0; 4]));
         }
         text
