@@ -135,11 +135,12 @@ pub enum ValueKind {
 /// One top-level member of `record.data`: byte ranges into the data text (`RecordRef::data.get()`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DataMember {
-    /// The key's content between its quotes.
-    pub key: (usize, usize),
+    /// The key's content between its quotes. (Offsets are `u32`, which keeps a member at 40 bytes: lines of
+    /// 4 GiB or more are not split.)
+    pub key: (u32, u32),
     pub key_escaped: bool,
     /// The value's whole JSON text.
-    pub value: (usize, usize),
+    pub value: (u32, u32),
     pub kind: ValueKind,
     /// A number's value, when the scan could compute it exactly ([`ParsedNumber`]); `None` otherwise.
     pub number: Option<ParsedNumber>,
@@ -188,16 +189,16 @@ pub fn parse_number(text: &[u8]) -> Option<ParsedNumber> {
 impl DataMember {
     /// The key, unescaped when it holds escapes (`None` only for text that is not the data it came from).
     pub fn key<'a>(&self, data: &'a str) -> Option<Cow<'a, str>> {
-        let raw = data.get(self.key.0..self.key.1)?;
+        let raw = data.get(self.key.0 as usize..self.key.1 as usize)?;
         if !self.key_escaped {
             return Some(Cow::Borrowed(raw));
         }
-        serde_json::from_str::<String>(data.get(self.key.0 - 1..self.key.1 + 1)?).ok().map(Cow::Owned)
+        serde_json::from_str::<String>(data.get(self.key.0 as usize - 1..self.key.1 as usize + 1)?).ok().map(Cow::Owned)
     }
 
     /// The value's JSON text.
     pub fn value<'a>(&self, data: &'a str) -> &'a str {
-        data.get(self.value.0..self.value.1).unwrap_or("null")
+        data.get(self.value.0 as usize..self.value.1 as usize).unwrap_or("null")
     }
 }
 
@@ -211,6 +212,10 @@ pub fn decode_line_split<'a>(
     members: &mut Vec<DataMember>,
 ) -> Result<(InputMessage<'a>, bool), DecodeError> {
     members.clear();
+    // Member offsets are u32: a longer line is not split (the caller then scans `data` itself).
+    if line.len() > u32::MAX as usize {
+        return decode_line(line, line_number).map(|m| (m, false));
+    }
     if let Some(record) = fast_record_with(line, Some(members)) {
         return Ok((InputMessage::Record(record), true));
     }
@@ -872,9 +877,9 @@ impl<'a> Scanner<'a, '_> {
                 _ => return None,
             };
             members.push(DataMember {
-                key: (key_start, key_end),
+                key: (key_start as u32, key_end as u32),
                 key_escaped,
-                value: (value_start, self.pos - base),
+                value: (value_start as u32, (self.pos - base) as u32),
                 kind,
                 number,
             });

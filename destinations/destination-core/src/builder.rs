@@ -618,7 +618,7 @@ fn place_members(data: &str, members: &[DataMember], cols: &mut ObjectColumns, c
         if !member.key_escaped
             && cols.names.get(hint).is_some_and(|name| {
                 cols.seen[hint] != stamp && {
-                    let key = data.as_bytes().get(member.key.0..member.key.1).unwrap_or_default();
+                    let key = data.as_bytes().get(member.key.0 as usize..member.key.1 as usize).unwrap_or_default();
                     same_bytes(name.as_bytes(), key)
                 }
             })
@@ -632,7 +632,7 @@ fn place_members(data: &str, members: &[DataMember], cols: &mut ObjectColumns, c
             }
             // The most common member: a string without escapes for a string column (as `append_scanned` does).
             if let (true, Column::String(values)) = (plain_string, &mut *column) {
-                if let Some(text) = data.get(member.value.0 + 1..member.value.1 - 1) {
+                if let Some(text) = data.get(member.value.0 as usize + 1..member.value.1 as usize - 1) {
                     values.append_value(text);
                     continue;
                 }
