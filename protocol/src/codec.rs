@@ -308,6 +308,14 @@ fn fast_record_with<'a>(line: &'a [u8], mut members: Option<&mut Vec<DataMember>
     };
     let quotes = (scan != MaskScan::GaveUp).then_some(&mask[..]);
     let mut sc = Scanner { s: line, pos: 0, quotes };
+    if let Some(record) = sc.canonical_record(text, members.as_deref_mut()) {
+        return Some(record);
+    }
+    // Anything else from the start, the general way (which decides every line the shortcut left).
+    if let Some(members) = members.as_deref_mut() {
+        members.clear();
+    }
+    sc.pos = 0;
     sc.ws();
     sc.eat(b'{')?;
     let (mut seen_type, mut record, mut others) = (false, None, [false; 3]);
@@ -921,28 +929,12 @@ impl<'a> Scanner<'a, '_> {
                     }
                 }
                 b"emitted_at" => {
-                    // The value computed while validating. Floats and integers beyond 18 digits are left to
-                    // serde's rules; `-0`, which the scan leaves uncomputed, is plain 0 here.
-                    let start = self.pos;
-                    let v: i64 = match self.number()? {
-                        (_, Some(ParsedNumber::Integer(v))) => v,
-                        _ if &self.s[start..self.pos] == b"-0" => 0,
-                        _ => return None,
-                    };
-                    if emitted_at.replace(v).is_some() {
+                    if emitted_at.replace(self.emitted_at()?).is_some() {
                         return None;
                     }
                 }
                 b"data" => {
-                    let start = self.pos;
-                    if self.peek()? != b'{' {
-                        return None;
-                    }
-                    match members.as_deref_mut() {
-                        Some(members) => self.data_object(members)?,
-                        None => self.value(2)?,
-                    }
-                    if data.replace(&text[start..self.pos]).is_some() {
+                    if data.replace(self.data(text, members.as_deref_mut())?).is_some() {
                         return None;
                     }
                 }
@@ -955,22 +947,93 @@ impl<'a> Scanner<'a, '_> {
                 _ => return None,
             }
         }
-        // Sub-slices of the line, which is valid UTF-8: slicing `text` checks only the boundaries.
+        self.record_ref(text, stream?, namespace.flatten(), emitted_at?, data?)
+    }
+
+    /// `emitted_at`'s value: computed while validating. Floats and integers beyond 18 digits are left to
+    /// serde's rules; `-0`, which the scan leaves uncomputed, is plain 0 here.
+    #[inline(always)]
+    fn emitted_at(&mut self) -> Option<i64> {
+        let start = self.pos;
+        match self.number()? {
+            (_, Some(ParsedNumber::Integer(v))) => Some(v),
+            _ if &self.s[start..self.pos] == b"-0" => Some(0),
+            _ => None,
+        }
+    }
+
+    /// `record.data`: an object, validated (and split into `members` when given); returns its text.
+    #[inline(always)]
+    fn data(&mut self, text: &'a str, members: Option<&mut Vec<DataMember>>) -> Option<&'a str> {
+        let start = self.pos;
+        if self.peek()? != b'{' {
+            return None;
+        }
+        match members {
+            Some(members) => self.data_object(members)?,
+            None => self.value(2)?,
+        }
+        text.get(start..self.pos)
+    }
+
+    /// The record from its parts (sub-slices of the line, which is valid UTF-8 as `text`).
+    fn record_ref(
+        &self,
+        text: &'a str,
+        stream: &'a [u8],
+        namespace: Option<&'a [u8]>,
+        emitted_at: i64,
+        data: &'a str,
+    ) -> Option<RecordRef<'a>> {
+        // Slicing `text` checks only the boundaries.
         let line_start = self.s.as_ptr() as usize;
         let as_str = |b: &'a [u8]| {
             let at = b.as_ptr() as usize - line_start;
             text.get(at..at + b.len())
         };
         Some(RecordRef {
-            stream: Cow::Borrowed(as_str(stream?)?),
-            namespace: match namespace.flatten() {
+            stream: Cow::Borrowed(as_str(stream)?),
+            namespace: match namespace {
                 Some(ns) => Some(Cow::Borrowed(as_str(ns)?)),
                 None => None,
             },
-            emitted_at: emitted_at?,
-            data: borrowed_raw_value(data?)?,
+            emitted_at,
+            data: borrowed_raw_value(data)?,
             meta: None,
         })
+    }
+
+    /// A RECORD line as sources usually write it: no whitespace, `type` first, then `record` with `stream`
+    /// first and then `emitted_at` and `data` in either order, nothing else. Validated as the general loop
+    /// validates it, without looking keys up; `None` for any other line (the caller then parses it the
+    /// general way, from the start).
+    #[inline(always)]
+    fn canonical_record(&mut self, text: &'a str, mut members: Option<&mut Vec<DataMember>>) -> Option<RecordRef<'a>> {
+        const HEAD: &[u8] = br#"{"type":"RECORD","record":{"stream":"#;
+        const EMITTED_AT: &[u8] = br#","emitted_at":"#;
+        const DATA: &[u8] = br#","data":"#;
+        if !self.s.starts_with(HEAD) {
+            return None;
+        }
+        self.pos = HEAD.len();
+        let stream = self.plain_string()?;
+        let (mut emitted_at, mut data) = (None, None);
+        for _ in 0..2 {
+            let rest = self.s.get(self.pos..)?;
+            if emitted_at.is_none() && rest.starts_with(EMITTED_AT) {
+                self.pos += EMITTED_AT.len();
+                emitted_at = Some(self.emitted_at()?);
+            } else if data.is_none() && rest.starts_with(DATA) {
+                self.pos += DATA.len();
+                data = Some(self.data(text, members.as_deref_mut())?);
+            } else {
+                return None;
+            }
+        }
+        if self.s.get(self.pos..)? != b"}}" {
+            return None;
+        }
+        self.record_ref(text, stream, None, emitted_at?, data?)
     }
 }
 
@@ -1325,6 +1388,7 @@ mod tests {
         r#" { "record" : { "namespace" : "ns" , "data" : { "a" : "b\"c" } , "emitted_at" : -0 , "stream" : "s" , "extra" : [ 1 ] } , "type" : "RECORD" , "state" : {"x":1} } "#,
         r#"{"type":"RECORD","record":{"stream":"s","namespace":null,"emitted_at":5,"data":{"k":"ø 漢字 🦀"}}}"#,
         r#"{"type":"RECORD","record":{"stream":"s","emitted_at":5,"data":{"k\"ey":"v\\","k":1,"k":2.0,"z":-3e2,"b":[{"c":"}"}]}}}"#,
+        r#"{"type":"RECORD","record":{"stream":"s","data":{"a":[1,"x"],"b":"y"},"emitted_at":-0}}"#,
     ];
 
     #[test]
@@ -1336,6 +1400,31 @@ mod tests {
         let r = fast_record(SAMPLES[1].as_bytes()).unwrap();
         assert_eq!((r.stream.as_ref(), r.namespace.as_deref(), r.emitted_at), ("s", Some("ns"), 0));
         assert_eq!(r.data.get(), r#"{ "a" : "b\"c" }"#);
+    }
+
+    #[test]
+    fn usual_lines_take_the_shortcut_and_others_do_not() {
+        let shortcut = |line: &str| {
+            let mut sc = Scanner { s: line.as_bytes(), pos: 0, quotes: None };
+            sc.canonical_record(line, None).map(|r| (r.stream.into_owned(), r.emitted_at, r.data.get().to_string()))
+        };
+        for (i, expected) in [(0, ("epd", 1764115200000)), (3, ("s", 5)), (4, ("s", 0))] {
+            let record = shortcut(SAMPLES[i]).unwrap_or_else(|| panic!("{}", SAMPLES[i]));
+            assert_eq!((record.0.as_str(), record.1), expected);
+            assert_eq!(Some(record.2.as_str()), fast_record(SAMPLES[i].as_bytes()).map(|r| r.data.get()));
+        }
+        for line in [
+            SAMPLES[1],
+            SAMPLES[2],
+            r#"{"type":"RECORD","record":{"stream":"s","emitted_at":5,"data":{}}} "#,
+            r#"{"type":"RECORD","record":{"stream":"s","emitted_at":5,"emitted_at":5,"data":{}}}"#,
+            r#"{"type":"RECORD","record":{"stream":"s","data":{},"data":{},"emitted_at":5}}"#,
+            r#"{"type":"RECORD","record":{"stream":"s","emitted_at":5,"data":{},"namespace":"n"}}"#,
+            r#"{"type":"RECORD","record":{"stream":"s","emitted_at":5}}"#,
+            r#"{"type":"RECORD","record":{"stream":"s","emitted_at":5,"data":{}},"x":1}"#,
+        ] {
+            assert_eq!(shortcut(line), None, "{line}");
+        }
     }
 
     #[test]
