@@ -1003,29 +1003,42 @@ impl<'a> Scanner<'a, '_> {
         })
     }
 
-    /// A RECORD line as sources usually write it: no whitespace, `type` first, then `record` with `stream`
-    /// first and then `emitted_at` and `data` in either order, nothing else. Validated as the general loop
-    /// validates it, without looking keys up; `None` for any other line (the caller then parses it the
-    /// general way, from the start).
+    /// A RECORD line as sources usually write it: no whitespace, `type` first, then `record` with `stream`,
+    /// `emitted_at`, `data` and an optional `namespace` in any order, nothing else. Validated as the general loop
+    /// validates it, the keys recognised by their bytes instead of being scanned and looked up; `None` for any
+    /// other line (the caller then parses it the general way, from the start).
     #[inline(always)]
     fn canonical_record(&mut self, text: &'a str, mut members: Option<&mut Vec<DataMember>>) -> Option<RecordRef<'a>> {
-        const HEAD: &[u8] = br#"{"type":"RECORD","record":{"stream":"#;
-        const EMITTED_AT: &[u8] = br#","emitted_at":"#;
-        const DATA: &[u8] = br#","data":"#;
+        const HEAD: &[u8] = br#"{"type":"RECORD","record":{"#;
         if !self.s.starts_with(HEAD) {
             return None;
         }
         self.pos = HEAD.len();
-        let stream = self.plain_string()?;
-        let (mut emitted_at, mut data) = (None, None);
-        for _ in 0..2 {
+        let (mut stream, mut namespace, mut emitted_at, mut data) = (None, None, None, None);
+        for field in 0..4 {
+            if field > 0 {
+                match self.s.get(self.pos)? {
+                    b',' => self.pos += 1,
+                    b'}' => break,
+                    _ => return None,
+                }
+            }
             let rest = self.s.get(self.pos..)?;
-            if emitted_at.is_none() && rest.starts_with(EMITTED_AT) {
-                self.pos += EMITTED_AT.len();
+            if stream.is_none() && rest.starts_with(br#""stream":"#) {
+                self.pos += br#""stream":"#.len();
+                stream = Some(self.plain_string()?);
+            } else if emitted_at.is_none() && rest.starts_with(br#""emitted_at":"#) {
+                self.pos += br#""emitted_at":"#.len();
                 emitted_at = Some(self.emitted_at()?);
-            } else if data.is_none() && rest.starts_with(DATA) {
-                self.pos += DATA.len();
+            } else if data.is_none() && rest.starts_with(br#""data":"#) {
+                self.pos += br#""data":"#.len();
                 data = Some(self.data(text, members.as_deref_mut())?);
+            } else if namespace.is_none() && rest.starts_with(br#""namespace":"#) {
+                self.pos += br#""namespace":"#.len();
+                namespace = Some(match self.peek()? {
+                    b'n' => self.literal(b"null").map(|_| None)?,
+                    _ => Some(self.plain_string()?),
+                });
             } else {
                 return None;
             }
@@ -1033,7 +1046,7 @@ impl<'a> Scanner<'a, '_> {
         if self.s.get(self.pos..)? != b"}}" {
             return None;
         }
-        self.record_ref(text, stream, None, emitted_at?, data?)
+        self.record_ref(text, stream?, namespace.flatten(), emitted_at?, data?)
     }
 }
 
@@ -1389,6 +1402,7 @@ mod tests {
         r#"{"type":"RECORD","record":{"stream":"s","namespace":null,"emitted_at":5,"data":{"k":"ø 漢字 🦀"}}}"#,
         r#"{"type":"RECORD","record":{"stream":"s","emitted_at":5,"data":{"k\"ey":"v\\","k":1,"k":2.0,"z":-3e2,"b":[{"c":"}"}]}}}"#,
         r#"{"type":"RECORD","record":{"stream":"s","data":{"a":[1,"x"],"b":"y"},"emitted_at":-0}}"#,
+        r#"{"type":"RECORD","record":{"namespace":"ns","stream":"s","data":{"a":{}},"emitted_at":7}}"#,
     ];
 
     #[test]
@@ -1406,20 +1420,31 @@ mod tests {
     fn usual_lines_take_the_shortcut_and_others_do_not() {
         let shortcut = |line: &str| {
             let mut sc = Scanner { s: line.as_bytes(), pos: 0, quotes: None };
-            sc.canonical_record(line, None).map(|r| (r.stream.into_owned(), r.emitted_at, r.data.get().to_string()))
+            sc.canonical_record(line, None).map(|r| {
+                (r.stream.into_owned(), r.namespace.map(Cow::into_owned), r.emitted_at, r.data.get().to_string())
+            })
         };
-        for (i, expected) in [(0, ("epd", 1764115200000)), (3, ("s", 5)), (4, ("s", 0))] {
+        let usual = [
+            (0, "epd", None, 1764115200000),
+            (2, "s", None, 5),
+            (3, "s", None, 5),
+            (4, "s", None, 0),
+            (5, "s", Some("ns"), 7),
+        ];
+        for (i, stream, namespace, emitted_at) in usual {
             let record = shortcut(SAMPLES[i]).unwrap_or_else(|| panic!("{}", SAMPLES[i]));
-            assert_eq!((record.0.as_str(), record.1), expected);
-            assert_eq!(Some(record.2.as_str()), fast_record(SAMPLES[i].as_bytes()).map(|r| r.data.get()));
+            assert_eq!((record.0.as_str(), record.1.as_deref(), record.2), (stream, namespace, emitted_at));
+            assert_eq!(Some(record.3.as_str()), fast_record(SAMPLES[i].as_bytes()).map(|r| r.data.get()));
         }
+        let late_namespace = r#"{"type":"RECORD","record":{"stream":"s","emitted_at":5,"data":{},"namespace":"n"}}"#;
+        assert_eq!(shortcut(late_namespace).and_then(|r| r.1), Some("n".to_string()));
         for line in [
             SAMPLES[1],
-            SAMPLES[2],
+            r#"{"type":"RECORD","record":{"stream":"s","namespace":"a","namespace":"b","emitted_at":5,"data":{}}}"#,
+            r#"{"type":"RECORD","record":{"stream":"s","emitted_at":5,"data":{},"meta":{}}}"#,
             r#"{"type":"RECORD","record":{"stream":"s","emitted_at":5,"data":{}}} "#,
             r#"{"type":"RECORD","record":{"stream":"s","emitted_at":5,"emitted_at":5,"data":{}}}"#,
             r#"{"type":"RECORD","record":{"stream":"s","data":{},"data":{},"emitted_at":5}}"#,
-            r#"{"type":"RECORD","record":{"stream":"s","emitted_at":5,"data":{},"namespace":"n"}}"#,
             r#"{"type":"RECORD","record":{"stream":"s","emitted_at":5}}"#,
             r#"{"type":"RECORD","record":{"stream":"s","emitted_at":5,"data":{}},"x":1}"#,
         ] {
