@@ -194,6 +194,8 @@ const VARIED_RECORDS: &[&str] = &[
     r#"{"tags":["a" ,"b"],"t":null}"#,
     r#"{"tags":["",""],"name":"n"}"#,
     r#"{"tags":["a","b",null]}"#,
+    // Ten bytes that are no date or timestamp (these once crashed the destination: the parsers recursed).
+    r#"{"day":"2024/01/01","at":"yesterday!","local":"1-1-1T1:01"}"#,
 ];
 
 #[test]
@@ -220,6 +222,7 @@ fn validated_path_matches_serde_path_on_varied_records() {
     assert_eq!(got, expected);
     // The comparison has teeth: the records do exercise misfits, extras and escapes.
     assert!(changes_of(&got, 4).len() >= 8, "{:?}", changes_of(&got, 4));
+    assert_eq!(changes_of(&got, VARIED_RECORDS.len() - 1).len(), 3, "ten-byte non-dates are nulled misfits");
     let extras = crate::builder::additional_properties(&got).unwrap();
     assert!(extras.value(7).contains("addr.zip4") && extras.value(7).contains("\"id\":2"), "{}", extras.value(7));
     assert_eq!(col::<StringArray>(&got, "name").value(6), "\u{e9}\u{1F600} \\ / \u{8}\u{c}\n\r\t");
