@@ -244,6 +244,11 @@ fn general_timestamp(s: &str) -> Option<i64> {
     if s.len() == 10 {
         return date(s).map(|d| d as i64 * MICROS_PER_DAY);
     }
+    chrono_timestamp(s)
+}
+
+/// RFC 3339, then the offset-less forms, through chrono.
+fn chrono_timestamp(s: &str) -> Option<i64> {
     if let Ok(dt) = DateTime::parse_from_rfc3339(s.trim()) {
         return Some(dt.timestamp_micros());
     }
@@ -398,17 +403,8 @@ mod tests {
     }
 
     // The implementation before the fixed-shape fast paths, kept as the reference the fast paths must match.
-    // (Copied unchanged apart from the names.)
-    fn reference_digits(b: &[u8]) -> Option<u32> {
-        let mut v = 0u32;
-        for &c in b {
-            if !c.is_ascii_digit() {
-                return None;
-            }
-            v = v * 10 + (c - b'0') as u32;
-        }
-        Some(v)
-    }
+    // (Copied unchanged apart from the names; `digits`, `fraction_and_offset` and the chrono fallback did not
+    // change and are shared.)
     fn reference_civil_days(year: u32, month: u32, day: u32) -> Option<i32> {
         let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
         let month_days = match month {
@@ -434,59 +430,12 @@ mod tests {
     fn reference_date(s: &str) -> Option<i32> {
         let b = s.as_bytes();
         if b.len() == 10 && b[4] == b'-' && b[7] == b'-' {
-            return reference_civil_days(
-                reference_digits(&b[0..4])?,
-                reference_digits(&b[5..7])?,
-                reference_digits(&b[8..10])?,
-            );
+            return reference_civil_days(digits(&b[0..4])?, digits(&b[5..7])?, digits(&b[8..10])?);
         }
         if let Ok(d) = NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d") {
             return Some(epoch_days(d));
         }
         reference_timestamp_micros(s).map(|us| us.div_euclid(MICROS_PER_DAY) as i32)
-    }
-    fn reference_fraction_and_offset(b: &[u8]) -> Option<(i64, i64)> {
-        let mut i = 0;
-        let mut micros = 0i64;
-        if b.first() == Some(&b'.') {
-            i = 1;
-            let start = i;
-            while i < b.len() && b[i].is_ascii_digit() {
-                if i - start < 6 {
-                    micros = micros * 10 + (b[i] - b'0') as i64;
-                }
-                i += 1;
-            }
-            let n = i - start;
-            if n == 0 {
-                return None;
-            }
-            for _ in n..6 {
-                micros *= 10;
-            }
-        }
-        let offset = match &b[i..] {
-            [] | [b'Z'] | [b'z'] => 0,
-            [sign @ (b'+' | b'-'), rest @ ..] => {
-                let (h, m) = match rest {
-                    [h1, h2] => (reference_digits(&[*h1, *h2])?, 0),
-                    [h1, h2, m1, m2] => (reference_digits(&[*h1, *h2])?, reference_digits(&[*m1, *m2])?),
-                    [h1, h2, b':', m1, m2] => (reference_digits(&[*h1, *h2])?, reference_digits(&[*m1, *m2])?),
-                    _ => return None,
-                };
-                if h > 23 || m > 59 {
-                    return None;
-                }
-                let secs = (h * 3600 + m * 60) as i64;
-                if *sign == b'-' {
-                    -secs
-                } else {
-                    secs
-                }
-            }
-            _ => return None,
-        };
-        Some((micros, offset))
     }
     fn reference_timestamp_micros(s: &str) -> Option<i64> {
         let b = s.as_bytes();
@@ -504,27 +453,15 @@ mod tests {
         if b.len() == 10 {
             return reference_date(s).map(|d| d as i64 * MICROS_PER_DAY);
         }
-        if let Ok(dt) = DateTime::parse_from_rfc3339(s.trim()) {
-            return Some(dt.timestamp_micros());
-        }
-        for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"] {
-            if let Ok(dt) = NaiveDateTime::parse_from_str(s.trim(), fmt) {
-                return Some(dt.and_utc().timestamp_micros());
-            }
-        }
-        None
+        chrono_timestamp(s)
     }
     fn reference_fast_timestamp(b: &[u8]) -> Option<i64> {
-        let days = reference_civil_days(
-            reference_digits(&b[0..4])?,
-            reference_digits(&b[5..7])?,
-            reference_digits(&b[8..10])?,
-        )?;
-        let (h, m, sec) = (reference_digits(&b[11..13])?, reference_digits(&b[14..16])?, reference_digits(&b[17..19])?);
+        let days = reference_civil_days(digits(&b[0..4])?, digits(&b[5..7])?, digits(&b[8..10])?)?;
+        let (h, m, sec) = (digits(&b[11..13])?, digits(&b[14..16])?, digits(&b[17..19])?);
         if h > 23 || m > 59 || sec > 60 {
             return None;
         }
-        let (frac, offset) = reference_fraction_and_offset(&b[19..])?;
+        let (frac, offset) = fraction_and_offset(&b[19..])?;
         let secs = days as i64 * 86_400 + (h * 3600 + m * 60 + sec.min(59)) as i64 - offset;
         secs.checked_mul(1_000_000)?.checked_add(frac)
     }
