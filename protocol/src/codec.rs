@@ -308,10 +308,13 @@ fn fast_record_with<'a>(line: &'a [u8], mut members: Option<&mut Vec<DataMember>
     };
     let quotes = (scan != MaskScan::GaveUp).then_some(&mask[..]);
     let mut sc = Scanner { s: line, pos: 0, quotes };
-    if let Some(record) = sc.canonical_record(text, members.as_deref_mut()) {
-        return Some(record);
+    match sc.canonical_record(text, members.as_deref_mut()) {
+        Ok(record) => return Some(record),
+        // A value the general way would reject too, or `meta` (left to serde): no second pass.
+        Err(Shortcut::Rejected) => return None,
+        Err(Shortcut::Unusual) => {}
     }
-    // Anything else from the start, the general way (which decides every line the shortcut left).
+    // Any other line from the start, the general way (which decides every line the shortcut left).
     if let Some(members) = members.as_deref_mut() {
         members.clear();
     }
@@ -1056,49 +1059,68 @@ impl<'a> Scanner<'a, '_> {
 
     /// A RECORD line as sources usually write it: no whitespace, `type` first, then `record` with `stream`,
     /// `emitted_at`, `data` and an optional `namespace` in any order, nothing else. Validated as the general loop
-    /// validates it, the keys recognised by their bytes instead of being scanned and looked up; `None` for any
-    /// other line (the caller then parses it the general way, from the start).
+    /// validates it, the keys recognised by their bytes instead of being scanned and looked up. Any other shape
+    /// is [`Shortcut::Unusual`] (the caller then parses the line the general way, from the start); a value the
+    /// general loop would reject in the same way, or `meta`, is [`Shortcut::Rejected`].
     #[inline(always)]
-    fn canonical_record(&mut self, text: &'a str, mut members: Option<&mut Vec<DataMember>>) -> Option<RecordRef<'a>> {
+    fn canonical_record(
+        &mut self,
+        text: &'a str,
+        mut members: Option<&mut Vec<DataMember>>,
+    ) -> Result<RecordRef<'a>, Shortcut> {
+        use Shortcut::{Rejected, Unusual};
         const HEAD: &[u8] = br#"{"type":"RECORD","record":{"#;
         if !self.s.starts_with(HEAD) {
-            return None;
+            return Err(Unusual);
         }
         self.pos = HEAD.len();
         let (mut stream, mut namespace, mut emitted_at, mut data) = (None, None, None, None);
         for field in 0..4 {
             if field > 0 {
-                match self.s.get(self.pos)? {
-                    b',' => self.pos += 1,
-                    b'}' => break,
-                    _ => return None,
+                match self.s.get(self.pos) {
+                    Some(b',') => self.pos += 1,
+                    Some(b'}') => break,
+                    _ => return Err(Unusual),
                 }
             }
-            let rest = self.s.get(self.pos..)?;
+            let rest = self.s.get(self.pos..).ok_or(Unusual)?;
             if stream.is_none() && rest.starts_with(br#""stream":"#) {
                 self.pos += br#""stream":"#.len();
-                stream = Some(self.plain_string()?);
+                stream = Some(self.plain_string().ok_or(Rejected)?);
             } else if emitted_at.is_none() && rest.starts_with(br#""emitted_at":"#) {
                 self.pos += br#""emitted_at":"#.len();
-                emitted_at = Some(self.emitted_at()?);
+                emitted_at = Some(self.emitted_at().ok_or(Rejected)?);
             } else if data.is_none() && rest.starts_with(br#""data":"#) {
                 self.pos += br#""data":"#.len();
-                data = Some(self.data(text, members.as_deref_mut())?);
+                data = Some(self.data(text, members.as_deref_mut()).ok_or(Rejected)?);
             } else if namespace.is_none() && rest.starts_with(br#""namespace":"#) {
                 self.pos += br#""namespace":"#.len();
-                namespace = Some(match self.peek()? {
-                    b'n' => self.literal(b"null").map(|_| None)?,
-                    _ => Some(self.plain_string()?),
+                namespace = Some(match self.peek() {
+                    Some(b'n') => self.literal(b"null").map(|_| None).ok_or(Rejected)?,
+                    _ => Some(self.plain_string().ok_or(Rejected)?),
                 });
+            } else if rest.starts_with(br#""meta":"#) {
+                // The general loop leaves every record with `meta` to serde as well.
+                return Err(Rejected);
             } else {
-                return None;
+                return Err(Unusual);
             }
         }
-        if self.s.get(self.pos..)? != b"}}" {
-            return None;
+        let (Some(stream), Some(emitted_at), Some(data)) = (stream, emitted_at, data) else { return Err(Unusual) };
+        if self.s.get(self.pos..) != Some(b"}}") {
+            return Err(Unusual);
         }
-        self.record_ref(text, stream?, namespace.flatten(), emitted_at?, data?)
+        self.record_ref(text, stream, namespace.flatten(), emitted_at, data).ok_or(Unusual)
     }
+}
+
+/// Why [`Scanner::canonical_record`] gave no record.
+#[derive(Debug, PartialEq, Eq)]
+enum Shortcut {
+    /// The line is not in the usual shape: the general parse decides.
+    Unusual,
+    /// The general parse would give no record either (a value it rejects the same way, or `meta`).
+    Rejected,
 }
 
 /// serde_json's marker for its raw-value (de)serialisation.
@@ -1472,7 +1494,7 @@ mod tests {
     fn usual_lines_take_the_shortcut_and_others_do_not() {
         let shortcut = |line: &str| {
             let mut sc = Scanner { s: line.as_bytes(), pos: 0, quotes: None };
-            sc.canonical_record(line, None).map(|r| {
+            sc.canonical_record(line, None).ok().map(|r| {
                 (r.stream.into_owned(), r.namespace.map(Cow::into_owned), r.emitted_at, r.data.get().to_string())
             })
         };
@@ -1502,6 +1524,21 @@ mod tests {
         ] {
             assert_eq!(shortcut(line), None, "{line}");
         }
+        // Lines the general loop would give no record either are not parsed twice.
+        let reject =
+            |line: &str| Scanner { s: line.as_bytes(), pos: 0, quotes: None }.canonical_record(line, None).err();
+        for line in [
+            r#"{"type":"RECORD","record":{"stream":"s","emitted_at":5,"data":{},"meta":{"changes":[]}}}"#,
+            r#"{"type":"RECORD","record":{"stream":"s","emitted_at":5.5,"data":{}}}"#,
+            r#"{"type":"RECORD","record":{"stream":"s","emitted_at":5,"data":{"a":01}}}"#,
+            r#"{"type":"RECORD","record":{"stream":"s\u0041","emitted_at":5,"data":{}}}"#,
+        ] {
+            assert_eq!(reject(line), Some(Shortcut::Rejected), "{line}");
+            assert!(fast_record(line.as_bytes()).is_none(), "{line}");
+        }
+        let spaced = r#"{"type": "RECORD","record":{"stream":"s","emitted_at":5,"data":{}}}"#;
+        assert_eq!(reject(spaced), Some(Shortcut::Unusual));
+        assert!(fast_record(spaced.as_bytes()).is_some(), "the general loop takes it");
     }
 
     #[test]
