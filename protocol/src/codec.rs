@@ -1057,6 +1057,17 @@ impl<'a> Scanner<'a, '_> {
         })
     }
 
+    /// Past `key` (a record field's key and colon, just matched) to its value. A value that fails there is one
+    /// the general loop rejects too; not so whitespace before it, which the general loop skips.
+    #[inline(always)]
+    fn value_after(&mut self, key: &[u8]) -> Result<(), Shortcut> {
+        self.pos += key.len();
+        match self.s.get(self.pos) {
+            Some(&b) if b <= b' ' => Err(Shortcut::Unusual),
+            _ => Ok(()),
+        }
+    }
+
     /// A RECORD line as sources usually write it: no whitespace, `type` first, then `record` with `stream`,
     /// `emitted_at`, `data` and an optional `namespace` in any order, nothing else. Validated as the general loop
     /// validates it, the keys recognised by their bytes instead of being scanned and looked up. Any other shape
@@ -1085,16 +1096,16 @@ impl<'a> Scanner<'a, '_> {
             }
             let rest = self.s.get(self.pos..).ok_or(Unusual)?;
             if stream.is_none() && rest.starts_with(br#""stream":"#) {
-                self.pos += br#""stream":"#.len();
+                self.value_after(br#""stream":"#)?;
                 stream = Some(self.plain_string().ok_or(Rejected)?);
             } else if emitted_at.is_none() && rest.starts_with(br#""emitted_at":"#) {
-                self.pos += br#""emitted_at":"#.len();
+                self.value_after(br#""emitted_at":"#)?;
                 emitted_at = Some(self.emitted_at().ok_or(Rejected)?);
             } else if data.is_none() && rest.starts_with(br#""data":"#) {
-                self.pos += br#""data":"#.len();
+                self.value_after(br#""data":"#)?;
                 data = Some(self.data(text, members.as_deref_mut()).ok_or(Rejected)?);
             } else if namespace.is_none() && rest.starts_with(br#""namespace":"#) {
-                self.pos += br#""namespace":"#.len();
+                self.value_after(br#""namespace":"#)?;
                 namespace = Some(match self.peek() {
                     Some(b'n') => self.literal(b"null").map(|_| None).ok_or(Rejected)?,
                     _ => Some(self.plain_string().ok_or(Rejected)?),
@@ -1536,9 +1547,16 @@ mod tests {
             assert_eq!(reject(line), Some(Shortcut::Rejected), "{line}");
             assert!(fast_record(line.as_bytes()).is_none(), "{line}");
         }
-        let spaced = r#"{"type": "RECORD","record":{"stream":"s","emitted_at":5,"data":{}}}"#;
-        assert_eq!(reject(spaced), Some(Shortcut::Unusual));
-        assert!(fast_record(spaced.as_bytes()).is_some(), "the general loop takes it");
+        for spaced in [
+            r#"{"type": "RECORD","record":{"stream":"s","emitted_at":5,"data":{}}}"#,
+            r#"{"type":"RECORD","record":{"stream":"s","emitted_at":5,"data":  { }  }}"#,
+            r#"{"type":"RECORD","record":{"stream": "s","emitted_at":5,"data":{}}}"#,
+            r#"{"type":"RECORD","record":{"stream":"s","emitted_at":	5,"data":{}}}"#,
+            r#"{"type":"RECORD","record":{"namespace": null,"stream":"s","emitted_at":5,"data":{}}}"#,
+        ] {
+            assert_eq!(reject(spaced), Some(Shortcut::Unusual), "{spaced}");
+            assert!(fast_record(spaced.as_bytes()).is_some(), "the general loop takes {spaced}");
+        }
     }
 
     #[test]
