@@ -140,32 +140,41 @@ fn date_fields(b: &[u8; 10]) -> Option<(u32, u32, u32)> {
     Some((year as u32, (pairs >> 40) as u32 & 0xFF, d1 * 10 + d0))
 }
 
-/// Days since 1970-01-01.
+/// Days since 1970-01-01 of a calendar date, or of a date-time's UTC date.
 pub fn date(s: &str) -> Option<i32> {
-    if let Ok(b) = <&[u8; 10]>::try_from(s.as_bytes()) {
-        if let Some((year, month, day)) = date_fields(b) {
-            return civil_days(year, month, day);
-        }
-        if b[4] == b'-' && b[7] == b'-' {
-            // A non-digit in this shape: decided here, the general parsers are not tried.
-            return None;
-        }
+    match fixed_shape_date(s) {
+        Ok(days) => days,
+        Err(()) => general_date(s),
     }
-    general_date(s)
 }
 
-/// `date` of any other text, out of line so that the fast path needs no stack frame.
+/// The days of `YYYY-MM-DD` text (`Ok(None)` for that shape with a non-digit or no such day); `Err` for text of
+/// another shape.
+#[inline(always)]
+fn fixed_shape_date(s: &str) -> Result<Option<i32>, ()> {
+    let b = <&[u8; 10]>::try_from(s.as_bytes()).map_err(drop)?;
+    match date_fields(b) {
+        Some((year, month, day)) => Ok(civil_days(year, month, day)),
+        // A non-digit in this shape: decided here, the general parsers are not tried.
+        None if b[4] == b'-' && b[7] == b'-' => Ok(None),
+        None => Err(()),
+    }
+}
+
+/// `date` of any other text, out of line so that the fast path needs no stack frame: chrono's calendar date,
+/// else a date-time's UTC date.
 #[cold]
 #[inline(never)]
 fn general_date(s: &str) -> Option<i32> {
-    if let Ok(d) = NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d") {
-        return Some(epoch_days(d));
+    match general_calendar_date(s) {
+        Some(days) => Some(days),
+        None => timestamp_micros(s).map(|us| us.div_euclid(MICROS_PER_DAY) as i32),
     }
-    // `timestamp_micros` answers ten bytes by asking `date`: no date here, so no timestamp (no endless recursion).
-    if s.len() == 10 {
-        return None;
-    }
-    timestamp_micros(s).map(|us| us.div_euclid(MICROS_PER_DAY) as i32)
+}
+
+/// A calendar date by chrono's `%Y-%m-%d`; no date-times.
+fn general_calendar_date(s: &str) -> Option<i32> {
+    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok().map(epoch_days)
 }
 
 /// Parse `[.fraction][offset]` after the seconds: returns (micros, offset seconds, consumed all).
@@ -241,8 +250,12 @@ fn with_fraction_and_offset(secs: i64, s: &str) -> Option<i64> {
 #[cold]
 #[inline(never)]
 fn general_timestamp(s: &str) -> Option<i64> {
+    // Ten bytes that are a calendar date are its midnight. (Not `date`, which asks this function for
+    // date-times: the two would ask each other without end.)
     if s.len() == 10 {
-        return date(s).map(|d| d as i64 * MICROS_PER_DAY);
+        if let Some(days) = fixed_shape_date(s).unwrap_or_else(|()| general_calendar_date(s)) {
+            return Some(days as i64 * MICROS_PER_DAY);
+        }
     }
     chrono_timestamp(s)
 }
@@ -395,11 +408,16 @@ mod tests {
         assert_eq!(time_micros("00:00:01.25"), Some(1_250_000));
         assert_eq!(time_micros("01:00:00+01:00"), Some(0));
         assert_eq!(time_micros("25:00:00"), None);
-        // Ten bytes that are no date (these overflowed the stack, `date` and `timestamp_micros` asking each other).
-        for text in ["yesterday!", "2024/01/01", "1-1-1T1:01", "2024-01-1x", "20240101  "] {
+        // Ten bytes that are no calendar date (these overflowed the stack, `date` and `timestamp_micros` asking
+        // each other): no value, unless they are a date-time, as text of any other length would be.
+        for text in ["yesterday!", "2024/01/01", "2024-01-1x", "20240101  "] {
             assert_eq!(date(text), None, "{text}");
             assert_eq!(timestamp_micros(text), None, "{text}");
         }
+        let year_one = -719_162;
+        assert_eq!(date("1-1-1T1:01"), Some(year_one));
+        assert_eq!(timestamp_micros("1-1-1T1:01"), Some(year_one as i64 * MICROS_PER_DAY + 3_660_000_000));
+        assert_eq!(date("1-1-1T1:01:00"), date("1-1-1T1:01"), "as at other lengths");
     }
 
     // The implementation before the fixed-shape fast paths, kept as the reference the fast paths must match.
@@ -467,7 +485,8 @@ mod tests {
     }
 
     /// Ten bytes without the date's dashes that chrono's date parser rejects: the reference's `date` asks
-    /// `timestamp_micros`, which asks `date` again, until the stack overflows. Both now give `None`.
+    /// `timestamp_micros`, which asks `date` again, until the stack overflows. Both are now chrono's date-time
+    /// reading of the text, as for text of any other length (mostly none).
     fn recurses_without_end(s: &str) -> bool {
         let b = s.as_bytes();
         b.len() == 10 && !(b[4] == b'-' && b[7] == b'-') && NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").is_err()
@@ -477,8 +496,9 @@ mod tests {
     fn same_as_reference(s: &str) -> (bool, bool) {
         let (d, ts) = (date(s), timestamp_micros(s));
         if recurses_without_end(s) {
-            assert_eq!((d, ts), (None, None), "{s:?}");
-            return (false, false);
+            let expected = chrono_timestamp(s);
+            assert_eq!((d, ts), (expected.map(|us| us.div_euclid(MICROS_PER_DAY) as i32), expected), "{s:?}");
+            return (d.is_some(), ts.is_some());
         }
         assert_eq!(d, reference_date(s), "date({s:?})");
         assert_eq!(ts, reference_timestamp_micros(s), "timestamp_micros({s:?})");
