@@ -204,8 +204,8 @@ pub(crate) struct PlainColumnWriter {
     dictionary_limit: usize,
     /// Rows parquet writes at a time (`write_batch_size`): its fallback is decided after each such batch.
     batch_rows: usize,
-    /// The dictionary page once written (header and body); it goes before the data pages.
-    dictionary_page: Option<Bytes>,
+    /// Bytes of the dictionary page (header and body) once written; it goes before the data pages.
+    dictionary_page_len: Option<u64>,
     // The page being filled: `level_room` bytes kept free for the definition levels, then the values, so the
     // page is compressed from one buffer without copying it.
     level_room: usize,
@@ -356,7 +356,7 @@ impl PlainColumnWriter {
             dictionary: props.dictionary_enabled(path).then(|| Box::new(Dictionary::new(layout))),
             dictionary_limit: props.column_dictionary_page_size_limit(path),
             batch_rows: props.write_batch_size().max(1),
-            dictionary_page: None,
+            dictionary_page_len: None,
             level_room,
             values: vec![0; level_room],
             validity: Vec::new(),
@@ -590,10 +590,10 @@ impl PlainColumnWriter {
             rep_level_encoding: Encoding::RLE,
             statistics: None,
         };
-        let (bytes, spec) = serialize_page(CompressedPage::new(page, uncompressed))?;
+        let (header, body, spec) = serialize_page(CompressedPage::new(page, uncompressed))?;
         // Offsets count from the end of the dictionary page, which may be written after this page.
-        let offset = self.pages.len() - self.dictionary_page.as_ref().map_or(0, |p| p.len() as u64);
-        self.pages.push(bytes);
+        let offset = self.pages.len() - self.dictionary_page_len.unwrap_or(0);
+        self.pages.push(header, body);
         self.uncompressed_size += spec.uncompressed_size as u64;
         self.page_locations.push((offset, spec.compressed_size as i32, rows as i64));
         match self.data_page_encodings.last_mut() {
@@ -646,10 +646,10 @@ impl PlainColumnWriter {
             encoding: Encoding::PLAIN,
             is_sorted: false,
         };
-        let (bytes, spec) = serialize_page(CompressedPage::new(page, body.len()))?;
+        let (header, body, spec) = serialize_page(CompressedPage::new(page, body.len()))?;
         self.uncompressed_size += spec.uncompressed_size as u64;
-        self.pages.push_front(bytes.clone());
-        self.dictionary_page = Some(bytes);
+        self.dictionary_page_len = Some((header.len() + body.len()) as u64);
+        self.pages.push_front(header, body);
         Ok(())
     }
 
@@ -689,12 +689,12 @@ impl PlainColumnWriter {
             statistics_from(self.layout, bounds, self.nulls)
         });
         let bytes = self.pages;
-        let dictionary_len = self.dictionary_page.as_ref().map_or(0, |p| p.len() as u64);
+        let dictionary_len = self.dictionary_page_len.unwrap_or(0);
         // As parquet lists them: RLE for the levels, the data pages' encodings, PLAIN for a dictionary page.
         let mut encodings = std::collections::BTreeSet::from([Encoding::RLE]);
         encodings.extend(self.data_page_encodings.iter().map(|e| e.encoding));
         let mut page_encodings = Vec::new();
-        if self.dictionary_page.is_some() {
+        if self.dictionary_page_len.is_some() {
             encodings.insert(Encoding::PLAIN);
             page_encodings.push(PageEncodingStats {
                 page_type: PageType::DICTIONARY_PAGE,
@@ -711,7 +711,7 @@ impl PlainColumnWriter {
             .set_total_compressed_size(bytes.len() as i64)
             .set_total_uncompressed_size(self.uncompressed_size as i64)
             .set_data_page_offset(dictionary_len as i64)
-            .set_dictionary_page_offset(self.dictionary_page.is_some().then_some(0));
+            .set_dictionary_page_offset(self.dictionary_page_len.is_some().then_some(0));
         if let Some(s) = statistics {
             metadata = metadata.set_statistics(s);
         }
@@ -746,14 +746,14 @@ pub(crate) struct EncodedPages {
 }
 
 impl EncodedPages {
-    fn push(&mut self, page: Bytes) {
-        self.len += page.len() as u64;
-        self.pages.push(page);
+    fn push(&mut self, header: Bytes, body: Bytes) {
+        self.len += (header.len() + body.len()) as u64;
+        self.pages.extend([header, body]);
     }
-    /// Put `page` before the others (a dictionary page written after its data pages).
-    fn push_front(&mut self, page: Bytes) {
-        self.len += page.len() as u64;
-        self.pages.insert(0, page);
+    /// Put a page before the others (a dictionary page written after its data pages).
+    fn push_front(&mut self, header: Bytes, body: Bytes) {
+        self.len += (header.len() + body.len()) as u64;
+        self.pages.splice(0..0, [header, body]);
     }
 }
 
@@ -765,17 +765,50 @@ fn compress(compressor: Option<&mut zstd::bulk::Compressor<'static>>, body: &[u8
             // tables (one page-sized buffer for each of hundreds of columns).
             let mut compressed = Vec::with_capacity(zstd::zstd_safe::compress_bound(body.len()));
             c.compress_to_buffer(body, &mut compressed)?;
+            // The page is kept until its row group is written: give the unused room back (in place).
+            compressed.shrink_to_fit();
             Bytes::from(compressed)
         }
         None => Bytes::copy_from_slice(body),
     })
 }
 
-/// A page with its header, as parquet writes it, and what the column metadata needs of it.
-fn serialize_page(page: CompressedPage) -> Result<(Bytes, parquet::column::page::PageWriteSpec)> {
-    let mut sink = TrackedWrite::new(Vec::with_capacity(page.data().len() + 64));
+/// A page's header as parquet writes it, its body, and what the column metadata needs of it. The body is
+/// handed on as it is: copying it behind the header cost a second page-sized buffer per page.
+fn serialize_page(page: CompressedPage) -> Result<(Bytes, Bytes, parquet::column::page::PageWriteSpec)> {
+    let body = page.compressed_page().buffer().clone();
+    let mut sink = TrackedWrite::new(HeaderSink::default());
     let spec = SerializedPageWriter::new(&mut sink).write_page(page)?;
-    Ok((Bytes::from(sink.into_inner()?), spec))
+    let written = sink.into_inner()?;
+    let header_len = spec.bytes_written as usize - body.len();
+    if written.head.len() < header_len {
+        return Err(ParquetError::General(format!("a page header of {header_len} bytes")));
+    }
+    let mut header = written.head;
+    header.truncate(header_len);
+    Ok((Bytes::from(header), body, spec))
+}
+
+/// Keeps the first bytes written to it ([`HeaderSink::KEPT`], more than any page header we write: data pages
+/// carry no statistics) and only counts the rest.
+#[derive(Default)]
+struct HeaderSink {
+    head: Vec<u8>,
+}
+
+impl HeaderSink {
+    const KEPT: usize = 4096;
+}
+
+impl std::io::Write for HeaderSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let room = Self::KEPT.saturating_sub(self.head.len());
+        self.head.extend_from_slice(&buf[..buf.len().min(room)]);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 impl Length for EncodedPages {
