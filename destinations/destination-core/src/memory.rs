@@ -1,7 +1,7 @@
 //! Keeping a long sync's memory flat under glibc's allocator.
 //!
 //! glibc gives each thread that allocates an arena of its own (up to eight per core) and keeps freed memory
-//! in them. Every Parquet file gets new encoding lanes, so over a long sync more and more arenas hold freed
+//! in them. Every Parquet file gets new encoding threads, so over a long sync more and more arenas hold freed
 //! row-group buffers, and the peak RSS creeps up with input size although the live data does not.
 
 /// Allocator arenas a destination process uses (glibc; a no-op elsewhere). Call before the threads that do

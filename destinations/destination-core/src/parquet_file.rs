@@ -1,9 +1,11 @@
 //! [`ParquetFileWriter`]: an Arrow -> Parquet file writer that encodes columns on several threads.
 //!
 //! parquet's `ArrowWriter` encodes every column of a batch on the calling thread, which makes the writer the
-//! slowest stage of a destination. Here the top-level columns are split into lanes (one thread each) once the
-//! first batch shows their sizes; [`write`](ParquetFileWriter::write) only hands the batch to the lanes, and
-//! [`flush`](ParquetFileWriter::flush) collects the encoded column chunks and appends the row group in column
+//! slowest stage of a destination. Here [`write`](ParquetFileWriter::write) only queues the batch for each
+//! top-level column, and a few encoding threads take the columns' queued batches as they come free: whichever
+//! thread is free encodes the next column that has work, one batch of a column at a time and in order, so a
+//! costly column does not leave a thread idle as a fixed split of columns over threads did.
+//! [`flush`](ParquetFileWriter::flush) has the threads close the columns and appends the row group in column
 //! order. The file has what `ArrowWriter` writes (schema, metadata, row-group rules, values, statistics);
 //! flat columns, one-leaf lists of flat items, and required structs of these and of lists of required structs
 //! of flat items (`_airbyte_meta`) (PLAIN, with or without a dictionary) are encoded by [`PlainColumnWriter`],
@@ -19,15 +21,15 @@ use parquet::errors::{ParquetError, Result};
 use parquet::file::properties::{WriterProperties, WriterPropertiesBuilder};
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::ColumnPath;
+use std::collections::VecDeque;
 use std::io::Write;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
-/// Batches a lane may have queued before [`ParquetFileWriter::write`] waits (bounds memory).
-const LANE_QUEUE: usize = 2;
+/// Batches a column may have queued before [`ParquetFileWriter::write`] waits (bounds memory).
+const COLUMN_QUEUE: usize = 2;
 
 /// One top-level column's leaf writers (a struct or list column has several leaves).
-struct LaneColumn {
+struct EncodedColumn {
     field: usize,
     writers: Vec<(usize, LeafWriter)>,
     /// Where each leaf's values are in the column, when every leaf is own-encoded (else parquet splits it).
@@ -140,20 +142,83 @@ impl LeafWriter {
     }
 }
 
-enum LaneJob {
-    Open(Vec<LaneColumn>),
-    Write(RecordBatch),
-    Close(mpsc::Sender<Result<Vec<(usize, LeafChunk)>>>),
+/// What a column's queue holds: a batch to encode, or the end of its row group.
+enum ColumnWork {
+    Batch(RecordBatch),
+    Close,
 }
 
-struct Lane {
-    jobs: mpsc::SyncSender<LaneJob>,
-    /// Estimated encoded bytes of this lane's columns in the open row group.
-    estimate: Arc<AtomicUsize>,
+/// One top-level column of the open row group, as the encoding threads share it.
+#[derive(Default)]
+struct ColumnSlot {
+    /// Its writers; `None` while a thread is encoding it (or before the row group opens).
+    column: Option<EncodedColumn>,
+    queue: VecDeque<ColumnWork>,
+    /// Estimated encoded bytes so far in the row group.
+    estimate: usize,
+    /// The column's chunks once closed.
+    closed: Option<Result<Vec<(usize, LeafChunk)>>>,
+}
+
+#[derive(Default)]
+struct EncodeState {
+    slots: Vec<ColumnSlot>,
+    /// Columns with queued work and no thread on them, in the order their work came.
+    ready: VecDeque<usize>,
+    /// Columns with [`COLUMN_QUEUE`] batches or more queued: the writer waits while there are any.
+    full_queues: usize,
+    /// Columns closed in the row group: the flush waits for all.
+    closed: usize,
+    /// The writer waits on `EncodeShared::done`.
+    writer_waiting: bool,
+    /// The first encoding error of the row group; later batches are skipped and the flush returns it.
+    failure: Option<ParquetError>,
+    stop: bool,
+}
+
+impl EncodeState {
+    fn queue(&mut self, field: usize, work: ColumnWork) {
+        let slot = &mut self.slots[field];
+        if slot.queue.is_empty() && slot.column.is_some() {
+            self.ready.push_back(field);
+        }
+        slot.queue.push_back(work);
+        if slot.queue.len() == COLUMN_QUEUE {
+            self.full_queues += 1;
+        }
+    }
+}
+
+/// The columns' queues and the encoding threads' signals.
+#[derive(Default)]
+struct EncodeShared {
+    state: Mutex<EncodeState>,
+    /// Work queued (or stop): for the encoding threads.
+    work: Condvar,
+    /// A batch encoded or a column closed: for the writer.
+    done: Condvar,
+}
+
+impl EncodeShared {
+    fn lock(&self) -> MutexGuard<'_, EncodeState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The encoding threads of one file; they end when this is dropped.
+struct EncodeThreads {
+    shared: Arc<EncodeShared>,
+}
+
+impl Drop for EncodeThreads {
+    fn drop(&mut self) {
+        self.shared.lock().stop = true;
+        self.shared.work.notify_all();
+    }
 }
 
 /// Writes one Parquet file; see the module docs. Dropping it without [`into_inner`](Self::into_inner)
-/// abandons the file (the lanes stop).
+/// abandons the file (the encoding threads stop).
 pub struct ParquetFileWriter<W: Write + Send> {
     file: SerializedFileWriter<W>,
     props: WriterProperties,
@@ -162,9 +227,8 @@ pub struct ParquetFileWriter<W: Write + Send> {
     /// Leaf writers per top-level field, in schema order.
     leaf_counts: Vec<usize>,
     threads: usize,
-    lanes: Vec<Lane>,
-    /// Lane of each top-level field, decided from the first batch.
-    lane_of_field: Vec<usize>,
+    /// Started with the first batch.
+    encoders: Option<EncodeThreads>,
     row_group_open: bool,
     buffered_rows: usize,
     max_row_group_rows: usize,
@@ -176,7 +240,7 @@ pub struct ParquetFileWriter<W: Write + Send> {
 }
 
 impl<W: Write + Send> ParquetFileWriter<W> {
-    /// A writer with up to `threads` encoding lanes (at least one).
+    /// A writer with up to `threads` encoding threads (at least one).
     pub fn try_new(out: W, schema: SchemaRef, props: WriterProperties, threads: usize) -> Result<Self> {
         let max_row_group_rows = props.max_row_group_size().max(1);
         let (file, factory) =
@@ -190,8 +254,7 @@ impl<W: Write + Send> ParquetFileWriter<W> {
             threads: threads.clamp(1, schema.fields().len().max(1)),
             schema,
             leaf_counts,
-            lanes: Vec::new(),
-            lane_of_field: Vec::new(),
+            encoders: None,
             row_group_open: false,
             buffered_rows: 0,
             max_row_group_rows,
@@ -213,15 +276,24 @@ impl<W: Write + Send> ParquetFileWriter<W> {
             self.write(&batch.slice(0, room))?;
             return self.write(&batch.slice(room, batch.num_rows() - room));
         }
-        if self.lanes.is_empty() {
-            self.start_lanes(batch)?;
+        if self.encoders.is_none() {
+            self.start_encoders()?;
         }
         if !self.row_group_open {
             self.open_row_group()?;
         }
-        for lane in &self.lanes {
-            lane.jobs.send(LaneJob::Write(batch.clone())).map_err(|_| lane_stopped())?;
+        let shared = self.shared()?;
+        let mut state = shared.lock();
+        while state.full_queues > 0 {
+            state.writer_waiting = true;
+            state = shared.done.wait(state).unwrap_or_else(|e| e.into_inner());
         }
+        state.writer_waiting = false;
+        for field in 0..state.slots.len() {
+            state.queue(field, ColumnWork::Batch(batch.clone()));
+        }
+        drop(state);
+        shared.work.notify_all();
         self.buffered_rows += batch.num_rows();
         if self.buffered_rows >= self.max_row_group_rows {
             self.flush()?;
@@ -231,7 +303,11 @@ impl<W: Write + Send> ParquetFileWriter<W> {
 
     /// Estimated encoded size of the open row group (lags the queued batches slightly).
     pub fn in_progress_size(&self) -> usize {
-        self.lanes.iter().map(|l| l.estimate.load(Ordering::Relaxed)).sum()
+        self.encoders.as_ref().map_or(0, |e| e.shared.lock().slots.iter().map(|slot| slot.estimate).sum())
+    }
+
+    fn shared(&self) -> Result<Arc<EncodeShared>> {
+        self.encoders.as_ref().map(|e| e.shared.clone()).ok_or_else(encoders_stopped)
     }
 
     /// Rows in the open row group.
@@ -244,22 +320,37 @@ impl<W: Write + Send> ParquetFileWriter<W> {
         self.file.bytes_written()
     }
 
-    /// Finish the open row group: wait for the lanes and append its column chunks to the file.
+    /// Finish the open row group: have the threads close its columns and append their chunks to the file.
     pub fn flush(&mut self) -> Result<()> {
         if !self.row_group_open {
             return Ok(());
         }
         self.row_group_open = false;
         self.buffered_rows = 0;
-        let mut replies = Vec::with_capacity(self.lanes.len());
-        for lane in &self.lanes {
-            let (tx, rx) = mpsc::channel();
-            lane.jobs.send(LaneJob::Close(tx)).map_err(|_| lane_stopped())?;
-            replies.push(rx);
+        let shared = self.shared()?;
+        let mut state = shared.lock();
+        for field in 0..state.slots.len() {
+            state.queue(field, ColumnWork::Close);
         }
+        shared.work.notify_all();
+        while state.closed < state.slots.len() {
+            state.writer_waiting = true;
+            state = shared.done.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+        state.writer_waiting = false;
+        state.closed = 0;
+        let failure = state.failure.take();
         let mut chunks = Vec::new();
-        for reply in replies {
-            chunks.extend(reply.recv().map_err(|_| lane_stopped())??);
+        for slot in &mut state.slots {
+            let closed = slot.closed.take().expect("waited for above");
+            slot.estimate = 0;
+            if failure.is_none() {
+                chunks.extend(closed?);
+            }
+        }
+        drop(state);
+        if let Some(e) = failure {
+            return Err(e);
         }
         chunks.sort_unstable_by_key(|(leaf, _)| *leaf);
         let mut row_group = self.file.next_row_group()?;
@@ -270,39 +361,36 @@ impl<W: Write + Send> ParquetFileWriter<W> {
             }
         }
         row_group.close()?;
-        for lane in &self.lanes {
-            lane.estimate.store(0, Ordering::Relaxed);
-        }
         Ok(())
     }
 
     /// Flush, write the footer and return the output.
     pub fn into_inner(mut self) -> Result<W> {
         self.flush()?;
-        self.lanes.clear();
+        self.encoders = None;
         self.file.into_inner()
     }
 
-    /// Spread the top-level columns over the lanes, largest first onto the least loaded lane.
-    fn start_lanes(&mut self, batch: &RecordBatch) -> Result<()> {
-        let mut order: Vec<(usize, usize)> =
-            batch.columns().iter().enumerate().map(|(i, c)| (c.get_buffer_memory_size(), i)).collect();
-        order.sort_unstable_by(|a, b| b.cmp(a));
-        let mut load = vec![0usize; self.threads];
-        self.lane_of_field = vec![0; batch.num_columns()];
-        for (cost, field) in order {
-            let lane = (0..self.threads).min_by_key(|&l| load[l]).unwrap_or(0);
-            load[lane] += cost.max(1);
-            self.lane_of_field[field] = lane;
+    /// Start the encoding threads (fewer when the file has fewer columns).
+    fn start_encoders(&mut self) -> Result<()> {
+        let shared = Arc::new(EncodeShared::default());
+        shared.lock().slots = (0..self.schema.fields().len()).map(|_| ColumnSlot::default()).collect();
+        // Set before spawning: a failed spawn drops it, which stops the threads already started.
+        self.encoders = Some(EncodeThreads { shared: shared.clone() });
+        for _ in 0..self.threads {
+            let (shared, fields) = (shared.clone(), self.schema.fields().clone());
+            std::thread::Builder::new()
+                .name("parquet-encode".into())
+                .spawn(move || run_encoder(&shared, &fields))
+                .map_err(|e| ParquetError::General(format!("cannot start a Parquet encoding thread: {e}")))?;
         }
-        self.lanes = (0..self.threads).map(|_| spawn_lane(self.schema.fields().clone())).collect::<Result<_>>()?;
         Ok(())
     }
 
     fn open_row_group(&mut self) -> Result<()> {
         let index = self.file.flushed_row_groups().len();
         let mut writers = self.factory.create_column_writers(index)?.into_iter().enumerate();
-        let mut per_lane: Vec<Vec<LaneColumn>> = (0..self.lanes.len()).map(|_| Vec::new()).collect();
+        let mut columns = Vec::with_capacity(self.leaf_counts.len());
         let descriptors = self.file.schema_descr().clone();
         for (field, &leaves) in self.leaf_counts.iter().enumerate() {
             let arrow_writers: Vec<(usize, ArrowColumnWriter)> = writers.by_ref().take(leaves).collect();
@@ -321,12 +409,12 @@ impl<W: Write + Send> ParquetFileWriter<W> {
                     .collect()
             });
             let column = match (own, sources) {
-                (Some(writers), Some(sources)) => LaneColumn {
+                (Some(writers), Some(sources)) => EncodedColumn {
                     field,
                     writers,
                     own_sources: Some(sources.iter().map(|(source, _)| *source).collect()),
                 },
-                _ => LaneColumn {
+                _ => EncodedColumn {
                     field,
                     writers: arrow_writers
                         .into_iter()
@@ -338,14 +426,19 @@ impl<W: Write + Send> ParquetFileWriter<W> {
             if column.writers.len() != leaves {
                 return Err(ParquetError::General("fewer column writers than Arrow leaves".into()));
             }
-            per_lane[self.lane_of_field[field]].push(column);
+            columns.push(column);
         }
         if writers.next().is_some() {
             return Err(ParquetError::General("more column writers than Arrow leaves".into()));
         }
-        for (lane, columns) in self.lanes.iter().zip(per_lane) {
-            lane.jobs.send(LaneJob::Open(columns)).map_err(|_| lane_stopped())?;
+        let shared = self.shared()?;
+        let mut state = shared.lock();
+        for (slot, column) in state.slots.iter_mut().zip(columns) {
+            // The last flush drained every queue, so no column has work waiting to be made ready.
+            debug_assert!(slot.queue.is_empty());
+            slot.column = Some(column);
         }
+        drop(state);
         self.row_group_open = true;
         Ok(())
     }
@@ -414,75 +507,101 @@ fn distinct_share<T: std::hash::Hash + Eq>(values: impl Iterator<Item = T>) -> O
     (count >= DICTIONARY_MIN_SAMPLE).then(|| seen.len() as f64 / count as f64)
 }
 
-/// Encoding lanes for one file: the machine's cores (decoding shares them).
+/// Encoding threads for one file: the machine's cores (decoding shares them).
 pub fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 8)
 }
 
-fn lane_stopped() -> ParquetError {
-    ParquetError::General("a Parquet encoding thread stopped".into())
+fn encoders_stopped() -> ParquetError {
+    ParquetError::General("the Parquet encoding threads stopped".into())
 }
 
-fn spawn_lane(fields: Fields) -> Result<Lane> {
-    let (jobs, rx) = mpsc::sync_channel::<LaneJob>(LANE_QUEUE);
-    let estimate = Arc::new(AtomicUsize::new(0));
-    let lane_estimate = estimate.clone();
-    // The thread ends when the writer drops its sender.
-    std::thread::Builder::new()
-        .name("parquet-encode".into())
-        .spawn(move || run_lane(rx, &fields, &lane_estimate))
-        .map_err(|e| ParquetError::General(format!("cannot start a Parquet encoding thread: {e}")))?;
-    Ok(Lane { jobs, estimate })
-}
-
-fn run_lane(jobs: mpsc::Receiver<LaneJob>, fields: &Fields, estimate: &AtomicUsize) {
-    let mut columns: Vec<LaneColumn> = Vec::new();
-    let mut failure: Option<ParquetError> = None;
-    for job in jobs {
-        match job {
-            LaneJob::Open(open) => columns = open,
-            LaneJob::Write(batch) if failure.is_none() => {
-                let written = columns.iter_mut().try_for_each(|column| {
-                    let array = batch.column(column.field);
-                    if let Some(sources) = &column.own_sources {
-                        return column.writers.iter_mut().zip(sources).try_for_each(
-                            |((_, writer), source)| match writer {
-                                LeafWriter::Plain(writer) => writer.write(&source.extract(array)?),
-                                LeafWriter::Arrow(_) => {
-                                    Err(ParquetError::General("a parquet leaf among own ones".into()))
-                                }
-                            },
-                        );
-                    }
-                    let leaves = compute_leaves(&fields[column.field], array)?;
-                    leaves.iter().zip(&mut column.writers).try_for_each(|(leaf, (_, writer))| match writer {
-                        LeafWriter::Arrow(w) => w.write(leaf),
-                        LeafWriter::Plain(_) => Err(ParquetError::General("an own leaf among parquet ones".into())),
-                    })
+/// An encoding thread: takes the next column with queued work, encodes its oldest batch (or closes it), and
+/// gives it back.
+fn run_encoder(shared: &EncodeShared, fields: &Fields) {
+    let mut state = shared.lock();
+    loop {
+        let Some(field) = state.ready.pop_front() else {
+            if state.stop {
+                return;
+            }
+            state = shared.work.wait(state).unwrap_or_else(|e| e.into_inner());
+            continue;
+        };
+        let slot = &mut state.slots[field];
+        // A column is ready only with its writers and queued work (see `EncodeState::queue`).
+        let (Some(mut column), Some(work)) = (slot.column.take(), slot.queue.pop_front()) else {
+            unreachable!("a ready column without writers or work")
+        };
+        if slot.queue.len() == COLUMN_QUEUE - 1 {
+            state.full_queues -= 1;
+        }
+        // The writer waits only for room in every queue, or for every column closed: wake it just then.
+        let wake_writer = state.writer_waiting && state.full_queues == 0;
+        let skip = state.failure.is_some();
+        drop(state);
+        if wake_writer {
+            shared.done.notify_all();
+        }
+        match work {
+            ColumnWork::Batch(batch) => {
+                let outcome = (!skip).then(|| {
+                    // A panic in an encoder fails the file instead of leaving the writer waiting for the column.
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        encode_batch(&mut column, &batch, fields)?;
+                        Ok(column.writers.iter().map(|(_, w)| w.estimated_size()).sum())
+                    }))
+                    .unwrap_or_else(|_| Err(encoder_panicked()))
                 });
-                match written {
-                    Ok(()) => estimate.store(
-                        columns.iter().flat_map(|c| &c.writers).map(|(_, w)| w.estimated_size()).sum(),
-                        Ordering::Relaxed,
-                    ),
-                    Err(e) => failure = Some(e),
+                drop(batch);
+                state = shared.lock();
+                match outcome {
+                    Some(Ok(estimate)) => state.slots[field].estimate = estimate,
+                    Some(Err(e)) => {
+                        state.failure.get_or_insert(e);
+                    }
+                    None => {}
+                }
+                let slot = &mut state.slots[field];
+                slot.column = Some(column);
+                if !slot.queue.is_empty() {
+                    state.ready.push_back(field);
                 }
             }
-            LaneJob::Write(_) => {}
-            LaneJob::Close(reply) => {
-                let chunks = match failure.take() {
-                    Some(e) => Err(e),
-                    None => std::mem::take(&mut columns)
-                        .into_iter()
-                        .flat_map(|c| c.writers)
-                        .map(|(leaf, writer)| writer.close().map(|chunk| (leaf, chunk)))
-                        .collect(),
-                };
-                columns.clear();
-                let _ = reply.send(chunks);
+            ColumnWork::Close => {
+                let chunks = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    column.writers.into_iter().map(|(leaf, w)| w.close().map(|chunk| (leaf, chunk))).collect()
+                }))
+                .unwrap_or_else(|_| Err(encoder_panicked()));
+                state = shared.lock();
+                state.slots[field].closed = Some(chunks);
+                state.closed += 1;
+                if state.closed == state.slots.len() && state.writer_waiting {
+                    shared.done.notify_all();
+                }
             }
         }
     }
+}
+
+fn encoder_panicked() -> ParquetError {
+    ParquetError::General("a Parquet encoding thread panicked".into())
+}
+
+/// Encode one batch's values of one top-level column.
+fn encode_batch(column: &mut EncodedColumn, batch: &RecordBatch, fields: &Fields) -> Result<()> {
+    let array = batch.column(column.field);
+    if let Some(sources) = &column.own_sources {
+        return column.writers.iter_mut().zip(sources).try_for_each(|((_, writer), source)| match writer {
+            LeafWriter::Plain(writer) => writer.write(&source.extract(array)?),
+            LeafWriter::Arrow(_) => Err(ParquetError::General("a parquet leaf among own ones".into())),
+        });
+    }
+    let leaves = compute_leaves(&fields[column.field], array)?;
+    leaves.iter().zip(&mut column.writers).try_for_each(|(leaf, (_, writer))| match writer {
+        LeafWriter::Arrow(w) => w.write(leaf),
+        LeafWriter::Plain(_) => Err(ParquetError::General("an own leaf among parquet ones".into())),
+    })
 }
 
 /// Parquet leaf columns under one Arrow type.
@@ -557,6 +676,30 @@ mod tests {
             assert_eq!(concat(&got), concat(&expected), "threads {threads}");
             // The explicit flush adds one row group; the 1000-row limit cuts the rest as ArrowWriter does.
             assert!(groups >= expected_groups && groups <= expected_groups + 1, "{groups} vs {expected_groups}");
+        }
+    }
+
+    #[test]
+    fn columns_keep_their_batch_order_however_the_threads_take_them() {
+        // Many small batches and row groups: each column's batches must still be encoded in order while
+        // threads take whichever column comes free, and every row group must wait for all its columns.
+        let batches: Vec<RecordBatch> = (0..150).map(|i| sample_batch(i * 100, 1 + (i as usize * 37) % 90)).collect();
+        let schema = batches[0].schema();
+        let props = || WriterProperties::builder().set_max_row_group_size(250).build();
+        let mut reference = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(props())).unwrap();
+        for b in &batches {
+            reference.write(b).unwrap();
+        }
+        let (expected, expected_groups) = read_all(reference.into_inner().unwrap());
+        for threads in [2, 4] {
+            let mut ours = ParquetFileWriter::try_new(Vec::new(), schema.clone(), props(), threads).unwrap();
+            for b in &batches {
+                ours.write(b).unwrap();
+            }
+            let (got, groups) = read_all(ours.into_inner().unwrap());
+            let concat = |bs: &[RecordBatch]| arrow::compute::concat_batches(&bs[0].schema(), bs).unwrap();
+            assert_eq!(concat(&got), concat(&expected), "threads {threads}");
+            assert_eq!(groups, expected_groups, "threads {threads}");
         }
     }
 

@@ -4,7 +4,7 @@ use airbyte_protocol::run_destination;
 use destination_parquet::ParquetDestination;
 
 fn main() {
-    // One allocator arena per core instead of eight: each new file's lanes reuse what the last file freed.
+    // One allocator arena per core instead of eight: each new file's encoding threads reuse what the last file freed.
     destination_core::memory::limit_allocator_arenas(destination_core::parquet_file::default_threads());
     std::process::exit(run_destination(ParquetDestination));
 }

@@ -312,7 +312,7 @@ fn spawn_pipeline(
         None => spawn_reader_chunks(input.into_reader(), 0, true, jobs_tx, pool.clone()),
     }
     let jobs_rx = Arc::new(Mutex::new(jobs_rx));
-    // One decode worker per core, as many as the Parquet encoding lanes.
+    // One decode worker per core, as many as the Parquet encoding threads.
     let workers = destination_core::parquet_file::default_threads();
     for _ in 0..workers {
         let jobs_rx = jobs_rx.clone();

@@ -1,7 +1,7 @@
 //! `destination-snowflake`: the Airbyte protocol scaffold around [`destination_snowflake::SnowflakeDestination`].
 
 fn main() {
-    // One allocator arena per core: each staged file's encoding lanes reuse what the last file freed.
+    // One allocator arena per core: each staged file's encoding threads reuse what the last file freed.
     destination_core::memory::limit_allocator_arenas(destination_core::parquet_file::default_threads());
     std::process::exit(airbyte_protocol::run_destination(destination_snowflake::SnowflakeDestination));
 }
