@@ -2,9 +2,10 @@
 //!
 //! parquet's `ArrowWriter` encodes every column of a batch on the calling thread, which makes the writer the
 //! slowest stage of a destination. Here [`write`](ParquetFileWriter::write) only queues the batch for each
-//! top-level column, and a few encoding threads take the columns' queued batches as they come free: whichever
-//! thread is free encodes the next column that has work, one batch of a column at a time and in order, so a
-//! costly column does not leave a thread idle as a fixed split of columns over threads did.
+//! top-level column, and the threads of a [`WorkPool`] (the file's own, or one a destination shares between
+//! its files and its decoding) take the columns' queued batches as they come free: whichever thread is free
+//! encodes the next column that has work, one batch of a column at a time and in order, so a costly column
+//! does not leave a thread idle as a fixed split of columns over threads did.
 //! [`flush`](ParquetFileWriter::flush) has the threads close the columns and appends the row group in column
 //! order. The file has what `ArrowWriter` writes (schema, metadata, row-group rules, values, statistics);
 //! flat columns, one-leaf lists of flat items, and required structs of these and of lists of required structs
@@ -21,7 +22,7 @@ use parquet::errors::{ParquetError, Result};
 use parquet::file::properties::{WriterProperties, WriterPropertiesBuilder};
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::ColumnPath;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::io::Write;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
@@ -160,60 +161,150 @@ struct ColumnSlot {
     closed: Option<Result<Vec<(usize, LeafChunk)>>>,
 }
 
-#[derive(Default)]
-struct EncodeState {
+/// One file's columns in a [`WorkPool`].
+struct FileState {
+    fields: Fields,
     slots: Vec<ColumnSlot>,
-    /// Columns with queued work and no thread on them, in the order their work came.
-    ready: VecDeque<usize>,
     /// Columns with [`COLUMN_QUEUE`] batches or more queued: the writer waits while there are any.
     full_queues: usize,
     /// Columns closed in the row group: the flush waits for all.
     closed: usize,
-    /// The writer waits on `EncodeShared::done`.
+    /// The writer waits on `WorkPool::done`.
     writer_waiting: bool,
     /// The first encoding error of the row group; later batches are skipped and the flush returns it.
     failure: Option<ParquetError>,
+}
+
+#[derive(Default)]
+struct PoolState {
+    /// Open files by id (ids are not reused, so a column coming back from a dropped file finds no other's).
+    files: HashMap<u64, FileState>,
+    next_file: u64,
+    /// Columns with queued work and no thread on them, in the order their work came: (file, field).
+    ready: VecDeque<(u64, usize)>,
+    /// Other work handed to the pool, run when no column is ready.
+    tasks: VecDeque<Box<dyn FnOnce() + Send>>,
     stop: bool,
 }
 
-impl EncodeState {
-    fn queue(&mut self, field: usize, work: ColumnWork) {
-        let slot = &mut self.slots[field];
+impl PoolState {
+    fn queue(&mut self, file: u64, field: usize, work: ColumnWork) {
+        let Some(state) = self.files.get_mut(&file) else { return };
+        let slot = &mut state.slots[field];
         if slot.queue.is_empty() && slot.column.is_some() {
-            self.ready.push_back(field);
+            self.ready.push_back((file, field));
         }
         slot.queue.push_back(work);
         if slot.queue.len() == COLUMN_QUEUE {
-            self.full_queues += 1;
+            state.full_queues += 1;
         }
+    }
+
+    fn file(&mut self, file: u64) -> Result<&mut FileState> {
+        self.files.get_mut(&file).ok_or_else(encoders_stopped)
     }
 }
 
-/// The columns' queues and the encoding threads' signals.
-#[derive(Default)]
-struct EncodeShared {
-    state: Mutex<EncodeState>,
-    /// Work queued (or stop): for the encoding threads.
+/// Threads that encode Parquet files' columns (any number of files) and run other work handed to them with
+/// [`spawn`](Self::spawn) when no column is waiting: a destination decodes its input on the same threads, so
+/// it runs one busy thread per core instead of decoders and encoders taking turns on the cores.
+pub struct WorkPool {
+    state: Mutex<PoolState>,
+    /// Work queued (or stop): for the threads.
     work: Condvar,
-    /// A batch encoded or a column closed: for the writer.
+    /// A batch encoded or a column closed: for the writers.
     done: Condvar,
 }
 
-impl EncodeShared {
-    fn lock(&self) -> MutexGuard<'_, EncodeState> {
+/// Owns a [`WorkPool`]'s threads: dropping it stops them once the work queued is done.
+pub struct WorkPoolThreads {
+    pool: Arc<WorkPool>,
+}
+
+impl WorkPool {
+    /// A pool of `threads` threads (at least one).
+    pub fn start(threads: usize) -> Result<WorkPoolThreads> {
+        let pool = Arc::new(WorkPool { state: Mutex::default(), work: Condvar::new(), done: Condvar::new() });
+        // Made before spawning: a failed spawn drops it, which stops the threads already started.
+        let owner = WorkPoolThreads { pool: pool.clone() };
+        for _ in 0..threads.max(1) {
+            let pool = pool.clone();
+            std::thread::Builder::new()
+                .name("parquet-encode".into())
+                .spawn(move || run_worker(&pool))
+                .map_err(|e| ParquetError::General(format!("cannot start a Parquet encoding thread: {e}")))?;
+        }
+        Ok(owner)
+    }
+
+    /// Run `task` on a pool thread when no column is waiting to be encoded. It should only compute: a task
+    /// that waits for another may hold the thread a column needs.
+    pub fn spawn(&self, task: impl FnOnce() + Send + 'static) {
+        self.lock().tasks.push_back(Box::new(task));
+        self.work.notify_one();
+    }
+
+    fn lock(&self) -> MutexGuard<'_, PoolState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn register(&self, fields: Fields) -> u64 {
+        let mut state = self.lock();
+        let id = state.next_file;
+        state.next_file += 1;
+        let slots = (0..fields.len()).map(|_| ColumnSlot::default()).collect();
+        state
+            .files
+            .insert(id, FileState { fields, slots, full_queues: 0, closed: 0, writer_waiting: false, failure: None });
+        id
     }
 }
 
-/// The encoding threads of one file; they end when this is dropped.
-struct EncodeThreads {
-    shared: Arc<EncodeShared>,
+impl WorkPoolThreads {
+    pub fn pool(&self) -> &Arc<WorkPool> {
+        &self.pool
+    }
 }
 
-impl Drop for EncodeThreads {
+impl Drop for WorkPoolThreads {
     fn drop(&mut self) {
-        self.shared.lock().stop = true;
-        self.shared.work.notify_all();
+        self.pool.lock().stop = true;
+        self.pool.work.notify_all();
+    }
+}
+
+/// Where a file's columns are encoded.
+#[derive(Clone)]
+pub enum Encoders {
+    /// Threads of its own, started with the first batch.
+    Threads(usize),
+    /// A shared pool's.
+    Pool(Arc<WorkPool>),
+}
+
+impl From<usize> for Encoders {
+    fn from(threads: usize) -> Self {
+        Encoders::Threads(threads)
+    }
+}
+
+/// A file's place in a pool; leaving drops its queued work.
+struct FileEncoding {
+    pool: Arc<WorkPool>,
+    file: u64,
+    /// The pool's threads when they are the file's own (dropped after the file leaves).
+    _own: Option<WorkPoolThreads>,
+}
+
+impl Drop for FileEncoding {
+    fn drop(&mut self) {
+        let mut state = self.pool.lock();
+        state.files.remove(&self.file);
+        let file = self.file;
+        state.ready.retain(|(f, _)| *f != file);
+        if state.stop && state.files.is_empty() {
+            self.pool.work.notify_all();
+        }
     }
 }
 
@@ -226,9 +317,9 @@ pub struct ParquetFileWriter<W: Write + Send> {
     schema: SchemaRef,
     /// Leaf writers per top-level field, in schema order.
     leaf_counts: Vec<usize>,
-    threads: usize,
+    encoders: Encoders,
     /// Started with the first batch.
-    encoders: Option<EncodeThreads>,
+    encoding: Option<FileEncoding>,
     row_group_open: bool,
     buffered_rows: usize,
     max_row_group_rows: usize,
@@ -240,8 +331,9 @@ pub struct ParquetFileWriter<W: Write + Send> {
 }
 
 impl<W: Write + Send> ParquetFileWriter<W> {
-    /// A writer with up to `threads` encoding threads (at least one).
-    pub fn try_new(out: W, schema: SchemaRef, props: WriterProperties, threads: usize) -> Result<Self> {
+    /// A writer whose columns are encoded by `encoders`: a number of threads of its own (at least one, at
+    /// most one per column), or a shared [`WorkPool`].
+    pub fn try_new(out: W, schema: SchemaRef, props: WriterProperties, encoders: impl Into<Encoders>) -> Result<Self> {
         let max_row_group_rows = props.max_row_group_size().max(1);
         let (file, factory) =
             ArrowWriter::try_new(out, schema.clone(), Some(props.clone()))?.into_serialized_writer()?;
@@ -251,10 +343,13 @@ impl<W: Write + Send> ParquetFileWriter<W> {
             file,
             props,
             factory,
-            threads: threads.clamp(1, schema.fields().len().max(1)),
+            encoders: match encoders.into() {
+                Encoders::Threads(threads) => Encoders::Threads(threads.clamp(1, schema.fields().len().max(1))),
+                pool => pool,
+            },
             schema,
             leaf_counts,
-            encoders: None,
+            encoding: None,
             row_group_open: false,
             buffered_rows: 0,
             max_row_group_rows,
@@ -276,24 +371,24 @@ impl<W: Write + Send> ParquetFileWriter<W> {
             self.write(&batch.slice(0, room))?;
             return self.write(&batch.slice(room, batch.num_rows() - room));
         }
-        if self.encoders.is_none() {
+        if self.encoding.is_none() {
             self.start_encoders()?;
         }
         if !self.row_group_open {
             self.open_row_group()?;
         }
-        let shared = self.shared()?;
-        let mut state = shared.lock();
-        while state.full_queues > 0 {
-            state.writer_waiting = true;
-            state = shared.done.wait(state).unwrap_or_else(|e| e.into_inner());
+        let (pool, file) = self.encoding()?;
+        let mut state = pool.lock();
+        while state.file(file)?.full_queues > 0 {
+            state.file(file)?.writer_waiting = true;
+            state = pool.done.wait(state).unwrap_or_else(|e| e.into_inner());
         }
-        state.writer_waiting = false;
-        for field in 0..state.slots.len() {
-            state.queue(field, ColumnWork::Batch(batch.clone()));
+        state.file(file)?.writer_waiting = false;
+        for field in 0..self.leaf_counts.len() {
+            state.queue(file, field, ColumnWork::Batch(batch.clone()));
         }
         drop(state);
-        shared.work.notify_all();
+        pool.work.notify_all();
         self.buffered_rows += batch.num_rows();
         if self.buffered_rows >= self.max_row_group_rows {
             self.flush()?;
@@ -303,11 +398,13 @@ impl<W: Write + Send> ParquetFileWriter<W> {
 
     /// Estimated encoded size of the open row group (lags the queued batches slightly).
     pub fn in_progress_size(&self) -> usize {
-        self.encoders.as_ref().map_or(0, |e| e.shared.lock().slots.iter().map(|slot| slot.estimate).sum())
+        self.encoding.as_ref().map_or(0, |e| {
+            e.pool.lock().files.get(&e.file).map_or(0, |f| f.slots.iter().map(|slot| slot.estimate).sum())
+        })
     }
 
-    fn shared(&self) -> Result<Arc<EncodeShared>> {
-        self.encoders.as_ref().map(|e| e.shared.clone()).ok_or_else(encoders_stopped)
+    fn encoding(&self) -> Result<(Arc<WorkPool>, u64)> {
+        self.encoding.as_ref().map(|e| (e.pool.clone(), e.file)).ok_or_else(encoders_stopped)
     }
 
     /// Rows in the open row group.
@@ -327,16 +424,17 @@ impl<W: Write + Send> ParquetFileWriter<W> {
         }
         self.row_group_open = false;
         self.buffered_rows = 0;
-        let shared = self.shared()?;
-        let mut state = shared.lock();
-        for field in 0..state.slots.len() {
-            state.queue(field, ColumnWork::Close);
+        let (pool, file) = self.encoding()?;
+        let mut guard = pool.lock();
+        for field in 0..self.leaf_counts.len() {
+            guard.queue(file, field, ColumnWork::Close);
         }
-        shared.work.notify_all();
-        while state.closed < state.slots.len() {
-            state.writer_waiting = true;
-            state = shared.done.wait(state).unwrap_or_else(|e| e.into_inner());
+        pool.work.notify_all();
+        while guard.file(file).map(|f| f.closed < f.slots.len())? {
+            guard.file(file)?.writer_waiting = true;
+            guard = pool.done.wait(guard).unwrap_or_else(|e| e.into_inner());
         }
+        let state = guard.file(file)?;
         state.writer_waiting = false;
         state.closed = 0;
         let failure = state.failure.take();
@@ -348,7 +446,7 @@ impl<W: Write + Send> ParquetFileWriter<W> {
                 chunks.extend(closed?);
             }
         }
-        drop(state);
+        drop(guard);
         if let Some(e) = failure {
             return Err(e);
         }
@@ -367,23 +465,21 @@ impl<W: Write + Send> ParquetFileWriter<W> {
     /// Flush, write the footer and return the output.
     pub fn into_inner(mut self) -> Result<W> {
         self.flush()?;
-        self.encoders = None;
+        self.encoding = None;
         self.file.into_inner()
     }
 
-    /// Start the encoding threads (fewer when the file has fewer columns).
+    /// Join the pool, or start the file's own encoding threads.
     fn start_encoders(&mut self) -> Result<()> {
-        let shared = Arc::new(EncodeShared::default());
-        shared.lock().slots = (0..self.schema.fields().len()).map(|_| ColumnSlot::default()).collect();
-        // Set before spawning: a failed spawn drops it, which stops the threads already started.
-        self.encoders = Some(EncodeThreads { shared: shared.clone() });
-        for _ in 0..self.threads {
-            let (shared, fields) = (shared.clone(), self.schema.fields().clone());
-            std::thread::Builder::new()
-                .name("parquet-encode".into())
-                .spawn(move || run_encoder(&shared, &fields))
-                .map_err(|e| ParquetError::General(format!("cannot start a Parquet encoding thread: {e}")))?;
-        }
+        let (pool, own) = match &self.encoders {
+            Encoders::Threads(threads) => {
+                let own = WorkPool::start(*threads)?;
+                (own.pool().clone(), Some(own))
+            }
+            Encoders::Pool(pool) => (pool.clone(), None),
+        };
+        let file = pool.register(self.schema.fields().clone());
+        self.encoding = Some(FileEncoding { pool, file, _own: own });
         Ok(())
     }
 
@@ -431,14 +527,15 @@ impl<W: Write + Send> ParquetFileWriter<W> {
         if writers.next().is_some() {
             return Err(ParquetError::General("more column writers than Arrow leaves".into()));
         }
-        let shared = self.shared()?;
-        let mut state = shared.lock();
+        let (pool, file) = self.encoding()?;
+        let mut guard = pool.lock();
+        let state = guard.file(file)?;
         for (slot, column) in state.slots.iter_mut().zip(columns) {
             // The last flush drained every queue, so no column has work waiting to be made ready.
             debug_assert!(slot.queue.is_empty());
             slot.column = Some(column);
         }
-        drop(state);
+        drop(guard);
         self.row_group_open = true;
         Ok(())
     }
@@ -516,72 +613,97 @@ fn encoders_stopped() -> ParquetError {
     ParquetError::General("the Parquet encoding threads stopped".into())
 }
 
-/// An encoding thread: takes the next column with queued work, encodes its oldest batch (or closes it), and
-/// gives it back.
-fn run_encoder(shared: &EncodeShared, fields: &Fields) {
-    let mut state = shared.lock();
+/// A pool thread: encodes the next column with queued work (its oldest batch, or closes it) and gives it back;
+/// with no column waiting, runs the next task.
+fn run_worker(pool: &WorkPool) {
+    let mut state = pool.lock();
     loop {
-        let Some(field) = state.ready.pop_front() else {
-            if state.stop {
-                return;
-            }
-            state = shared.work.wait(state).unwrap_or_else(|e| e.into_inner());
+        if let Some((file, field)) = state.ready.pop_front() {
+            state = encode_next(pool, state, file, field);
             continue;
-        };
-        let slot = &mut state.slots[field];
-        // A column is ready only with its writers and queued work (see `EncodeState::queue`).
-        let (Some(mut column), Some(work)) = (slot.column.take(), slot.queue.pop_front()) else {
-            unreachable!("a ready column without writers or work")
-        };
-        if slot.queue.len() == COLUMN_QUEUE - 1 {
-            state.full_queues -= 1;
         }
-        // The writer waits only for room in every queue, or for every column closed: wake it just then.
-        let wake_writer = state.writer_waiting && state.full_queues == 0;
-        let skip = state.failure.is_some();
-        drop(state);
-        if wake_writer {
-            shared.done.notify_all();
+        if let Some(task) = state.tasks.pop_front() {
+            drop(state);
+            // A task's panic is the task's to report; the thread stays for the columns.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(task));
+            state = pool.lock();
+            continue;
         }
-        match work {
-            ColumnWork::Batch(batch) => {
-                let outcome = (!skip).then(|| {
-                    // A panic in an encoder fails the file instead of leaving the writer waiting for the column.
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        encode_batch(&mut column, &batch, fields)?;
-                        Ok(column.writers.iter().map(|(_, w)| w.estimated_size()).sum())
-                    }))
-                    .unwrap_or_else(|_| Err(encoder_panicked()))
-                });
-                drop(batch);
-                state = shared.lock();
-                match outcome {
-                    Some(Ok(estimate)) => state.slots[field].estimate = estimate,
-                    Some(Err(e)) => {
-                        state.failure.get_or_insert(e);
-                    }
-                    None => {}
-                }
-                let slot = &mut state.slots[field];
-                slot.column = Some(column);
-                if !slot.queue.is_empty() {
-                    state.ready.push_back(field);
-                }
-            }
-            ColumnWork::Close => {
-                let chunks = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    column.writers.into_iter().map(|(leaf, w)| w.close().map(|chunk| (leaf, chunk))).collect()
+        // Stopped pools serve their open files to the end (a commit may still flush one).
+        if state.stop && state.files.is_empty() {
+            return;
+        }
+        state = pool.work.wait(state).unwrap_or_else(|e| e.into_inner());
+    }
+}
+
+/// Encode or close one column of `file` (taken from the ready queue) outside the lock.
+fn encode_next<'a>(
+    pool: &'a WorkPool,
+    mut state: MutexGuard<'a, PoolState>,
+    file: u64,
+    field: usize,
+) -> MutexGuard<'a, PoolState> {
+    let Some(open) = state.files.get_mut(&file) else { return state };
+    let slot = &mut open.slots[field];
+    // A column is ready only with its writers and queued work (see `PoolState::queue`).
+    let (Some(mut column), Some(work)) = (slot.column.take(), slot.queue.pop_front()) else {
+        unreachable!("a ready column without writers or work")
+    };
+    if slot.queue.len() == COLUMN_QUEUE - 1 {
+        open.full_queues -= 1;
+    }
+    // The writer waits only for room in every queue, or for every column closed: wake it just then.
+    let wake_writer = open.writer_waiting && open.full_queues == 0;
+    let skip = open.failure.is_some();
+    let fields = open.fields.clone();
+    drop(state);
+    if wake_writer {
+        pool.done.notify_all();
+    }
+    match work {
+        ColumnWork::Batch(batch) => {
+            let outcome = (!skip).then(|| {
+                // A panic in an encoder fails the file instead of leaving the writer waiting for the column.
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    encode_batch(&mut column, &batch, &fields)?;
+                    Ok(column.writers.iter().map(|(_, w)| w.estimated_size()).sum())
                 }))
-                .unwrap_or_else(|_| Err(encoder_panicked()));
-                state = shared.lock();
-                state.slots[field].closed = Some(chunks);
-                state.closed += 1;
-                if state.closed == state.slots.len() && state.writer_waiting {
-                    shared.done.notify_all();
+                .unwrap_or_else(|_| Err(encoder_panicked()))
+            });
+            drop(batch);
+            state = pool.lock();
+            let PoolState { files, ready, .. } = &mut *state;
+            // The file may have been dropped meanwhile: the column goes with it.
+            let Some(open) = files.get_mut(&file) else { return state };
+            match outcome {
+                Some(Ok(estimate)) => open.slots[field].estimate = estimate,
+                Some(Err(e)) => {
+                    open.failure.get_or_insert(e);
                 }
+                None => {}
+            }
+            let slot = &mut open.slots[field];
+            slot.column = Some(column);
+            if !slot.queue.is_empty() {
+                ready.push_back((file, field));
+            }
+        }
+        ColumnWork::Close => {
+            let chunks = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                column.writers.into_iter().map(|(leaf, w)| w.close().map(|chunk| (leaf, chunk))).collect()
+            }))
+            .unwrap_or_else(|_| Err(encoder_panicked()));
+            state = pool.lock();
+            let Some(open) = state.files.get_mut(&file) else { return state };
+            open.slots[field].closed = Some(chunks);
+            open.closed += 1;
+            if open.closed == open.slots.len() && open.writer_waiting {
+                pool.done.notify_all();
             }
         }
     }
+    state
 }
 
 fn encoder_panicked() -> ParquetError {
@@ -677,6 +799,43 @@ mod tests {
             // The explicit flush adds one row group; the 1000-row limit cuts the rest as ArrowWriter does.
             assert!(groups >= expected_groups && groups <= expected_groups + 1, "{groups} vs {expected_groups}");
         }
+    }
+
+    #[test]
+    fn files_sharing_a_pool_with_other_tasks_write_what_arrow_writer_writes() {
+        let batches: Vec<RecordBatch> = (0..40).map(|i| sample_batch(i * 100, 1 + (i as usize * 53) % 120)).collect();
+        let schema = batches[0].schema();
+        let props = || WriterProperties::builder().set_max_row_group_size(300).build();
+        let mut reference = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(props())).unwrap();
+        for b in &batches {
+            reference.write(b).unwrap();
+        }
+        let (expected, _) = read_all(reference.into_inner().unwrap());
+        let threads = WorkPool::start(2).unwrap();
+        let pool = threads.pool().clone();
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let mut files: Vec<ParquetFileWriter<Vec<u8>>> = (0..2)
+            .map(|_| {
+                ParquetFileWriter::try_new(Vec::new(), schema.clone(), props(), Encoders::Pool(pool.clone())).unwrap()
+            })
+            .collect();
+        for (i, b) in batches.iter().enumerate() {
+            // Other work queued between the files' batches runs too, after the columns waiting.
+            let done = done_tx.clone();
+            pool.spawn(move || done.send(i).unwrap());
+            files[0].write(b).unwrap();
+            files[1].write(b).unwrap();
+        }
+        // The pool's owner may go first: its threads serve the files still open until they finish.
+        drop(threads);
+        for file in files {
+            let (got, _) = read_all(file.into_inner().unwrap());
+            let concat = |bs: &[RecordBatch]| arrow::compute::concat_batches(&bs[0].schema(), bs).unwrap();
+            assert_eq!(concat(&got), concat(&expected));
+        }
+        let mut ran: Vec<usize> = (0..batches.len()).map(|_| done_rx.recv().unwrap()).collect();
+        ran.sort_unstable();
+        assert_eq!(ran, (0..batches.len()).collect::<Vec<_>>());
     }
 
     #[test]

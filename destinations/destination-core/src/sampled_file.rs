@@ -6,7 +6,7 @@
 //! per column until it overflowed. Here a file's first batches are held until the sample is big enough (or
 //! big in bytes), then the file opens with the dictionaries that sample calls for.
 
-use crate::parquet_file::{skip_dictionary_for_unique_columns, ParquetFileWriter, DICTIONARY_SAMPLE_ROWS};
+use crate::parquet_file::{skip_dictionary_for_unique_columns, Encoders, ParquetFileWriter, DICTIONARY_SAMPLE_ROWS};
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use parquet::errors::Result;
@@ -29,7 +29,7 @@ struct Sample<W> {
     out: W,
     schema: SchemaRef,
     props: WriterProperties,
-    threads: usize,
+    encoders: Encoders,
     held: Vec<RecordBatch>,
     /// Rows and Arrow memory of `held`, kept as batches come (frequent states make many one-row batches).
     rows: usize,
@@ -38,8 +38,8 @@ struct Sample<W> {
 
 impl<W: Write + Send> SampledParquetWriter<W> {
     /// A file whose dictionaries follow `props`, minus those the first rows show to be nearly unique.
-    pub fn new(out: W, schema: SchemaRef, props: WriterProperties, threads: usize) -> Self {
-        let sample = Sample { out, schema, props, threads, held: Vec::new(), rows: 0, bytes: 0 };
+    pub fn new(out: W, schema: SchemaRef, props: WriterProperties, encoders: impl Into<Encoders>) -> Self {
+        let sample = Sample { out, schema, props, encoders: encoders.into(), held: Vec::new(), rows: 0, bytes: 0 };
         SampledParquetWriter { sample: Some(sample), writer: None }
     }
 
@@ -93,9 +93,9 @@ impl<W: Write + Send> SampledParquetWriter<W> {
     /// The file writer; the first call decides the dictionaries on the held rows, opens the file and
     /// writes them.
     fn writer(&mut self) -> Result<&mut ParquetFileWriter<W>> {
-        if let Some(Sample { out, schema, props, threads, held, .. }) = self.sample.take() {
+        if let Some(Sample { out, schema, props, encoders, held, .. }) = self.sample.take() {
             let props = skip_dictionary_for_unique_columns(props.into_builder(), &held).build();
-            let mut writer = ParquetFileWriter::try_new(out, schema, props, threads)?;
+            let mut writer = ParquetFileWriter::try_new(out, schema, props, encoders)?;
             for batch in &held {
                 writer.write(batch)?;
             }
