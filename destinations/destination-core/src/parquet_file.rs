@@ -775,16 +775,26 @@ mod tests {
         (builder.build().unwrap().map(|b| b.unwrap()).collect(), row_groups)
     }
 
+    fn concat(batches: &[RecordBatch]) -> RecordBatch {
+        arrow::compute::concat_batches(&batches[0].schema(), batches).unwrap()
+    }
+
+    /// What `ArrowWriter` writes for `batches` under `props`: the rows read back, and the row groups.
+    fn arrow_writer_output(batches: &[RecordBatch], props: WriterProperties) -> (RecordBatch, usize) {
+        let mut reference = ArrowWriter::try_new(Vec::new(), batches[0].schema(), Some(props)).unwrap();
+        for b in batches {
+            reference.write(b).unwrap();
+        }
+        let (rows, groups) = read_all(reference.into_inner().unwrap());
+        (concat(&rows), groups)
+    }
+
     #[test]
     fn same_rows_as_arrow_writer_across_row_groups_and_threads() {
         let batches: Vec<RecordBatch> = (0..7).map(|i| sample_batch(i * 1000, 333 + i as usize)).collect();
         let schema = batches[0].schema();
         let props = || WriterProperties::builder().set_max_row_group_size(1000).build();
-        let mut reference = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(props())).unwrap();
-        for b in &batches {
-            reference.write(b).unwrap();
-        }
-        let (expected, expected_groups) = read_all(reference.into_inner().unwrap());
+        let (expected, expected_groups) = arrow_writer_output(&batches, props());
         for threads in [1, 2, 3, 8] {
             let mut ours = ParquetFileWriter::try_new(Vec::new(), schema.clone(), props(), threads).unwrap();
             for (i, b) in batches.iter().enumerate() {
@@ -794,8 +804,7 @@ mod tests {
                 }
             }
             let (got, groups) = read_all(ours.into_inner().unwrap());
-            let concat = |bs: &[RecordBatch]| arrow::compute::concat_batches(&bs[0].schema(), bs).unwrap();
-            assert_eq!(concat(&got), concat(&expected), "threads {threads}");
+            assert_eq!(concat(&got), expected, "threads {threads}");
             // The explicit flush adds one row group; the 1000-row limit cuts the rest as ArrowWriter does.
             assert!(groups >= expected_groups && groups <= expected_groups + 1, "{groups} vs {expected_groups}");
         }
@@ -806,11 +815,7 @@ mod tests {
         let batches: Vec<RecordBatch> = (0..40).map(|i| sample_batch(i * 100, 1 + (i as usize * 53) % 120)).collect();
         let schema = batches[0].schema();
         let props = || WriterProperties::builder().set_max_row_group_size(300).build();
-        let mut reference = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(props())).unwrap();
-        for b in &batches {
-            reference.write(b).unwrap();
-        }
-        let (expected, _) = read_all(reference.into_inner().unwrap());
+        let (expected, _) = arrow_writer_output(&batches, props());
         let threads = WorkPool::start(2).unwrap();
         let pool = threads.pool().clone();
         let (done_tx, done_rx) = std::sync::mpsc::channel();
@@ -830,8 +835,7 @@ mod tests {
         drop(threads);
         for file in files {
             let (got, _) = read_all(file.into_inner().unwrap());
-            let concat = |bs: &[RecordBatch]| arrow::compute::concat_batches(&bs[0].schema(), bs).unwrap();
-            assert_eq!(concat(&got), concat(&expected));
+            assert_eq!(concat(&got), expected);
         }
         let mut ran: Vec<usize> = (0..batches.len()).map(|_| done_rx.recv().unwrap()).collect();
         ran.sort_unstable();
@@ -845,19 +849,14 @@ mod tests {
         let batches: Vec<RecordBatch> = (0..150).map(|i| sample_batch(i * 100, 1 + (i as usize * 37) % 90)).collect();
         let schema = batches[0].schema();
         let props = || WriterProperties::builder().set_max_row_group_size(250).build();
-        let mut reference = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(props())).unwrap();
-        for b in &batches {
-            reference.write(b).unwrap();
-        }
-        let (expected, expected_groups) = read_all(reference.into_inner().unwrap());
+        let (expected, expected_groups) = arrow_writer_output(&batches, props());
         for threads in [2, 4] {
             let mut ours = ParquetFileWriter::try_new(Vec::new(), schema.clone(), props(), threads).unwrap();
             for b in &batches {
                 ours.write(b).unwrap();
             }
             let (got, groups) = read_all(ours.into_inner().unwrap());
-            let concat = |bs: &[RecordBatch]| arrow::compute::concat_batches(&bs[0].schema(), bs).unwrap();
-            assert_eq!(concat(&got), concat(&expected), "threads {threads}");
+            assert_eq!(concat(&got), expected, "threads {threads}");
             assert_eq!(groups, expected_groups, "threads {threads}");
         }
     }
@@ -1292,7 +1291,6 @@ mod tests {
         }
         let (expected, ours) = (reference.into_inner().unwrap(), ours.into_inner().unwrap());
         let (ours_bytes, expected_bytes) = (Bytes::from(ours.clone()), expected.clone());
-        let concat = |bs: &[RecordBatch]| arrow::compute::concat_batches(&bs[0].schema(), bs).unwrap();
         let (want, got) = (concat(&read_all(expected.clone()).0), concat(&read_all(ours.clone()).0));
         // NaN != NaN: compare the columns' printed form.
         let show = |b: &RecordBatch| format!("{:?}", b.columns());
