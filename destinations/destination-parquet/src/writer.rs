@@ -9,7 +9,7 @@
 //!   The files' columns are encoded by the same workers, which take encoding work before decoding work.
 //! ```
 //! One pool for both kinds of work keeps one busy thread per core: with separate decoders and encoders, four
-//! busy threads took turns on two cores, each turn evicting the other's working set from the caches (8%
+//! busy threads took turns on two cores, each turn evicting the other's working set from the caches (5-7%
 //! more wall time on the benchmark), and a fixed split of threads between the two suits one schema only.
 //! Workers number lines within their chunk; the merger, which sees the chunks in input order, adds the
 //! lines of the chunks before (so the chunker need not count them) and words line-numbered errors.
