@@ -646,10 +646,12 @@ fn encode_next<'a>(
 ) -> MutexGuard<'a, PoolState> {
     let Some(open) = state.files.get_mut(&file) else { return state };
     let slot = &mut open.slots[field];
-    // A column is ready only with its writers and queued work (see `PoolState::queue`).
-    let (Some(mut column), Some(work)) = (slot.column.take(), slot.queue.pop_front()) else {
-        unreachable!("a ready column without writers or work")
-    };
+    // A column is ready only with its writers and queued work (see `PoolState::queue`); were it not, leaving
+    // it alone keeps the file consistent where a panic here would leave its writer waiting.
+    if slot.column.is_none() || slot.queue.is_empty() {
+        return state;
+    }
+    let (Some(mut column), Some(work)) = (slot.column.take(), slot.queue.pop_front()) else { return state };
     if slot.queue.len() == COLUMN_QUEUE - 1 {
         open.full_queues -= 1;
     }
