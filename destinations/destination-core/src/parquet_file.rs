@@ -833,15 +833,63 @@ mod tests {
             files[0].write(b).unwrap();
             files[1].write(b).unwrap();
         }
-        // The pool's owner may go first: its threads serve the files still open until they finish.
+        // The pool's owner may go first: its threads serve the files still open until they finish (waited for
+        // with a deadline, so a pool that stops too early fails the test instead of hanging it).
         drop(threads);
-        for file in files {
-            let (got, _) = read_all(file.into_inner().unwrap());
+        let (finished_tx, finished_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let outputs: Vec<Vec<u8>> = files.into_iter().map(|file| file.into_inner().unwrap()).collect();
+            finished_tx.send(outputs).unwrap();
+        });
+        let outputs = finished_rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("the files were not finished: the pool stopped serving them");
+        for output in outputs {
+            let (got, _) = read_all(output);
             assert_eq!(concat(&got), expected);
         }
         let mut ran: Vec<usize> = (0..batches.len()).map(|_| done_rx.recv().unwrap()).collect();
         ran.sort_unstable();
         assert_eq!(ran, (0..batches.len()).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn an_encoding_error_fails_the_flush_on_own_threads_and_in_a_pool() {
+        // A null in a required column fails that column's encoding on a pool thread: the writer must get the
+        // error at the flush (not wait for the column), and other files in the pool go on.
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("name", DataType::Utf8, true),
+        ]));
+        let good = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(Int64Array::from(vec![1, 2])), Arc::new(StringArray::from(vec![Some("a"), None]))],
+        )
+        .unwrap();
+        // SAFETY: only the declared nullability is broken (the check RecordBatch::try_new makes), which is
+        // what the writer must reject; lengths and types match the schema.
+        let bad = unsafe {
+            RecordBatch::new_unchecked(
+                schema.clone(),
+                vec![Arc::new(Int64Array::from(vec![Some(3), None])), Arc::new(StringArray::from(vec!["b", "c"]))],
+                2,
+            )
+        };
+        let pool = WorkPool::start(2).unwrap();
+        for encoders in [Encoders::Threads(2), Encoders::Pool(pool.pool().clone())] {
+            let props = WriterProperties::default();
+            let mut failing =
+                ParquetFileWriter::try_new(Vec::new(), schema.clone(), props.clone(), encoders.clone()).unwrap();
+            let mut healthy = ParquetFileWriter::try_new(Vec::new(), schema.clone(), props, encoders).unwrap();
+            for batch in [&good, &bad, &good] {
+                failing.write(batch).unwrap();
+                healthy.write(&good).unwrap();
+            }
+            let error = failing.into_inner().unwrap_err().to_string();
+            assert!(error.contains(r#"null in required column "id""#), "{error}");
+            let (rows, _) = read_all(healthy.into_inner().unwrap());
+            assert_eq!(concat(&rows), concat(&[good.clone(), good.clone(), good.clone()]));
+        }
     }
 
     #[test]

@@ -271,6 +271,20 @@ struct ChunkResult {
     _in_flight: Option<InFlightChunk>,
 }
 
+impl ChunkResult {
+    /// A chunk that yields nothing but `error`.
+    fn failed(seq: u64, error: ConnectorError) -> ChunkResult {
+        ChunkResult {
+            seq,
+            events: Vec::new(),
+            input_bytes: 0,
+            lines: 0,
+            error: Some(ChunkError::Other(error)),
+            _in_flight: None,
+        }
+    }
+}
+
 /// Chunks handed out and not yet taken in by the merger: at most [`MAX_CHUNKS_IN_FLIGHT`].
 #[derive(Default)]
 struct ChunksInFlight {
@@ -374,8 +388,23 @@ fn spawn_pipeline(
                     Job::Chunk(chunk) => {
                         let taken = scratches.lock().unwrap_or_else(|e| e.into_inner()).pop();
                         let mut scratch = taken.unwrap_or_else(|| DecodeScratch::new(schemas.len()));
-                        let result = decode_chunk(&chunk, &index, &schemas, &mut scratch);
-                        scratches.lock().unwrap_or_else(|e| e.into_inner()).push(scratch);
+                        // A panic would leave the merger waiting for this chunk: it becomes the chunk's error.
+                        let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            decode_chunk(&chunk, &index, &schemas, &mut scratch)
+                        }));
+                        let result = match decoded {
+                            Ok(result) => {
+                                scratches.lock().unwrap_or_else(|e| e.into_inner()).push(scratch);
+                                result
+                            }
+                            Err(_) => ChunkResult::failed(
+                                chunk.seq,
+                                ConnectorError::system(format!(
+                                    "decoding input chunk {} failed unexpectedly (a bug; please report it)",
+                                    chunk.seq
+                                )),
+                            ),
+                        };
                         match chunk.bytes {
                             ChunkBytes::Owned(mut bytes) => {
                                 bytes.clear();
@@ -388,14 +417,7 @@ fn spawn_pipeline(
                         }
                         result
                     }
-                    Job::Failed(seq, error) => ChunkResult {
-                        seq,
-                        events: Vec::new(),
-                        input_bytes: 0,
-                        lines: 0,
-                        error: Some(ChunkError::Other(error)),
-                        _in_flight: None,
-                    },
+                    Job::Failed(seq, error) => ChunkResult::failed(seq, error),
                 };
                 result._in_flight = Some(place);
                 let _ = results.send(result);
