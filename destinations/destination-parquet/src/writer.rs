@@ -888,7 +888,7 @@ impl Merger<'_, '_> {
                         if let Some(key) = self.sinks[i].commit(&self.storage).await? {
                             self.summary.committed_keys.push(key);
                         }
-                        destination_core::memory::release_freed_memory();
+                        destination_core::memory::release_freed_memory_when_large();
                     }
                 }
                 Event::Records(i, n) => {
@@ -1022,7 +1022,7 @@ impl Merger<'_, '_> {
         let keys = done.map_err(|e| ConnectorError::system(format!("a file commit stopped: {e}")))??;
         self.summary.committed_keys.extend(keys);
         // Once per commit, not per file: many streams commit together.
-        destination_core::memory::release_freed_memory();
+        destination_core::memory::release_freed_memory_when_large();
         // States queued after the task acknowledged, with no record since the commit started (their `ack_all`
         // left them to the commit), are durable now too.
         self.tracker().commit(in_flight.position)?;

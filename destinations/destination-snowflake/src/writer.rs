@@ -254,7 +254,7 @@ impl<'a> Loader<'a> {
             return Ok(());
         };
         writer.into_inner().map_err(|e| ConnectorError::system(format!("finishing Parquet file: {e}")))?;
-        destination_core::memory::release_freed_memory();
+        destination_core::memory::release_freed_memory_when_large();
         let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
         let client = self.client;
         client.query(&sql::delete_all(&stream.load_table)).await?;
