@@ -82,6 +82,16 @@ impl Storage {
         Ok(self.staging.join(format!("{}.tmp", uuid::Uuid::new_v4())))
     }
 
+    /// A new staging file for a Parquet file to be committed here, and its path.
+    pub fn create_staging_file(&self) -> Result<(PathBuf, StagingFile)> {
+        let path = self.staging_file()?;
+        let file = std::fs::File::create(&path)
+            .map_err(|e| ConnectorError::system(format!("cannot create staging file {}: {e}", path.display())))?;
+        // On S3 the staging file is read once for the upload and deleted: it need not reach the disk.
+        let durable = matches!(self.kind, Kind::Local { .. });
+        Ok((path, StagingFile { file, durable, written: 0, handed_to_disk: 0 }))
+    }
+
     /// Remove staging files a killed earlier run left behind (older than an hour, so concurrent syncs into
     /// the same directory keep theirs).
     pub fn clean_stale_staging(&self) {
@@ -320,6 +330,58 @@ pub fn prefix_of(bucket_path: &str) -> String {
     }
 }
 
+/// Growth of a staging file between two requests to start writing it to disk.
+const WRITE_BACK_STEP_BYTES: u64 = 8 << 20;
+
+/// A staging file being written. On local storage, where the committed file must be durable, its pages are
+/// handed to the disk as it grows (without waiting for them), so the sync at commit waits for the last few
+/// megabytes rather than for the whole file: that sync is the end of every sync's critical path.
+pub struct StagingFile {
+    file: std::fs::File,
+    durable: bool,
+    written: u64,
+    handed_to_disk: u64,
+}
+
+impl StagingFile {
+    /// The file is complete: on local storage, wait until it is on disk.
+    pub fn finish(self) -> std::io::Result<()> {
+        if self.durable {
+            self.file.sync_all()?;
+        }
+        Ok(())
+    }
+
+    fn start_write_back(&mut self) {
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsRawFd;
+            let (from, len) = (self.handed_to_disk, self.written - self.handed_to_disk);
+            // SAFETY: the descriptor is this open file's; SYNC_FILE_RANGE_WRITE only starts writing back
+            // dirty pages of the range. A failure is not an error here: the sync at commit reports it.
+            unsafe {
+                libc::sync_file_range(self.file.as_raw_fd(), from as i64, len as i64, libc::SYNC_FILE_RANGE_WRITE);
+            }
+        }
+        self.handed_to_disk = self.written;
+    }
+}
+
+impl std::io::Write for StagingFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.written += n as u64;
+        if self.durable && self.written - self.handed_to_disk >= WRITE_BACK_STEP_BYTES {
+            self.start_write_back();
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -334,5 +396,31 @@ mod tests {
         assert_eq!(rejection(denied), Some(Rejection::AccessDenied));
         assert_eq!(rejection("<Code>InvalidAccessKeyId</Code>"), Some(Rejection::AccessDenied));
         assert_eq!(rejection("<Code>NoSuchBucket</Code> 403"), Some(Rejection::NoBucket));
+    }
+
+    #[test]
+    fn a_local_staging_file_is_handed_to_the_disk_in_steps_as_it_grows_and_an_upload_staging_file_never() {
+        let dir = tempfile::tempdir().unwrap();
+        let block: Vec<u8> = (0..1 << 20).map(|i| (i % 251) as u8).collect();
+        for durable in [true, false] {
+            let path = dir.path().join(format!("{durable}.tmp"));
+            let file = std::fs::File::create(&path).unwrap();
+            let mut staged = StagingFile { file, durable, written: 0, handed_to_disk: 0 };
+            let mut handed = Vec::new();
+            for _ in 0..20 {
+                std::io::Write::write_all(&mut staged, &block).unwrap();
+                handed.push(staged.handed_to_disk >> 20);
+            }
+            let expected: Vec<u64> = match durable {
+                // Every 8 MB, up to what is written then.
+                true => (1..=20).map(|mb| mb / 8 * 8).collect(),
+                false => vec![0; 20],
+            };
+            assert_eq!(handed, expected, "durable: {durable}");
+            staged.finish().unwrap();
+            let read = std::fs::read(&path).unwrap();
+            assert_eq!(read.len(), 20 << 20);
+            assert!(read.chunks(1 << 20).all(|chunk| chunk == block.as_slice()));
+        }
     }
 }

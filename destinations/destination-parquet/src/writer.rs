@@ -22,7 +22,7 @@
 
 use crate::config::ParquetConfig;
 use crate::paths::{KeyPattern, KeyValues};
-use crate::storage::Storage;
+use crate::storage::{StagingFile, Storage};
 use airbyte_protocol::cli::Input;
 use airbyte_protocol::codec::{decode_line_split, DataMember, DecodeError, InputMessage};
 use airbyte_protocol::destination::{AckTracker, StreamIndex};
@@ -705,7 +705,7 @@ const FLUSH_BEFORE_COMMIT_BYTES: usize = 16 << 20;
 
 struct OpenFile {
     staged: PathBuf,
-    writer: SampledParquetWriter<BufWriter<std::fs::File>>,
+    writer: SampledParquetWriter<BufWriter<StagingFile>>,
     rows: usize,
 }
 
@@ -749,9 +749,7 @@ impl StreamSink {
     /// Append a batch; returns the open file's size afterwards.
     fn write(&mut self, storage: &Storage, batch: &RecordBatch, block_size: usize) -> Result<usize> {
         if self.open.is_none() {
-            let staged = storage.staging_file()?;
-            let file = std::fs::File::create(&staged)
-                .map_err(|e| ConnectorError::system(format!("cannot create staging file {}: {e}", staged.display())))?;
+            let (staged, file) = storage.create_staging_file()?;
             let writer = SampledParquetWriter::new(
                 BufWriter::with_capacity(1 << 20, file),
                 self.schema.arrow_schema(),
@@ -829,7 +827,7 @@ async fn commit_file(storage: Arc<Storage>, file: FileToCommit) -> Result<String
     let finished = tokio::task::spawn_blocking(move || -> std::result::Result<(), String> {
         let buf = writer.into_inner().map_err(|e| e.to_string())?;
         let file = buf.into_inner().map_err(|e| e.to_string())?;
-        file.sync_all().map_err(|e| e.to_string())
+        file.finish().map_err(|e| e.to_string())
     })
     .await
     .unwrap_or_else(|e| Err(format!("the file writer stopped: {e}")));
