@@ -46,6 +46,12 @@ fn release_freed_memory_above(limit: usize) {
     }
 }
 
+/// Whether the process's own resident memory is above [`RELEASE_ABOVE_BYTES`] (always, where it is not
+/// known): memory-saving steps that cost time are worth it then.
+pub fn resident_memory_is_large() -> bool {
+    own_resident_bytes().is_none_or(|resident| resident > RELEASE_ABOVE_BYTES)
+}
+
 /// Resident pages that are not shared file pages (the mapped input is not ours to free), in bytes.
 fn own_resident_bytes() -> Option<usize> {
     #[cfg(target_os = "linux")]
