@@ -75,7 +75,7 @@ impl Storage {
     }
 
     /// A fresh staging file path (its directory exists).
-    pub fn staging_file(&self) -> Result<PathBuf> {
+    fn staging_file(&self) -> Result<PathBuf> {
         std::fs::create_dir_all(&self.staging).map_err(|e| {
             ConnectorError::config(format!("cannot create staging directory {}: {e}", self.staging.display()))
         })?;
