@@ -74,6 +74,17 @@ mod tests {
     /// The tests measure the process's resident memory: one at a time.
     static MEASURING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+    const MB: usize = 1 << 20;
+
+    /// Frees 64 MB of blocks below glibc's mmap threshold, so they lived on the heap, and returns a block
+    /// allocated above them: free() alone cannot shrink the heap past it while the caller keeps it.
+    fn free_heap_below_a_kept_block() -> Vec<u8> {
+        let blocks: Vec<Vec<u8>> = (0..2048).map(|i| vec![i as u8 | 1; 32 * 1024]).collect();
+        let above = vec![1u8; 1024];
+        drop(blocks);
+        above
+    }
+
     fn resident_bytes() -> usize {
         let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
         let pages: usize = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
@@ -84,12 +95,7 @@ mod tests {
     #[test]
     fn freed_memory_goes_back_to_the_system() {
         let _one_at_a_time = MEASURING.lock().unwrap_or_else(|e| e.into_inner());
-        const MB: usize = 1 << 20;
-        // 64 MB in blocks below glibc's mmap threshold, so they live on the heap, with a block kept above
-        // them: free() alone cannot shrink the heap past it.
-        let blocks: Vec<Vec<u8>> = (0..2048).map(|i| vec![i as u8 | 1; 32 * 1024]).collect();
-        let above = vec![1u8; 1024];
-        drop(blocks);
+        let above = free_heap_below_a_kept_block();
         let before = resident_bytes();
         release_freed_memory();
         let after = resident_bytes();
@@ -100,10 +106,7 @@ mod tests {
     #[test]
     fn freed_memory_is_kept_for_reuse_below_the_limit_and_returned_above_it() {
         let _one_at_a_time = MEASURING.lock().unwrap_or_else(|e| e.into_inner());
-        const MB: usize = 1 << 20;
-        let blocks: Vec<Vec<u8>> = (0..2048).map(|i| vec![i as u8 | 1; 32 * 1024]).collect();
-        let above = vec![1u8; 1024];
-        drop(blocks);
+        let above = free_heap_below_a_kept_block();
         let before = resident_bytes();
         release_freed_memory_above(usize::MAX);
         let kept = resident_bytes();
