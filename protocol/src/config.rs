@@ -50,9 +50,9 @@ pub fn schema_problems(schema: &Value, instance: &Value) -> Result<Vec<String>> 
         .map_err(|e| ConnectorError::system(format!("the connector's spec is not a valid JSON schema: {e}")))?;
     let mut out = Vec::new();
     for err in validator.iter_errors(instance) {
-        let pointer = err.instance_path.to_string();
+        let pointer = err.instance_path().to_string();
         let pointer = if pointer.is_empty() { "/".to_string() } else { pointer };
-        out.push(format!("at {pointer}: {}", describe(&err.kind)));
+        out.push(format!("at {pointer}: {}", describe(err.kind())));
     }
     Ok(out)
 }

@@ -110,7 +110,7 @@ pub fn property_at<'a>(schema: &'a Value, path: &[String]) -> Option<&'a Value> 
 /// Problems found by Draft-7 meta-validation and compilation of `schema` (empty = valid).
 pub fn draft7_problems(schema: &Value) -> Vec<String> {
     if let Err(e) = jsonschema::draft7::meta::validate(schema) {
-        return vec![format!("not a valid Draft-7 schema: {e} at {}", e.instance_path)];
+        return vec![format!("not a valid Draft-7 schema: {e} at {}", e.instance_path())];
     }
     match jsonschema::draft7::new(schema) {
         Ok(_) => Vec::new(),
@@ -145,7 +145,7 @@ pub fn violations(validator: &jsonschema::Validator, instance: &Value) -> Vec<St
     validator
         .iter_errors(instance)
         .map(|e| {
-            let p = e.instance_path.to_string();
+            let p = e.instance_path().to_string();
             format!("at {}: {e}", if p.is_empty() { "/" } else { &p })
         })
         .collect()

@@ -221,7 +221,7 @@ pub fn assert_records_valid(catalog: &Value, run: &Run) {
         for r in run.records(name) {
             let data = &r["data"];
             let errors: Vec<String> =
-                validator.iter_errors(data).map(|e| format!("{} at {}", e, e.instance_path)).collect();
+                validator.iter_errors(data).map(|e| format!("{} at {}", e, e.instance_path())).collect();
             assert!(errors.is_empty(), "stream {name}: record {data} does not match its schema: {errors:?}");
             for k in data.as_object().unwrap().keys() {
                 assert!(props.contains_key(k), "stream {name}: undeclared field {k:?} in {data}");
