@@ -131,6 +131,7 @@ pub async fn write(
         at_boundary: true,
         commit_requested: false,
         in_flight: None,
+        input_ended: false,
         lines_before: 0,
         summary: SyncSummary::default(),
     };
@@ -173,6 +174,7 @@ pub async fn write(
         if !reorder.is_empty() {
             return Err(ConnectorError::system("input pipeline ended with chunks missing"));
         }
+        merger.input_ended = true;
         merger.commit_all().await?;
         merger.finalise(catalog).await
     }
@@ -774,7 +776,7 @@ impl StreamSink {
     /// Close the open file and make it visible under its final key.
     async fn commit(&mut self, storage: &Arc<Storage>) -> Result<Option<String>> {
         match self.take_for_commit(storage).await? {
-            Some(file) => commit_file(storage.clone(), file).await.map(Some),
+            Some(file) => commit_file(storage.clone(), file, false).await.map(Some),
             None => Ok(None),
         }
     }
@@ -825,13 +827,18 @@ struct FileToCommit {
 
 /// Flush the file's last row group and footer, sync it, and make it visible under its key (rename or
 /// upload). The flush waits for encoding threads and the sync for the disk, so both run off the runtime.
-async fn commit_file(storage: Arc<Storage>, file: FileToCommit) -> Result<String> {
+/// The sync's last commit (`last_of_sync`) hands freed memory back while it waits for the disk or upload:
+/// at exit, unmapping it came after the last message (about 5 ms, 0.7% of a 1M-record sync).
+async fn commit_file(storage: Arc<Storage>, file: FileToCommit, last_of_sync: bool) -> Result<String> {
     let FileToCommit { open, key, generation, stream } = file;
     let OpenFile { staged, writer, rows } = open;
     let finish_staged = staged.clone();
     let finished = tokio::task::spawn_blocking(move || -> std::result::Result<(), String> {
         let buf = writer.into_inner().map_err(|e| e.to_string())?;
         let file = buf.into_inner().map_err(|e| e.to_string())?;
+        if last_of_sync {
+            drop(destination_core::memory::release_freed_memory_in_background());
+        }
         file.finish().map_err(|e| e.to_string())
     })
     .await
@@ -867,6 +874,8 @@ struct Merger<'a, 'o> {
     commit_requested: bool,
     /// At most one commit runs beside the pipeline.
     in_flight: Option<InFlight>,
+    /// The input is read to its end: the next commit is the last.
+    input_ended: bool,
     /// Input lines of the chunks processed so far.
     lines_before: u64,
     summary: SyncSummary,
@@ -989,10 +998,12 @@ impl Merger<'_, '_> {
             let storage = self.storage.clone();
             let tracker = self.tracker.clone();
             let position = self.tracker().position();
+            let last = files.len() - 1;
+            let input_ended = self.input_ended;
             let task = tokio::spawn(async move {
                 let mut keys = Vec::with_capacity(files.len());
-                for file in files {
-                    keys.push(commit_file(storage.clone(), file).await?);
+                for (i, file) in files.into_iter().enumerate() {
+                    keys.push(commit_file(storage.clone(), file, input_ended && i == last).await?);
                 }
                 // Acknowledge at once: the time between a file becoming visible and its states being sent is
                 // when a crash makes the platform send those records again.
