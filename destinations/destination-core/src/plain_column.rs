@@ -246,18 +246,42 @@ const STRING_LEVEL_1_HASH_LOG: u32 = 12;
 /// the size, names 14% faster and smaller, but JSON text 6% larger and sequential ids 15% larger.
 const ACCELERATED_HASH_LOG: u32 = 11;
 const ACCELERATED_TARGET_LENGTH: u32 = 2;
+/// Where the accelerated settings were kept, the next big data page is compressed with zstd's acceleration 8
+/// (its match search steps further) and compared with the page before: ids whose bytes do not repeat (random
+/// UUIDs, hashes) lose the 2-3% that the match search found in them and compress about a quarter faster, while
+/// anything with repeats (names, time-ordered ids) grows by 15% or more. A 64 KB sample cannot tell these apart
+/// (random ids vary by 2-4% there), whole pages can.
+const FASTEST_TARGET_LENGTH: u32 = 8;
+/// How much worse (in percent of the earlier page's ratio) the trial page may compress for acceleration 8 to stay:
+/// between the 2-3% random ids lose and the 15% or more that columns with repeats lose.
+const FASTEST_TOLERANCE_PERCENT: usize = 4;
+/// Pages smaller than this take no part in the trial: their ratios vary too much to compare.
+const FASTEST_MIN_PAGE: usize = 256 << 10;
 /// How much of the first data page both settings compress to choose between them (and the least worth it).
 const ACCELERATION_SAMPLE: usize = 64 << 10;
 const ACCELERATION_MIN_SAMPLE: usize = 16 << 10;
 
 /// zstd for one column's pages (one context, reused). A string column at level 1 compresses a sample of its
 /// first data page with its usual settings and with the accelerated ones, and keeps the accelerated ones for
-/// the chunk when they give at most 1% more bytes.
+/// the chunk when they give at most 1% more bytes; it then tries acceleration 8 on one page
+/// ([`FASTEST_TARGET_LENGTH`]).
 struct PageCompressor {
     zstd: zstd::bulk::Compressor<'static>,
     /// The choice is still to be made on the first data page.
     try_accelerated: bool,
     accelerated: bool,
+    fastest: FastestTrial,
+}
+
+/// Where the trial of [`FASTEST_TARGET_LENGTH`] stands.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum FastestTrial {
+    /// Waiting for a big page compressed with the accelerated settings.
+    NotYet,
+    /// The next big page is compressed with acceleration 8; the last one gave (compressed, uncompressed).
+    Trying(usize, usize),
+    Kept,
+    Rejected,
 }
 
 impl PageCompressor {
@@ -267,7 +291,37 @@ impl PageCompressor {
         if strings_at_level_1 {
             zstd.set_parameter(CParameter::HashLog(STRING_LEVEL_1_HASH_LOG)).ok()?;
         }
-        Some(PageCompressor { zstd, try_accelerated: strings_at_level_1, accelerated: false })
+        Some(PageCompressor {
+            zstd,
+            try_accelerated: strings_at_level_1,
+            accelerated: false,
+            fastest: FastestTrial::NotYet,
+        })
+    }
+
+    /// After a data page of `uncompressed` bytes compressed to `compressed`: start or settle the trial of
+    /// acceleration 8 (see [`FASTEST_TARGET_LENGTH`]).
+    fn after_data_page(&mut self, uncompressed: usize, compressed: usize) -> Result<()> {
+        if !self.accelerated || uncompressed < FASTEST_MIN_PAGE {
+            return Ok(());
+        }
+        match self.fastest {
+            FastestTrial::NotYet => {
+                self.fastest = FastestTrial::Trying(compressed, uncompressed);
+                self.zstd.set_parameter(CParameter::TargetLength(FASTEST_TARGET_LENGTH))?;
+            }
+            FastestTrial::Trying(before_compressed, before_uncompressed) => {
+                // compressed / uncompressed <= before ratio * (1 + tolerance), in integers.
+                let keep = compressed * before_uncompressed * 100
+                    <= before_compressed * uncompressed * (100 + FASTEST_TOLERANCE_PERCENT);
+                self.fastest = if keep { FastestTrial::Kept } else { FastestTrial::Rejected };
+                if !keep {
+                    self.zstd.set_parameter(CParameter::TargetLength(ACCELERATED_TARGET_LENGTH))?;
+                }
+            }
+            FastestTrial::Kept | FastestTrial::Rejected => {}
+        }
+        Ok(())
     }
 
     /// Before the first data page: keep the accelerated settings if they cost at most 1% of the sample's size.
@@ -642,6 +696,9 @@ impl PlainColumnWriter {
             compressor.choose(page_body)?;
         }
         let body = compress(self.compressor.as_mut(), page_body)?;
+        if let Some(compressor) = self.compressor.as_mut() {
+            compressor.after_data_page(uncompressed, body.len())?;
+        }
         let page = Page::DataPage {
             buf: body,
             num_values: entries as u32,
@@ -1102,6 +1159,68 @@ mod tests {
             let compressed = compress(Some(&mut compressor), page).unwrap();
             assert_eq!(&zstd::bulk::decompress(&compressed, page.len()).unwrap(), page);
         }
+    }
+
+    /// Compresses `pages` as a column's data pages in turn; returns the compressed sizes.
+    fn compress_pages(compressor: &mut PageCompressor, pages: &[Vec<u8>]) -> Vec<usize> {
+        compressor.choose(&pages[0]).unwrap();
+        pages
+            .iter()
+            .map(|page| {
+                let compressed = compress(Some(&mut *compressor), page).unwrap();
+                assert_eq!(&zstd::bulk::decompress(&compressed, page.len()).unwrap(), page);
+                compressor.after_data_page(page.len(), compressed.len()).unwrap();
+                compressed.len()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn random_ids_keep_the_fastest_settings_after_a_page_on_trial_and_names_do_not() {
+        let mut next = crate::tests::xorshift(0x5851_F42D_4C95_7F2D);
+        let ids: Vec<Vec<u8>> = (0..4)
+            .map(|_| {
+                plain_page((0..10_000).map(|_| {
+                    let (a, b) = (next(), next());
+                    format!(
+                        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+                        a >> 32,
+                        a & 0xffff,
+                        b >> 52,
+                        b >> 36 & 0xffff,
+                        b & 0xffff_ffff_ffff
+                    )
+                }))
+            })
+            .collect();
+        let words = ["Mineralwolle", "Beton", "Ziegel", "Holzfaser", "Stahl", "Glas", "Gips", "Kalksandstein"];
+        let names: Vec<Vec<u8>> = (0..4)
+            .map(|_| plain_page((0..20_000).map(|_| format!("{} {}", words[(next() % 8) as usize], next() % 10_000))))
+            .collect();
+        assert!(ids[0].len() >= FASTEST_MIN_PAGE && names[0].len() >= FASTEST_MIN_PAGE);
+
+        let mut compressor = PageCompressor::new(1, Layout::Bytes).unwrap();
+        let sizes = compress_pages(&mut compressor, &ids);
+        assert_eq!(compressor.fastest, FastestTrial::Kept, "random ids: {sizes:?}");
+        // The kept settings cost at most the tolerance on the pages after the trial.
+        assert!(sizes[3] * 100 <= sizes[0] * (100 + FASTEST_TOLERANCE_PERCENT), "{sizes:?}");
+
+        let mut compressor = PageCompressor::new(1, Layout::Bytes).unwrap();
+        let sizes = compress_pages(&mut compressor, &names);
+        assert!(compressor.accelerated, "names keep the accelerated settings: {sizes:?}");
+        assert_eq!(compressor.fastest, FastestTrial::Rejected, "names: {sizes:?}");
+        // Back on the accelerated settings after the trial page: as small as the page before it.
+        assert!(sizes[2] * 100 <= sizes[0] * 101 && sizes[1] > sizes[2], "{sizes:?}");
+
+        // No trial without the accelerated settings, nor on small pages.
+        let mut compressor = PageCompressor::new(3, Layout::Bytes).unwrap();
+        compress_pages(&mut compressor, &ids);
+        assert_eq!(compressor.fastest, FastestTrial::NotYet);
+        let small: Vec<Vec<u8>> = ids.iter().map(|page| page[..FASTEST_MIN_PAGE / 2].to_vec()).collect();
+        let mut compressor = PageCompressor::new(1, Layout::Bytes).unwrap();
+        compress_pages(&mut compressor, &small);
+        assert!(compressor.accelerated);
+        assert_eq!(compressor.fastest, FastestTrial::NotYet);
     }
 
     #[test]
