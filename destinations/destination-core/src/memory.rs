@@ -49,7 +49,7 @@ pub fn release_freed_memory_when_large() {
 }
 
 fn release_freed_memory_above(limit: usize) {
-    if own_resident_bytes().is_none_or(|resident| resident > limit) {
+    if resident_memory_above(limit) {
         release_freed_memory();
     }
 }
@@ -57,7 +57,12 @@ fn release_freed_memory_above(limit: usize) {
 /// Whether the process's own resident memory is above [`RELEASE_ABOVE_BYTES`] (always, where it is not
 /// known): memory-saving steps that cost time are worth it then.
 pub fn resident_memory_is_large() -> bool {
-    own_resident_bytes().is_none_or(|resident| resident > RELEASE_ABOVE_BYTES)
+    resident_memory_above(RELEASE_ABOVE_BYTES)
+}
+
+/// Own resident memory above `limit`, or not known.
+fn resident_memory_above(limit: usize) -> bool {
+    own_resident_bytes().is_none_or(|resident| resident > limit)
 }
 
 /// Resident pages that are not shared file pages (the mapped input is not ours to free), in bytes.

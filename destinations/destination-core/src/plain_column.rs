@@ -299,7 +299,7 @@ impl PageCompressor {
         })
     }
 
-    /// After a data page of `uncompressed` bytes compressed to `compressed`: start or settle the trial of
+    /// After a PLAIN data page of `uncompressed` bytes compressed to `compressed`: start or settle the trial of
     /// acceleration 8 (see [`FASTEST_TARGET_LENGTH`]).
     fn after_data_page(&mut self, uncompressed: usize, compressed: usize) -> Result<()> {
         if !self.accelerated || uncompressed < FASTEST_MIN_PAGE {
@@ -696,7 +696,8 @@ impl PlainColumnWriter {
             compressor.choose(page_body)?;
         }
         let body = compress(self.compressor.as_mut(), page_body)?;
-        if let Some(compressor) = self.compressor.as_mut() {
+        // The trial compares PLAIN pages only: a dictionary's index pages compress quite differently.
+        if let Some(compressor) = self.compressor.as_mut().filter(|_| encoding == Encoding::PLAIN) {
             compressor.after_data_page(uncompressed, body.len())?;
         }
         let page = Page::DataPage {

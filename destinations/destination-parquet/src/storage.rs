@@ -331,7 +331,7 @@ pub fn prefix_of(bucket_path: &str) -> String {
 }
 
 /// Growth of a staging file between two requests to start writing it to disk. At 2 MB rather than 8 MB, the
-/// last file's sync waited 0.5 ms instead of 4-5 ms (1M records; the step costs nothing measurable before).
+/// last file's sync waited 0.5 ms instead of 4-5 ms (1M records); the extra requests cost nothing measurable.
 const WRITE_BACK_STEP_BYTES: u64 = 2 << 20;
 
 /// A staging file being written. On local storage, where the committed file must be durable, its pages are
