@@ -875,18 +875,23 @@ impl EncodedPages {
     }
 }
 
+thread_local! {
+    /// Each thread compresses into one reused buffer, and a page keeps a copy of exactly its compressed size.
+    /// A page-sized buffer per page, shrunk in place, left a hole behind every page kept until its row group
+    /// closed, and the heaps grew from file to file: at 2M records the peak RSS was 108-119 MB, with the copy
+    /// 100-107 MB (1M records: 87-94 MB either way), at no measurable cost in time.
+    static COMPRESSED_SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// `body` compressed with `compressor` (zstd), or copied when the column is not compressed.
 fn compress(compressor: Option<&mut PageCompressor>, body: &[u8]) -> Result<Bytes> {
     Ok(match compressor {
-        Some(c) => {
-            // A buffer per page, handed on without a copy: kept per column it would double the memory of wide
-            // tables (one page-sized buffer for each of hundreds of columns).
-            let mut compressed = Vec::with_capacity(zstd::zstd_safe::compress_bound(body.len()));
-            c.zstd.compress_to_buffer(body, &mut compressed)?;
-            // The page is kept until its row group is written: give the unused room back (in place).
-            compressed.shrink_to_fit();
-            Bytes::from(compressed)
-        }
+        Some(c) => COMPRESSED_SCRATCH.with_borrow_mut(|scratch| -> Result<Bytes> {
+            scratch.clear();
+            scratch.reserve(zstd::zstd_safe::compress_bound(body.len()));
+            c.zstd.compress_to_buffer(body, scratch)?;
+            Ok(Bytes::copy_from_slice(scratch))
+        })?,
         None => Bytes::copy_from_slice(body),
     })
 }
