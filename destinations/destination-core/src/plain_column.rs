@@ -46,6 +46,10 @@ const MAX_PAGE_ROWS: usize = 1 << 20;
 /// wherever the prefixes differ (a zero pad sorts like the end of the shorter string), so only equal prefixes
 /// need the whole comparison.
 fn prefix(v: &[u8]) -> u64 {
+    // One load for the usual value of 8 bytes or more (a copy of variable length is a `memcpy` call).
+    if let Some(head) = v.first_chunk::<8>() {
+        return u64::from_be_bytes(*head);
+    }
     let mut head = [0u8; 8];
     let n = v.len().min(8);
     head[..n].copy_from_slice(&v[..n]);
