@@ -1,7 +1,8 @@
 //! The write pipeline.
 //!
 //! ```text
-//! stdin -> pump thread -> chunker thread --(chunks of whole lines, numbered)--> dispatcher
+//! stdin -> reading thread (a pipe), mapped chunks (a regular file) or pump + chunker threads (other readers)
+//!   --(chunks of whole lines, numbered)--> dispatcher
 //!   --(a decode task per chunk, at most MAX_CHUNKS_IN_FLIGHT)--> worker pool (one thread per core)
 //!   workers: envelope decode + record data -> Arrow (destination-core), per chunk and stream
 //!   --(results, any order)--> merger (this task): reorders by chunk number, feeds the observer and the
