@@ -582,6 +582,13 @@ fn spawn_stdin_chunks(jobs_tx: mpsc::SyncSender<Job>, pool: Arc<Mutex<Vec<Vec<u8
                     if e.kind() == std::io::ErrorKind::Interrupted {
                         continue;
                     }
+                    if e.kind() == std::io::ErrorKind::WouldBlock {
+                        // Stdin was left non-blocking by whoever started us: wait for input as a read would,
+                        // or until whole lines waiting are due.
+                        let due = lines_since.map(|since| CHUNK_MAX_WAIT.saturating_sub(since.elapsed()));
+                        readable_within(fd, due.unwrap_or(CHUNK_MAX_WAIT));
+                        continue;
+                    }
                     // As on the reader path: what was read goes on, then the error.
                     if send(buf, &mut seq) {
                         let _ = jobs_tx

@@ -445,6 +445,48 @@ fn a_paused_source_gets_its_state_acknowledged_after_max_ack_delay() {
     assert_eq!(ids_under(&read_local(&root), "base/s/"), [1, 3]);
 }
 
+#[cfg(target_os = "linux")]
+#[test]
+fn stdin_left_non_blocking_by_the_parent_is_waited_on_not_an_error() {
+    use std::io::Write;
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("out");
+    let cat = catalog(vec![stream("s", None, simple_schema(), "append", None)]);
+    std::fs::write(dir.path().join("config.json"), config(&root).to_string()).unwrap();
+    std::fs::write(dir.path().join("catalog.json"), cat.to_string()).unwrap();
+    // A pipe whose read end is non-blocking, as event loops may leave the stdin they hand on.
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills both descriptors, each owned exactly once below; fcntl only changes the read end's flags.
+    let (read_end, write_end) = unsafe {
+        assert_eq!(libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC), 0);
+        let flags = libc::fcntl(fds[0], libc::F_GETFL);
+        assert_eq!(libc::fcntl(fds[0], libc::F_SETFL, flags | libc::O_NONBLOCK), 0);
+        (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1]))
+    };
+    let child = std::process::Command::new(binary())
+        .args(["write", "--config"])
+        .arg(dir.path().join("config.json"))
+        .arg("--catalog")
+        .arg(dir.path().join("catalog.json"))
+        .stdin(std::process::Stdio::from(read_end))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut source = std::fs::File::from(write_end);
+    // Nothing to read at first, then two bursts with a pause between.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    source.write_all(&lines(&[record("s", None, 1), state("s", None, 1)])).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    source.write_all(&lines(&[record("s", None, 2), state("s", None, 2)])).unwrap();
+    drop(source);
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert_eq!(stdout.matches("\"type\":\"STATE\"").count(), 2, "{stdout}");
+    assert_eq!(ids_under(&read_local(&root), "base/s/"), [1, 2]);
+}
+
 /// Rows in the complete (renamed) Parquet files under `dir`, from their footers.
 fn visible_rows(dir: &std::path::Path) -> i64 {
     use parquet::file::reader::{FileReader, SerializedFileReader};
