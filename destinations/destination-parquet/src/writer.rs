@@ -518,11 +518,17 @@ fn spawn_stdin_chunks(jobs_tx: mpsc::SyncSender<Job>, pool: Arc<Mutex<Vec<Vec<u8
     std::thread::spawn(move || {
         use std::os::fd::AsRawFd;
         let fd = std::io::stdin().as_raw_fd();
-        // A pipe of 1 MB instead of 64 KB: fewer reads, and fewer wake-ups of the source writing into it.
-        // Nothing changes where stdin is no pipe or the system's limit (`fs.pipe-max-size`) is lower.
+        // A pipe of 1 MB instead of 64 KB: fewer reads, and fewer wake-ups of the source writing into it. A
+        // larger pipe stays as it is; nothing changes where stdin is no pipe or the system's limit
+        // (`fs.pipe-max-size`) is lower.
         #[cfg(target_os = "linux")]
-        // SAFETY: F_SETPIPE_SZ only resizes the pipe's kernel buffer; on anything else it fails harmlessly.
-        let _ = unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, STDIN_PIPE_BYTES) };
+        // SAFETY: F_GETPIPE_SZ and F_SETPIPE_SZ only read and resize the pipe's kernel buffer; on anything else
+        // they fail harmlessly.
+        unsafe {
+            if (0..STDIN_PIPE_BYTES).contains(&libc::fcntl(fd, libc::F_GETPIPE_SZ)) {
+                libc::fcntl(fd, libc::F_SETPIPE_SZ, STDIN_PIPE_BYTES);
+            }
+        }
         let take_buffer = || pool.lock().unwrap_or_else(|e| e.into_inner()).pop().unwrap_or_default();
         let mut buf = take_buffer();
         let mut seq = 0;

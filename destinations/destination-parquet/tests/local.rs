@@ -390,6 +390,11 @@ fn post_sync_hook_profiles_the_written_batches_and_never_fails_the_sync_unless_a
 
 /// `write` of one append stream `s` with `cfg`, stdin and stdout piped, for tests that talk to it as it runs.
 fn spawn_write(dir: &std::path::Path, cfg: &Value) -> std::process::Child {
+    spawn_write_from(dir, cfg, std::process::Stdio::piped())
+}
+
+/// [`spawn_write`] with `stdin` as given.
+fn spawn_write_from(dir: &std::path::Path, cfg: &Value, stdin: std::process::Stdio) -> std::process::Child {
     let cat = catalog(vec![stream("s", None, simple_schema(), "append", None)]);
     std::fs::write(dir.join("config.json"), cfg.to_string()).unwrap();
     std::fs::write(dir.join("catalog.json"), cat.to_string()).unwrap();
@@ -398,10 +403,32 @@ fn spawn_write(dir: &std::path::Path, cfg: &Value) -> std::process::Child {
         .arg(dir.join("config.json"))
         .arg("--catalog")
         .arg(dir.join("catalog.json"))
-        .stdin(std::process::Stdio::piped())
+        .stdin(stdin)
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap()
+}
+
+/// A pipe for a child's stdin, made before the child starts: the read end (non-blocking if asked) and the write
+/// end, with a buffer of `size` bytes if given; `None` when this process may not make a pipe that large.
+#[cfg(target_os = "linux")]
+fn pipe_for_stdin(nonblocking: bool, size: Option<i32>) -> Option<(std::os::fd::OwnedFd, std::fs::File)> {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills both descriptors, each owned exactly once below; fcntl only changes the pipe's flags
+    // and buffer size.
+    unsafe {
+        assert_eq!(libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC), 0);
+        let (read_end, write_end) = (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1]));
+        if nonblocking {
+            let flags = libc::fcntl(fds[0], libc::F_GETFL);
+            assert_eq!(libc::fcntl(fds[0], libc::F_SETFL, flags | libc::O_NONBLOCK), 0);
+        }
+        if size.is_some_and(|size| libc::fcntl(fds[1], libc::F_SETPIPE_SZ, size) < size) {
+            return None;
+        }
+        Some((read_end, std::fs::File::from(write_end)))
+    }
 }
 
 #[test]
@@ -449,31 +476,11 @@ fn a_paused_source_gets_its_state_acknowledged_after_max_ack_delay() {
 #[test]
 fn stdin_left_non_blocking_by_the_parent_is_waited_on_not_an_error() {
     use std::io::Write;
-    use std::os::fd::{FromRawFd, OwnedFd};
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("out");
-    let cat = catalog(vec![stream("s", None, simple_schema(), "append", None)]);
-    std::fs::write(dir.path().join("config.json"), config(&root).to_string()).unwrap();
-    std::fs::write(dir.path().join("catalog.json"), cat.to_string()).unwrap();
     // A pipe whose read end is non-blocking, as event loops may leave the stdin they hand on.
-    let mut fds = [0; 2];
-    // SAFETY: pipe2 fills both descriptors, each owned exactly once below; fcntl only changes the read end's flags.
-    let (read_end, write_end) = unsafe {
-        assert_eq!(libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC), 0);
-        let flags = libc::fcntl(fds[0], libc::F_GETFL);
-        assert_eq!(libc::fcntl(fds[0], libc::F_SETFL, flags | libc::O_NONBLOCK), 0);
-        (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1]))
-    };
-    let child = std::process::Command::new(binary())
-        .args(["write", "--config"])
-        .arg(dir.path().join("config.json"))
-        .arg("--catalog")
-        .arg(dir.path().join("catalog.json"))
-        .stdin(std::process::Stdio::from(read_end))
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut source = std::fs::File::from(write_end);
+    let (read_end, mut source) = pipe_for_stdin(true, None).unwrap();
+    let child = spawn_write_from(dir.path(), &config(&root), read_end.into());
     // Nothing to read at first, then two bursts with a pause between.
     std::thread::sleep(std::time::Duration::from_millis(300));
     source.write_all(&lines(&[record("s", None, 1), state("s", None, 1)])).unwrap();
@@ -485,6 +492,41 @@ fn stdin_left_non_blocking_by_the_parent_is_waited_on_not_an_error() {
     assert!(output.status.success(), "{stdout}");
     assert_eq!(stdout.matches("\"type\":\"STATE\"").count(), 2, "{stdout}");
     assert_eq!(ids_under(&read_local(&root), "base/s/"), [1, 2]);
+}
+
+/// The pipe buffer of `write`'s stdin once it has acknowledged a state, when the pipe had `given` bytes before
+/// (`None`: the default); `None` when this process may not make a pipe that large.
+#[cfg(target_os = "linux")]
+fn stdin_pipe_size_after_a_state(given: Option<i32>) -> Option<i32> {
+    use std::io::{BufRead, Write};
+    use std::os::fd::AsRawFd;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(&dir.path().join("out"));
+    cfg["max_ack_delay_seconds"] = json!(1);
+    let (read_end, mut stdin) = pipe_for_stdin(false, given)?;
+    let mut child = spawn_write_from(dir.path(), &cfg, read_end.into());
+    stdin.write_all(&lines(&[record("s", None, 1), state("s", None, 1)])).unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("\"STATE\"") {
+        line.clear();
+        assert_ne!(stdout.read_line(&mut line).unwrap(), 0, "the state is acknowledged while stdin is open");
+    }
+    // SAFETY: F_GETPIPE_SZ only reads the pipe's buffer size.
+    let size = unsafe { libc::fcntl(stdin.as_raw_fd(), libc::F_GETPIPE_SZ) };
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+    Some(size)
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn stdin_pipe_grows_to_1_mb_and_a_larger_one_is_kept() {
+    assert_eq!(stdin_pipe_size_after_a_state(None), Some(1 << 20));
+    // Above `fs.pipe-max-size` (1 MB by default) only a privileged process may go.
+    if let Some(size) = stdin_pipe_size_after_a_state(Some(4 << 20)) {
+        assert_eq!(size, 4 << 20);
+    }
 }
 
 /// Rows in the complete (renamed) Parquet files under `dir`, from their footers.
