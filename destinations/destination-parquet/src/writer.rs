@@ -507,6 +507,54 @@ fn release_mapped(map: &memmap2::Mmap, range: std::ops::Range<usize>) {
 
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
+/// Hands the read input on as numbered chunks (both read paths): a UTF-8 BOM at the start of the input is
+/// dropped, empty chunks are skipped.
+struct ChunkSender {
+    jobs: mpsc::SyncSender<Job>,
+    next: u64,
+    at_input_start: bool,
+}
+
+impl ChunkSender {
+    /// Hand `bytes` on as the next chunk; false when the pipeline has stopped taking chunks.
+    fn send(&mut self, mut bytes: Vec<u8>) -> bool {
+        if self.at_input_start && !bytes.is_empty() {
+            self.at_input_start = false;
+            if bytes.starts_with(UTF8_BOM) {
+                bytes.drain(..UTF8_BOM.len());
+            }
+        }
+        if bytes.is_empty() {
+            return true;
+        }
+        let job = Job::Chunk(Chunk { seq: self.next, bytes: ChunkBytes::Owned(bytes) });
+        self.next += 1;
+        self.jobs.send(job).is_ok()
+    }
+
+    /// Reading stdin failed after the chunks handed on.
+    fn fail(&self, e: std::io::Error) {
+        let _ = self.jobs.send(Job::Failed(self.next, ConnectorError::transient(format!("cannot read stdin: {e}"))));
+    }
+}
+
+/// The whole lines of `buf` (all of it if `all`), handed on as they are (no copy of the input); `buf` becomes a
+/// buffer from `pool` holding the partial last line. Buffers come back through the pool, as fresh multi-MB
+/// allocations fragment the allocator.
+fn take_whole_lines(buf: &mut Vec<u8>, all: bool, pool: &Mutex<Vec<Vec<u8>>>) -> Vec<u8> {
+    let cut = if all { buf.len() } else { memchr::memrchr(b'\n', buf).map_or(0, |i| i + 1) };
+    let mut rest = take_pooled(pool);
+    rest.extend_from_slice(&buf[cut..]);
+    let mut bytes = std::mem::replace(buf, rest);
+    bytes.truncate(cut);
+    bytes
+}
+
+/// A chunk buffer back from the pipeline, or a new one.
+fn take_pooled(pool: &Mutex<Vec<Vec<u8>>>) -> Vec<u8> {
+    pool.lock().unwrap_or_else(|e| e.into_inner()).pop().unwrap_or_default()
+}
+
 /// Stdin that is not a mapped regular file (a pipe, as the platform feeds a destination, a socket or a
 /// terminal): one thread reads straight into the chunk being filled and cuts it at line ends. The reader path
 /// below copied every read into a shared buffer and woke a second thread for it (2% of the CPU time and a
@@ -529,34 +577,16 @@ fn spawn_stdin_chunks(jobs_tx: mpsc::SyncSender<Job>, pool: Arc<Mutex<Vec<Vec<u8
                 libc::fcntl(fd, libc::F_SETPIPE_SZ, STDIN_PIPE_BYTES);
             }
         }
-        let take_buffer = || pool.lock().unwrap_or_else(|e| e.into_inner()).pop().unwrap_or_default();
-        let mut buf = take_buffer();
-        let mut seq = 0;
-        let mut first = true;
+        let mut chunks = ChunkSender { jobs: jobs_tx, next: 0, at_input_start: true };
+        let mut buf = take_pooled(&pool);
         // When the first whole line of `buf` arrived.
         let mut lines_since: Option<Instant> = None;
-        let mut send = |mut bytes: Vec<u8>, seq: &mut u64| -> bool {
-            if std::mem::take(&mut first) && bytes.starts_with(UTF8_BOM) {
-                bytes.drain(..UTF8_BOM.len());
-            }
-            if bytes.is_empty() {
-                return true;
-            }
-            *seq += 1;
-            jobs_tx.send(Job::Chunk(Chunk { seq: *seq - 1, bytes: ChunkBytes::Owned(bytes) })).is_ok()
-        };
         loop {
             if let Some(since) = lines_since {
                 let waited = since.elapsed();
                 if buf.len() >= CHUNK_BYTES || waited >= CHUNK_MAX_WAIT {
-                    // Hand on the whole lines; the partial last one starts the next chunk.
-                    let cut = memchr::memrchr(b'\n', &buf).map_or(0, |i| i + 1);
-                    let mut rest = take_buffer();
-                    rest.extend_from_slice(&buf[cut..]);
-                    let mut bytes = std::mem::replace(&mut buf, rest);
-                    bytes.truncate(cut);
                     lines_since = None;
-                    if !send(bytes, &mut seq) {
+                    if !chunks.send(take_whole_lines(&mut buf, false, &pool)) {
                         return;
                     }
                     continue;
@@ -573,7 +603,7 @@ fn spawn_stdin_chunks(jobs_tx: mpsc::SyncSender<Job>, pool: Arc<Mutex<Vec<Vec<u8
             let read = unsafe { libc::read(fd, buf.as_mut_ptr().add(filled).cast(), want) };
             match read {
                 0 => {
-                    let _ = send(buf, &mut seq);
+                    chunks.send(buf);
                     return;
                 }
                 n if n > 0 => {
@@ -596,9 +626,8 @@ fn spawn_stdin_chunks(jobs_tx: mpsc::SyncSender<Job>, pool: Arc<Mutex<Vec<Vec<u8
                         continue;
                     }
                     // As on the reader path: what was read goes on, then the error.
-                    if send(buf, &mut seq) {
-                        let _ = jobs_tx
-                            .send(Job::Failed(seq, ConnectorError::transient(format!("cannot read stdin: {e}"))));
+                    if chunks.send(buf) {
+                        chunks.fail(e);
                     }
                     return;
                 }
@@ -676,8 +705,7 @@ fn spawn_reader_chunks(
     std::thread::spawn(move || {
         let pool = chunker_pool;
         let (lock, data_ready, space_ready) = &*shared;
-        let mut seq = first_seq;
-        let mut first = input_start;
+        let mut chunks = ChunkSender { jobs: jobs_tx, next: first_seq, at_input_start: input_start };
         loop {
             let mut p = lock.lock().unwrap_or_else(|e| e.into_inner());
             let waiting_since = Instant::now();
@@ -692,32 +720,17 @@ fn spawn_reader_chunks(
                 let timeout = CHUNK_MAX_WAIT.saturating_sub(waited).max(Duration::from_millis(10));
                 p = data_ready.wait_timeout(p, timeout).unwrap_or_else(|e| e.into_inner()).0;
             }
-            let cut = if p.eof { p.buf.len() } else { memchr::memrchr(b'\n', &p.buf).map_or(0, |i| i + 1) };
-            // Hand the buffer itself on and keep only the partial last line (no copy of the whole input);
-            // buffers come back through the pool, as fresh multi-MB allocations fragment the allocator.
-            let mut rest = pool.lock().unwrap_or_else(|e| e.into_inner()).pop().unwrap_or_default();
-            rest.extend_from_slice(&p.buf[cut..]);
-            let mut bytes = std::mem::replace(&mut p.buf, rest);
-            bytes.truncate(cut);
-            let eof = p.eof && p.buf.is_empty();
+            let eof = p.eof;
+            let bytes = take_whole_lines(&mut p.buf, eof, &pool);
+            let eof = eof && p.buf.is_empty();
             let error = if eof { p.error.take() } else { None };
             space_ready.notify_one();
             drop(p);
-            if first && !bytes.is_empty() {
-                first = false;
-                if bytes.starts_with(UTF8_BOM) {
-                    bytes.drain(..UTF8_BOM.len());
-                }
-            }
-            if !bytes.is_empty() {
-                let job = Job::Chunk(Chunk { seq, bytes: ChunkBytes::Owned(bytes) });
-                seq += 1;
-                if jobs_tx.send(job).is_err() {
-                    return;
-                }
+            if !chunks.send(bytes) {
+                return;
             }
             if let Some(e) = error {
-                let _ = jobs_tx.send(Job::Failed(seq, ConnectorError::transient(format!("cannot read stdin: {e}"))));
+                chunks.fail(e);
                 return;
             }
             if eof {
