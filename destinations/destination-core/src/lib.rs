@@ -58,6 +58,7 @@ pub mod builder;
 mod dict_column;
 pub mod memory;
 pub mod names;
+pub mod page_spill;
 pub mod parquet_file;
 mod plain_column;
 pub mod s3;

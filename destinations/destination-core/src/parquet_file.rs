@@ -12,6 +12,7 @@
 //! of flat items (`_airbyte_meta`) (PLAIN, with or without a dictionary) are encoded by [`PlainColumnWriter`],
 //! whose pages may be cut at other rows and whose page index carries no level histograms.
 
+use crate::page_spill::PageSpill;
 use crate::plain_column::{EncodedPages, PlainColumnWriter};
 use arrow::array::{Array, ArrayRef, AsArray, ListArray, RecordBatch};
 use arrow::datatypes::{DataType, Field, Fields, Float64Type, Int64Type, SchemaRef};
@@ -328,6 +329,8 @@ pub struct ParquetFileWriter<W: Write + Send> {
     own_encoder: bool,
     /// Per top-level field, its leaves as the own encoder would take them ([`own_leaf_sources`]).
     own_sources: Vec<Option<Vec<(LeafSource, DataType)>>>,
+    /// Where the own encoder's pages wait for their row group to close ([`Self::spill_pages`]).
+    page_spill: Option<Arc<PageSpill>>,
 }
 
 impl<W: Write + Send> ParquetFileWriter<W> {
@@ -355,7 +358,15 @@ impl<W: Write + Send> ParquetFileWriter<W> {
             max_row_group_rows,
             own_encoder: std::env::var("DESTINATION_OWN_PAGE_ENCODER").map_or(true, |v| v != "0"),
             own_sources,
+            page_spill: None,
         })
+    }
+
+    /// Keep the open row group's pages in `spill` rather than in memory (the columns [`PlainColumnWriter`]
+    /// encodes; see [`crate::page_spill`]).
+    pub fn spill_pages(mut self, spill: Arc<PageSpill>) -> Self {
+        self.page_spill = Some(spill);
+        self
     }
 
     /// Queue a batch for encoding; a full row group (by the properties' row limit) is flushed.
@@ -459,6 +470,9 @@ impl<W: Write + Send> ParquetFileWriter<W> {
             }
         }
         row_group.close()?;
+        if let Some(spill) = &self.page_spill {
+            spill.clear()?;
+        }
         Ok(())
     }
 
@@ -499,7 +513,8 @@ impl<W: Write + Send> ParquetFileWriter<W> {
                     .iter()
                     .zip(sources)
                     .map(|((leaf, _), (_, data_type))| {
-                        let writer = PlainColumnWriter::try_new(descriptors.column(*leaf), data_type, &self.props)?;
+                        let writer = PlainColumnWriter::try_new(descriptors.column(*leaf), data_type, &self.props)?
+                            .spilling_pages_to(self.page_spill.clone());
                         Some((*leaf, LeafWriter::Plain(Box::new(writer))))
                     })
                     .collect()
@@ -1335,11 +1350,20 @@ mod tests {
         let mut reference = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(props.clone())).unwrap();
         let mut ours = ParquetFileWriter::try_new(Vec::new(), schema.clone(), props.clone(), 2).unwrap();
         assert!(ours.own_encoder, "DESTINATION_OWN_PAGE_ENCODER=0 would make this compare parquet with itself");
+        let spill_dir = tempfile::tempdir().unwrap();
+        let spill = Arc::new(PageSpill::create_in(spill_dir.path()).unwrap());
+        let mut spilling = ParquetFileWriter::try_new(Vec::new(), schema.clone(), props.clone(), 2)
+            .unwrap()
+            .spill_pages(spill.clone());
         for b in batches {
             reference.write(b).unwrap();
             ours.write(b).unwrap();
+            spilling.write(b).unwrap();
         }
         let (expected, ours) = (reference.into_inner().unwrap(), ours.into_inner().unwrap());
+        // Pages that waited in a spill file make the same file as pages kept in memory.
+        assert!(spilling.into_inner().unwrap() == ours, "the file written with a page spill differs");
+        assert!(spill.bytes_appended() as usize > ours.len() / 2, "pages went to the spill");
         let (ours_bytes, expected_bytes) = (Bytes::from(ours.clone()), expected.clone());
         let (want, got) = (concat(&read_all(expected.clone()).0), concat(&read_all(ours.clone()).0));
         // NaN != NaN: compare the columns' printed form.

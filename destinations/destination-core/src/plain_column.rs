@@ -20,6 +20,7 @@
 //! present items through the same value paths.
 
 use crate::dict_column::{encode_hybrid, Dictionary};
+use crate::page_spill::PageSpill;
 use arrow::array::{Array, ArrayRef, AsArray, ListArray};
 use arrow::datatypes::{
     DataType, Date32Type, Float64Type, Int64Type, Time64MicrosecondType, TimeUnit, TimestampMicrosecondType,
@@ -37,6 +38,7 @@ use parquet::file::statistics::{Statistics, ValueStatistics};
 use parquet::file::writer::{SerializedPageWriter, TrackedWrite};
 use parquet::schema::types::{ColumnDescPtr, ColumnPath};
 use std::io::Read;
+use std::sync::Arc;
 use zstd::zstd_safe::{CParameter, ParamSwitch};
 
 /// Rows per page at most, whatever the properties say (bounds the room kept for definition levels).
@@ -715,7 +717,7 @@ impl PlainColumnWriter {
         let (header, body, spec) = serialize_page(CompressedPage::new(page, uncompressed))?;
         // Offsets count from the end of the dictionary page, which may be written after this page.
         let offset = self.pages.len() - self.dictionary_page_len.unwrap_or(0);
-        self.pages.push(header, body);
+        self.pages.push(header, body)?;
         self.uncompressed_size += spec.uncompressed_size as u64;
         self.page_locations.push((offset, spec.compressed_size as i32, rows as i64));
         match self.data_page_encodings.last_mut() {
@@ -771,7 +773,7 @@ impl PlainColumnWriter {
         let (header, body, spec) = serialize_page(CompressedPage::new(page, body.len()))?;
         self.uncompressed_size += spec.uncompressed_size as u64;
         self.dictionary_page_len = Some((header.len() + body.len()) as u64);
-        self.pages.push_front(header, body);
+        self.pages.push_front(header, body)?;
         Ok(())
     }
 
@@ -790,6 +792,12 @@ impl PlainColumnWriter {
             (Layout::Bytes, Some(n)) => (truncate_min(min, n), truncate_max(max, n)),
             _ => ((min, true), (max, true)),
         }
+    }
+
+    /// Keep the chunk's pages in `spill` rather than in memory (before any page is written).
+    pub(crate) fn spilling_pages_to(mut self, spill: Option<Arc<PageSpill>>) -> Self {
+        self.pages = EncodedPages::spilled_to(spill);
+        self
     }
 
     /// Encoded bytes so far, the open page included (for row group and file sizing).
@@ -860,22 +868,68 @@ impl PlainColumnWriter {
     }
 }
 
-/// A column chunk's encoded pages, read back in order by parquet when it splices the chunk into the file.
+/// A column chunk's encoded pages, read back in order by parquet when it splices the chunk into the file: in
+/// memory, or in the file's [`PageSpill`] when it has one.
 #[derive(Default)]
 pub(crate) struct EncodedPages {
-    pages: Vec<Bytes>,
+    segments: Vec<Segment>,
     len: u64,
+    spill: Option<Arc<PageSpill>>,
+}
+
+/// Consecutive bytes of a column chunk.
+#[derive(Clone)]
+enum Segment {
+    Memory(Bytes),
+    Spilled { start: u64, len: u64 },
+}
+
+impl Segment {
+    fn len(&self) -> u64 {
+        match self {
+            Segment::Memory(bytes) => bytes.len() as u64,
+            Segment::Spilled { len, .. } => *len,
+        }
+    }
 }
 
 impl EncodedPages {
-    fn push(&mut self, header: Bytes, body: Bytes) {
-        self.len += (header.len() + body.len()) as u64;
-        self.pages.extend([header, body]);
+    pub(crate) fn spilled_to(spill: Option<Arc<PageSpill>>) -> Self {
+        EncodedPages { spill, ..Default::default() }
     }
-    /// Put a page before the others (a dictionary page written after its data pages).
-    fn push_front(&mut self, header: Bytes, body: Bytes) {
+
+    fn push(&mut self, header: Bytes, body: Bytes) -> Result<()> {
         self.len += (header.len() + body.len()) as u64;
-        self.pages.splice(0..0, [header, body]);
+        match &self.spill {
+            Some(spill) => {
+                let (start, len) = (spill.append(&[&header, &body])?, (header.len() + body.len()) as u64);
+                // A column's pages are usually appended one after another: one segment for the run of them.
+                match self.segments.last_mut() {
+                    Some(Segment::Spilled { start: last, len: last_len }) if *last + *last_len == start => {
+                        *last_len += len
+                    }
+                    _ => self.segments.push(Segment::Spilled { start, len }),
+                }
+            }
+            None => self.segments.extend([Segment::Memory(header), Segment::Memory(body)]),
+        }
+        Ok(())
+    }
+
+    /// Put a page before the others (a dictionary page written after its data pages).
+    fn push_front(&mut self, header: Bytes, body: Bytes) -> Result<()> {
+        self.len += (header.len() + body.len()) as u64;
+        let page = match &self.spill {
+            Some(spill) => {
+                vec![Segment::Spilled {
+                    start: spill.append(&[&header, &body])?,
+                    len: (header.len() + body.len()) as u64,
+                }]
+            }
+            None => vec![Segment::Memory(header), Segment::Memory(body)],
+        };
+        self.segments.splice(0..0, page);
+        Ok(())
     }
 }
 
@@ -948,8 +1002,13 @@ impl ChunkReader for EncodedPages {
     type T = PagesReader;
 
     fn get_read(&self, start: u64) -> Result<PagesReader> {
-        let mut reader = PagesReader { pages: self.pages.clone().into(), skip: start };
-        reader.skip_to_start();
+        let mut reader = PagesReader {
+            segments: self.segments.clone().into(),
+            spill: self.spill.clone(),
+            spilled: Vec::new(),
+            spilled_at: 0,
+        };
+        reader.skip(start);
         Ok(reader)
     }
 
@@ -963,38 +1022,61 @@ impl ChunkReader for EncodedPages {
     }
 }
 
-/// Reads [`EncodedPages`] from an offset on.
+/// Reads [`EncodedPages`] from an offset on. Spilled bytes come in reads of up to [`Self::SPILL_READ`]:
+/// parquet copies a chunk in 8 KB pieces, a system call each.
 pub(crate) struct PagesReader {
-    pages: std::collections::VecDeque<Bytes>,
-    skip: u64,
+    segments: std::collections::VecDeque<Segment>,
+    spill: Option<Arc<PageSpill>>,
+    /// Spilled bytes read ahead, handed out from `spilled_at` on.
+    spilled: Vec<u8>,
+    spilled_at: usize,
 }
 
 impl PagesReader {
-    fn skip_to_start(&mut self) {
-        while let Some(first) = self.pages.front_mut() {
-            if self.skip < first.len() as u64 {
-                let _ = first.split_to(self.skip as usize);
-                self.skip = 0;
+    const SPILL_READ: u64 = 256 << 10;
+
+    fn skip(&mut self, mut skip: u64) {
+        while let Some(first) = self.segments.front_mut() {
+            if skip < first.len() {
+                match first {
+                    Segment::Memory(bytes) => drop(bytes.split_to(skip as usize)),
+                    Segment::Spilled { start, len } => (*start, *len) = (*start + skip, *len - skip),
+                }
                 return;
             }
-            self.skip -= first.len() as u64;
-            self.pages.pop_front();
+            skip -= first.len();
+            self.segments.pop_front();
         }
     }
 }
 
 impl Read for PagesReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        while let Some(first) = self.pages.front_mut() {
-            if first.is_empty() {
-                self.pages.pop_front();
-                continue;
+        loop {
+            if self.spilled_at < self.spilled.len() {
+                let n = (self.spilled.len() - self.spilled_at).min(buf.len());
+                buf[..n].copy_from_slice(&self.spilled[self.spilled_at..self.spilled_at + n]);
+                self.spilled_at += n;
+                return Ok(n);
             }
-            let n = first.len().min(buf.len());
-            buf[..n].copy_from_slice(&first.split_to(n));
-            return Ok(n);
+            match self.segments.front_mut() {
+                None => return Ok(0),
+                Some(segment) if segment.len() == 0 => drop(self.segments.pop_front()),
+                Some(Segment::Memory(bytes)) => {
+                    let n = bytes.len().min(buf.len());
+                    buf[..n].copy_from_slice(&bytes.split_to(n));
+                    return Ok(n);
+                }
+                Some(Segment::Spilled { start, len }) => {
+                    let spill = self.spill.as_ref().ok_or_else(|| std::io::Error::other("spilled pages, no spill"))?;
+                    let n = (*len).min(Self::SPILL_READ);
+                    self.spilled.resize(n as usize, 0);
+                    spill.read_exact_at(&mut self.spilled, *start)?;
+                    self.spilled_at = 0;
+                    (*start, *len) = (*start + n, *len - n);
+                }
+            }
         }
-        Ok(0)
     }
 }
 

@@ -6,12 +6,14 @@
 //! per column until it overflowed. Here a file's first batches are held until the sample is big enough (or
 //! big in bytes), then the file opens with the dictionaries that sample calls for.
 
+use crate::page_spill::PageSpill;
 use crate::parquet_file::{skip_dictionary_for_unique_columns, Encoders, ParquetFileWriter, DICTIONARY_SAMPLE_ROWS};
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use parquet::errors::Result;
 use parquet::file::properties::WriterProperties;
 use std::io::Write;
+use std::sync::Arc;
 
 /// Held input above this many bytes (Arrow memory) opens the file whatever the sample's size.
 const MAX_HELD_BYTES: usize = 32 << 20;
@@ -30,6 +32,7 @@ struct Sample<W> {
     schema: SchemaRef,
     props: WriterProperties,
     encoders: Encoders,
+    spill: Option<Arc<PageSpill>>,
     held: Vec<RecordBatch>,
     /// Rows and Arrow memory of `held`, kept as batches come (frequent states make many one-row batches).
     rows: usize,
@@ -39,8 +42,17 @@ struct Sample<W> {
 impl<W: Write + Send> SampledParquetWriter<W> {
     /// A file whose dictionaries follow `props`, minus those the first rows show to be nearly unique.
     pub fn new(out: W, schema: SchemaRef, props: WriterProperties, encoders: impl Into<Encoders>) -> Self {
-        let sample = Sample { out, schema, props, encoders: encoders.into(), held: Vec::new(), rows: 0, bytes: 0 };
+        let encoders = encoders.into();
+        let sample = Sample { out, schema, props, encoders, spill: None, held: Vec::new(), rows: 0, bytes: 0 };
         SampledParquetWriter { sample: Some(sample), writer: None }
+    }
+
+    /// See [`ParquetFileWriter::spill_pages`].
+    pub fn spill_pages(mut self, spill: Arc<PageSpill>) -> Self {
+        if let Some(sample) = &mut self.sample {
+            sample.spill = Some(spill);
+        }
+        self
     }
 
     pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
@@ -93,9 +105,12 @@ impl<W: Write + Send> SampledParquetWriter<W> {
     /// The file writer; the first call decides the dictionaries on the held rows, opens the file and
     /// writes them.
     fn writer(&mut self) -> Result<&mut ParquetFileWriter<W>> {
-        if let Some(Sample { out, schema, props, encoders, held, .. }) = self.sample.take() {
+        if let Some(Sample { out, schema, props, encoders, spill, held, .. }) = self.sample.take() {
             let props = skip_dictionary_for_unique_columns(props.into_builder(), &held).build();
             let mut writer = ParquetFileWriter::try_new(out, schema, props, encoders)?;
+            if let Some(spill) = spill {
+                writer = writer.spill_pages(spill);
+            }
             for batch in &held {
                 writer.write(batch)?;
             }

@@ -4,6 +4,7 @@
 
 use crate::config::{ParquetConfig, StorageTarget};
 use airbyte_protocol::{ConnectorError, Result};
+use destination_core::page_spill::PageSpill;
 use futures::TryStreamExt;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
@@ -90,6 +91,13 @@ impl Storage {
         // On S3 the staging file is read once for the upload and deleted: it need not reach the disk.
         let durable = matches!(self.kind, Kind::Local { .. });
         Ok((path, StagingFile { file, durable, written: 0, handed_to_disk: 0 }))
+    }
+
+    /// Where a staged file's pages wait for their row group to close ([`PageSpill`]), beside it.
+    pub fn create_page_spill(&self) -> Result<PageSpill> {
+        PageSpill::create_in(&self.staging).map_err(|e| {
+            ConnectorError::system(format!("cannot create a page spill file in {}: {e}", self.staging.display()))
+        })
     }
 
     /// Remove staging files a killed earlier run left behind (older than an hour, so concurrent syncs into

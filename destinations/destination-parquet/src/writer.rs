@@ -892,12 +892,15 @@ impl StreamSink {
     fn write(&mut self, storage: &Storage, batch: &RecordBatch, block_size: usize) -> Result<usize> {
         if self.open.is_none() {
             let (staged, file) = storage.create_staging_file()?;
-            let writer = SampledParquetWriter::new(
+            let mut writer = SampledParquetWriter::new(
                 BufWriter::with_capacity(1 << 20, file),
                 self.schema.arrow_schema(),
                 self.props.clone(),
                 Encoders::Pool(self.workers.clone()),
             );
+            if std::env::var("DESTINATION_SPILL_PAGES").map_or(true, |v| v != "0") {
+                writer = writer.spill_pages(Arc::new(storage.create_page_spill()?));
+            }
             self.open = Some(OpenFile { staged, writer, rows: 0 });
         }
         let open = self.open.as_mut().expect("opened above");
