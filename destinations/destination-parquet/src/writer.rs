@@ -236,7 +236,7 @@ struct Chunk {
 /// A chunk's lines: read from the input, or a range of stdin's file mapped into memory.
 enum ChunkBytes {
     Owned(Vec<u8>),
-    Mapped(Arc<memmap2::Mmap>, std::ops::Range<usize>),
+    Mapped(Arc<MappedBytes>, std::ops::Range<usize>),
 }
 
 impl std::ops::Deref for ChunkBytes {
@@ -244,7 +244,7 @@ impl std::ops::Deref for ChunkBytes {
     fn deref(&self) -> &[u8] {
         match self {
             ChunkBytes::Owned(bytes) => bytes,
-            ChunkBytes::Mapped(map, range) => &map[range.clone()],
+            ChunkBytes::Mapped(mapped, range) => &mapped.map[range.clone()],
         }
     }
 }
@@ -418,7 +418,7 @@ fn spawn_pipeline(
                                     free.push(bytes);
                                 }
                             }
-                            ChunkBytes::Mapped(map, range) => release_mapped(&map, range),
+                            ChunkBytes::Mapped(mapped, range) => mapped.release(range),
                         }
                         result
                     }
@@ -435,7 +435,7 @@ fn spawn_pipeline(
 /// without the two copies reading costs (the kernel's into our buffer, ours into the pending input).
 struct MappedInput {
     file: std::fs::File,
-    map: Arc<memmap2::Mmap>,
+    mapped: Arc<MappedBytes>,
     /// Where stdin stood when the sync started.
     start: usize,
 }
@@ -452,18 +452,20 @@ impl MappedInput {
         let map = unsafe { memmap2::Mmap::map(&file) }.ok()?;
         let _ = map.advise(memmap2::Advice::Sequential);
         tracing::info!("stdin is a regular file: reading its {} bytes from {start} on through a memory map", map.len());
-        Some(MappedInput { file, map: Arc::new(map), start })
+        let mapped = Arc::new(MappedBytes { map, decoded: Mutex::default() });
+        Some(MappedInput { file, mapped, start })
     }
 
     /// Hand the mapped whole lines on in chunks of about `CHUNK_BYTES`, then read whatever follows the last
     /// line end (a last line without one, or what was appended since) through the reader path.
     fn cut_into_chunks(mut self, jobs: mpsc::SyncSender<Job>, pool: Arc<Mutex<Vec<Vec<u8>>>>) {
-        let data: &[u8] = &self.map;
+        let data: &[u8] = &self.mapped.map;
         let mut pos = self.start;
         // As the reader path does, a BOM where reading starts is dropped.
         if data[pos..].starts_with(UTF8_BOM) {
             pos += UTF8_BOM.len();
         }
+        self.mapped.decoded_below(pos);
         let whole_lines_end = memchr::memrchr(b'\n', &data[pos..]).map_or(pos, |i| pos + i + 1);
         let mut seq = 0;
         while pos < whole_lines_end {
@@ -479,7 +481,7 @@ impl MappedInput {
                     }
                 }
             };
-            if jobs.send(Job::Chunk(Chunk { seq, bytes: ChunkBytes::Mapped(self.map.clone(), pos..cut) })).is_err() {
+            if jobs.send(Job::Chunk(Chunk { seq, bytes: ChunkBytes::Mapped(self.mapped.clone(), pos..cut) })).is_err() {
                 return;
             }
             seq += 1;
@@ -497,21 +499,61 @@ impl MappedInput {
     }
 }
 
-/// Drop a decoded mapped range from our resident memory (the pages stay in the page cache), so the peak
-/// does not grow with the input. The range is widened by [`FAULT_AROUND_MARGIN`] on both sides: a page fault
-/// maps the cached pages around it too (Linux maps up to 64 KB, `fault_around_bytes`), so decoding a range
-/// maps some of its neighbours' pages, and those of a neighbour released earlier stayed resident for good
-/// (the input mapping's resident size crept up to 15 MB over 4M records).
-fn release_mapped(map: &memmap2::Mmap, range: std::ops::Range<usize>) {
-    let start = range.start.saturating_sub(FAULT_AROUND_MARGIN);
-    let end = range.end.saturating_add(FAULT_AROUND_MARGIN).min(map.len());
-    // SAFETY: the mapping is private and read-only, so dropping its pages loses nothing: a later read of
-    // them (by a worker on a neighbouring range) reads the file again.
-    let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, end - start) };
+/// Stdin's file mapped into memory, cut into chunks (consecutive ranges), and which of them are decoded.
+struct MappedBytes {
+    map: memmap2::Mmap,
+    decoded: Mutex<DecodedRanges>,
 }
 
-/// How far beyond a decoded range [`release_mapped`] drops pages.
-const FAULT_AROUND_MARGIN: usize = 128 << 10;
+#[derive(Default)]
+struct DecodedRanges {
+    /// Every chunk below this offset is decoded.
+    below: usize,
+    /// `below` when the pages under it were last dropped.
+    dropped_below: usize,
+    /// Decoded chunks above `below` (start to end).
+    above: BTreeMap<usize, usize>,
+}
+
+/// Pages a page fault maps lie in the 2 MB-aligned block of the faulting address (one page table): the most
+/// that a fault in one chunk maps of the chunks before it.
+const FAULT_MAPS_WITHIN: usize = 2 << 20;
+
+impl MappedBytes {
+    /// Chunks start at `offset` (where reading starts).
+    fn decoded_below(&self, offset: usize) {
+        let mut decoded = self.decoded.lock().unwrap_or_else(|e| e.into_inner());
+        (decoded.below, decoded.dropped_below) = (offset, offset);
+    }
+
+    /// Drop a decoded chunk's pages from our resident memory (they stay in the page cache), so the peak does
+    /// not grow with the input. A page fault maps the cached pages around it too (with large folios, up to
+    /// its whole 2 MB block), so decoding a chunk maps pages of chunks decoded before it, and those stayed
+    /// resident for good (the mapping's resident size crept up to 15 MB over 4M records). So each time the
+    /// decoded chunks reach further, everything from [`FAULT_MAPS_WITHIN`] below where they reached last
+    /// time is dropped again.
+    fn release(&self, range: std::ops::Range<usize>) {
+        let drop_again = {
+            let mut guard = self.decoded.lock().unwrap_or_else(|e| e.into_inner());
+            let decoded = &mut *guard;
+            decoded.above.insert(range.start, range.end);
+            while let Some(end) = decoded.above.remove(&decoded.below) {
+                decoded.below = end;
+            }
+            let from = decoded.dropped_below.saturating_sub(FAULT_MAPS_WITHIN);
+            let again = (decoded.below > decoded.dropped_below).then_some(from..decoded.below);
+            decoded.dropped_below = decoded.below;
+            again
+        };
+        for range in std::iter::once(range).chain(drop_again) {
+            // SAFETY: the mapping is private and read-only, so dropping its pages loses nothing: a later read
+            // of them (by a worker on a neighbouring range) reads the file again.
+            let _ = unsafe {
+                self.map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, range.start, range.len())
+            };
+        }
+    }
+}
 
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
@@ -1245,4 +1287,62 @@ impl Merger<'_, '_> {
 enum Cleanup {
     BelowGeneration(i64),
     AllOlder,
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// Resident KB of this process's mapping that starts at `start` (from /proc/self/smaps).
+    fn resident_kb(start: usize) -> usize {
+        let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+        let mut lines = smaps.lines();
+        while let Some(line) = lines.next() {
+            let from = line.split(['-', ' ']).next().and_then(|f| usize::from_str_radix(f, 16).ok());
+            if from == Some(start) {
+                let rss = lines.find_map(|l| l.strip_prefix("Rss:")).expect("an Rss line");
+                return rss.trim().trim_end_matches("kB").trim().parse().unwrap();
+            }
+        }
+        panic!("no mapping at {start:#x}");
+    }
+
+    #[test]
+    fn pages_of_decoded_chunks_mapped_again_by_a_later_fault_are_dropped() {
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(&vec![b'x'; 8 << 20]).unwrap();
+        // SAFETY: a private read-only mapping of a file only this test has.
+        let map = unsafe { memmap2::Mmap::map(&file) }.unwrap();
+        // Mapped page by page, as the input's pages are: a fault mapping a whole 2 MB block at once would also
+        // be dropped whole by any partial release.
+        map.advise(memmap2::Advice::NoHugePage).unwrap();
+        let mapped = MappedBytes { map, decoded: Mutex::default() };
+        let touch = |range: std::ops::Range<usize>| {
+            std::hint::black_box(range.step_by(4096).map(|i| mapped.map[i]).max());
+        };
+        let resident = || resident_kb(mapped.map.as_ptr() as usize);
+        // Four chunks from a BOM on, cut inside 2 MB blocks, decoded out of order.
+        let cuts = [3, 3 << 20, (5 << 20) + 77, (7 << 20) + 5000, 8 << 20];
+        mapped.decoded_below(cuts[0]);
+        for k in [1, 0, 3, 2] {
+            let chunk = cuts[k]..cuts[k + 1];
+            touch(chunk.clone());
+            // Decoding a chunk maps the pages before it in its 2 MB block too (fault-around): the last
+            // chunk decoded here maps 1 MB of the second, which was decoded and released before.
+            touch(chunk.start / FAULT_MAPS_WITHIN * FAULT_MAPS_WITHIN..chunk.start);
+            mapped.release(chunk);
+        }
+        assert_eq!(resident(), 0, "pages of decoded chunks stayed resident");
+        // Only up to where the chunks are decoded: an undecoded chunk's pages stay (a worker reads them).
+        mapped.decoded_below(0);
+        touch(0..(8 << 20));
+        mapped.release(0..(2 << 20));
+        mapped.release((4 << 20)..(6 << 20));
+        let left = resident();
+        assert!(left >= 4 << 10, "pages of the undecoded chunks were dropped: {left} KB left");
+        mapped.release((2 << 20)..(4 << 20));
+        mapped.release((6 << 20)..(8 << 20));
+        assert_eq!(resident(), 0);
+    }
 }
