@@ -47,7 +47,7 @@ impl<W: Write + Send> SampledParquetWriter<W> {
         SampledParquetWriter { sample: Some(sample), writer: None }
     }
 
-    /// See [`ParquetFileWriter::spill_pages`].
+    /// See [`ParquetFileWriter::spill_pages`]; call it before the first write.
     pub fn spill_pages(mut self, spill: Arc<PageSpill>) -> Self {
         if let Some(sample) = &mut self.sample {
             sample.spill = Some(spill);

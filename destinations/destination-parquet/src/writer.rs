@@ -948,7 +948,9 @@ impl StreamSink {
                 self.props.clone(),
                 Encoders::Pool(self.workers.clone()),
             );
-            if std::env::var("DESTINATION_SPILL_PAGES").map_or(true, |v| v != "0") {
+            // The spill needs positioned reads and writes (Unix); elsewhere, and with DESTINATION_SPILL_PAGES=0,
+            // the pages stay in memory.
+            if cfg!(unix) && std::env::var("DESTINATION_SPILL_PAGES").map_or(true, |v| v != "0") {
                 writer = writer.spill_pages(Arc::new(storage.create_page_spill()?));
             }
             self.open = Some(OpenFile { staged, writer, rows: 0 });
