@@ -30,6 +30,13 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 /// Batches a column may have queued before [`ParquetFileWriter::write`] waits (bounds memory).
 const COLUMN_QUEUE: usize = 2;
 
+/// What the open pages of all a file's columns may hold together. Every column fills a page in memory before
+/// compressing it, so a table of 300 string columns held 193 MB of page buffers at 1 MB pages; a file with more
+/// leaf columns than this allows at the configured page size gets smaller pages.
+pub const PAGE_BUFFER_BUDGET_BYTES: usize = 64 << 20;
+/// The smallest page size [`PAGE_BUFFER_BUDGET_BYTES`] leads to: below it, headers and compression suffer.
+pub const MIN_BUDGETED_PAGE_BYTES: usize = 32 << 10;
+
 /// One top-level column's leaf writers (a struct or list column has several leaves).
 struct EncodedColumn {
     field: usize,
@@ -338,9 +345,10 @@ impl<W: Write + Send> ParquetFileWriter<W> {
     /// most one per column), or a shared [`WorkPool`].
     pub fn try_new(out: W, schema: SchemaRef, props: WriterProperties, encoders: impl Into<Encoders>) -> Result<Self> {
         let max_row_group_rows = props.max_row_group_size().max(1);
+        let leaf_counts: Vec<usize> = schema.fields().iter().map(|f| leaf_count(f.data_type())).collect();
+        let props = pages_within_budget(props, leaf_counts.iter().sum());
         let (file, factory) =
             ArrowWriter::try_new(out, schema.clone(), Some(props.clone()))?.into_serialized_writer()?;
-        let leaf_counts = schema.fields().iter().map(|f| leaf_count(f.data_type())).collect();
         let own_sources = schema.fields().iter().map(|f| own_leaf_sources(f)).collect();
         Ok(ParquetFileWriter {
             file,
@@ -743,6 +751,16 @@ fn encode_batch(column: &mut EncodedColumn, batch: &RecordBatch, fields: &Fields
     })
 }
 
+/// `props` with a page size that keeps `leaves` open pages within [`PAGE_BUFFER_BUDGET_BYTES`] (never below
+/// [`MIN_BUDGETED_PAGE_BYTES`], never above the configured size).
+fn pages_within_budget(props: WriterProperties, leaves: usize) -> WriterProperties {
+    let share = (PAGE_BUFFER_BUDGET_BYTES / leaves.max(1)).max(MIN_BUDGETED_PAGE_BYTES);
+    if props.data_page_size_limit() <= share {
+        return props;
+    }
+    props.into_builder().set_data_page_size_limit(share).build()
+}
+
 /// Parquet leaf columns under one Arrow type.
 fn leaf_count(data_type: &DataType) -> usize {
     match data_type {
@@ -1055,6 +1073,25 @@ mod tests {
             )),
         ];
         RecordBatch::try_new(schema, columns).unwrap()
+    }
+
+    #[test]
+    fn wide_tables_get_pages_small_enough_for_the_page_buffer_budget() {
+        let props = |kb: usize| WriterProperties::builder().set_data_page_size_limit(kb << 10).build();
+        let page = |props: WriterProperties, leaves| pages_within_budget(props, leaves).data_page_size_limit();
+        assert_eq!(page(props(1024), 16), 1 << 20, "within the budget: as configured");
+        assert_eq!(page(props(1024), 300), PAGE_BUFFER_BUDGET_BYTES / 300);
+        assert_eq!(page(props(64), 300), 64 << 10, "a smaller configured page stays");
+        assert_eq!(page(props(1024), 100_000), MIN_BUDGETED_PAGE_BYTES);
+        // The writer's columns get it (own encoder and parquet's alike), leaves of nested columns counted:
+        // 150 structs of two leaves.
+        let pair = |i| {
+            let leaves = vec![Field::new("a", DataType::Utf8, true), Field::new("b", DataType::Int64, true)];
+            Field::new(format!("s{i}"), DataType::Struct(leaves.into()), true)
+        };
+        let schema = Arc::new(Schema::new((0..150).map(pair).collect::<Vec<_>>()));
+        let writer = ParquetFileWriter::try_new(Vec::new(), schema, props(1024), 1).unwrap();
+        assert_eq!(writer.props.data_page_size_limit(), PAGE_BUFFER_BUDGET_BYTES / 300);
     }
 
     #[test]
