@@ -12,6 +12,7 @@
 //! 4. [`names`] sanitises names from data for column names and object-key segments.
 //! 5. [`s3`] holds the S3 connection keys of Airbyte's destination-s3 and builds the `object_store` client.
 //! 6. [`memory`] keeps a long sync's resident memory flat under glibc (fewer arenas, freed pages returned).
+//! 7. [`limits`] raises the open-file limit, which a sync of hundreds of streams needs.
 //!
 //! # Columns of every batch
 //! | column | Arrow type | content |
@@ -56,6 +57,7 @@
 
 pub mod builder;
 mod dict_column;
+pub mod limits;
 pub mod memory;
 pub mod names;
 pub mod page_spill;

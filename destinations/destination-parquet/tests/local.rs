@@ -582,3 +582,58 @@ fn every_ack_follows_the_commit_of_its_records_while_writing_goes_on() {
     );
     assert_eq!(ids_under(&files, "base/s/"), (1..=batches * per_batch).collect::<Vec<_>>());
 }
+
+#[cfg(unix)]
+#[test]
+fn sixty_streams_in_flight_under_a_soft_limit_of_64_open_files_land_every_record() {
+    use std::os::unix::process::CommandExt;
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit only writes the structure passed to it.
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) }, 0);
+    if limit.rlim_max < 1024 {
+        eprintln!("skipped: the hard limit on open files here is {}", limit.rlim_max);
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("out");
+    let streams = 60i64;
+    let names: Vec<String> = (0..streams).map(|i| format!("s{i}")).collect();
+    let cat = catalog(names.iter().map(|n| stream(n, None, simple_schema(), "append", None)).collect());
+    // Every stream has rows in flight at once: a staged file and a page spill each, 120 descriptors and more.
+    let mut input: Vec<String> = (0..3)
+        .flat_map(|round| names.iter().enumerate().map(move |(i, n)| (round, i, n)))
+        .map(|(round, i, n)| record(n, None, round * streams + i as i64))
+        .collect();
+    input.push(state("s0", None, 1));
+    std::fs::write(dir.path().join("config.json"), config(&root).to_string()).unwrap();
+    std::fs::write(dir.path().join("catalog.json"), cat.to_string()).unwrap();
+    let mut command = std::process::Command::new(binary());
+    command
+        .args(["write", "--config"])
+        .arg(dir.path().join("config.json"))
+        .arg("--catalog")
+        .arg(dir.path().join("catalog.json"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
+    let soft_64 = libc::rlimit { rlim_cur: 64, rlim_max: limit.rlim_max };
+    // SAFETY: the closure runs in the child between fork and exec and only calls setrlimit (async-signal-safe).
+    unsafe {
+        command.pre_exec(move || match libc::setrlimit(libc::RLIMIT_NOFILE, &soft_64) {
+            0 => Ok(()),
+            _ => Err(std::io::Error::last_os_error()),
+        });
+    }
+    let mut child = command.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    std::io::Write::write_all(&mut stdin, &lines(&input)).unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.lines().any(|l| l.contains("\"type\":\"STATE\"")), "the state is acknowledged: {stdout}");
+    let files = read_local(&root);
+    for (i, name) in names.iter().enumerate() {
+        let i = i as i64;
+        assert_eq!(ids_under(&files, &format!("base/{name}/")), vec![i, streams + i, 2 * streams + i], "{name}");
+    }
+}
