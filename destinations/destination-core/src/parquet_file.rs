@@ -18,6 +18,7 @@ use arrow::array::{Array, ArrayRef, AsArray, ListArray, RecordBatch};
 use arrow::datatypes::{DataType, Field, Fields, Float64Type, Int64Type, SchemaRef};
 use parquet::arrow::arrow_writer::{compute_leaves, ArrowColumnChunk, ArrowColumnWriter, ArrowRowGroupWriterFactory};
 use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
 use parquet::column::writer::ColumnCloseResult;
 use parquet::errors::{ParquetError, Result};
 use parquet::file::properties::{WriterProperties, WriterPropertiesBuilder};
@@ -364,7 +365,7 @@ impl<W: Write + Send> ParquetFileWriter<W> {
             row_group_open: false,
             buffered_rows: 0,
             max_row_group_rows,
-            own_encoder: std::env::var("DESTINATION_OWN_PAGE_ENCODER").map_or(true, |v| v != "0"),
+            own_encoder: own_encoder_enabled(),
             own_sources,
             page_spill: None,
         })
@@ -751,6 +752,19 @@ fn encode_batch(column: &mut EncodedColumn, batch: &RecordBatch, fields: &Fields
     })
 }
 
+/// Whether [`PlainColumnWriter`] takes the columns it supports (`DESTINATION_OWN_PAGE_ENCODER=0` turns it off).
+fn own_encoder_enabled() -> bool {
+    std::env::var("DESTINATION_OWN_PAGE_ENCODER").map_or(true, |v| v != "0")
+}
+
+/// Whether a file written under `props` can put pages in a [`PageSpill`] ([`ParquetFileWriter::spill_pages`]):
+/// only the own encoder does, and only for zstd or uncompressed pages (with SNAPPY, GZIP and the other codecs
+/// parquet's writer encodes every column, and a spill file would only take a descriptor).
+pub fn pages_may_spill(props: &WriterProperties) -> bool {
+    let default_compression = props.compression(&ColumnPath::new(Vec::new()));
+    own_encoder_enabled() && matches!(default_compression, Compression::UNCOMPRESSED | Compression::ZSTD(_))
+}
+
 /// `props` with a page size that keeps `leaves` open pages within [`PAGE_BUFFER_BUDGET_BYTES`] (never below
 /// [`MIN_BUDGETED_PAGE_BYTES`], never above the configured size).
 fn pages_within_budget(props: WriterProperties, leaves: usize) -> WriterProperties {
@@ -1073,6 +1087,28 @@ mod tests {
             )),
         ];
         RecordBatch::try_new(schema, columns).unwrap()
+    }
+
+    #[test]
+    fn pages_spill_only_under_the_codecs_the_own_encoder_writes() {
+        let descriptor = |props: &WriterProperties| {
+            let schema = Schema::new(vec![Field::new("name", DataType::Utf8, true)]);
+            let parquet = parquet::arrow::ArrowSchemaConverter::new().convert(&schema).unwrap();
+            let own = PlainColumnWriter::try_new(parquet.column(0), &DataType::Utf8, props);
+            own.is_some()
+        };
+        for (compression, spills) in [
+            (Compression::UNCOMPRESSED, true),
+            (zstd(), true),
+            (Compression::SNAPPY, false),
+            (Compression::GZIP(Default::default()), false),
+            (Compression::LZ4_RAW, false),
+        ] {
+            let props = WriterProperties::builder().set_compression(compression).build();
+            assert_eq!(pages_may_spill(&props), spills, "{compression:?}");
+            // The own encoder takes a string column exactly where its pages may spill.
+            assert_eq!(descriptor(&props), spills, "{compression:?}");
+        }
     }
 
     #[test]
