@@ -657,9 +657,10 @@ impl PlainColumnWriter {
         if let Some(dictionary) = self.dictionary.as_mut() {
             return dictionary.append(array, start, end, valid, &mut self.page_bounds);
         }
-        // The page buffer grows to the page size (and an eighth more, as the last slice overshoots) at once, or
-        // by what the slice needs: grown by doubling from the level room, it ended at 2^k times that, up to twice
-        // the page size (300 columns with 223 KB pages: 322 KB each).
+        // The page buffer doubles, but not past the page size (and an eighth more, as the last slice overshoots)
+        // unless the slice needs it: grown by doubling alone from the level room, it ended at 2^k times that, up
+        // to twice the page size (300 columns with 223 KB pages: 322 KB each). Growing to the page size at once
+        // would hold a page's worth for every column of every stream however few rows they get.
         let room = match self.layout {
             Layout::Bytes => {
                 let offsets = array.as_string::<i32>().value_offsets();
@@ -668,9 +669,11 @@ impl PlainColumnWriter {
             Layout::Double | Layout::Int64 => 8 * (end - start),
             Layout::Int32 => 4 * (end - start),
         };
-        if self.values.capacity() - self.values.len() < room {
+        let (len, capacity) = (self.values.len(), self.values.capacity());
+        if capacity - len < room {
             let page = self.level_room + self.page_bytes_limit + self.page_bytes_limit / 8;
-            self.values.reserve_exact(room.max(page.saturating_sub(self.values.len())));
+            let doubled = (2 * capacity).min(page).max(len + room);
+            self.values.reserve_exact(doubled - len);
         }
         match self.layout {
             Layout::Bytes => {
