@@ -26,14 +26,16 @@ use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::ColumnPath;
 use std::collections::{HashMap, VecDeque};
 use std::io::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 /// Batches a column may have queued before [`ParquetFileWriter::write`] waits (bounds memory).
 const COLUMN_QUEUE: usize = 2;
 
-/// What the open pages of all a file's columns may hold together. Every column fills a page in memory before
-/// compressing it, so a table of 300 string columns held 193 MB of page buffers at 1 MB pages; a file with more
-/// leaf columns than this allows at the configured page size gets smaller pages.
+/// What the open pages of all columns of the files open at once ([`PageBudget`]) may hold together. Every
+/// column fills a page in memory before compressing it, so a table of 300 string columns held 193 MB of page
+/// buffers at 1 MB pages; with more leaf columns open than this allows at the configured page size, pages get
+/// smaller.
 pub const PAGE_BUFFER_BUDGET_BYTES: usize = 64 << 20;
 /// The smallest page size [`PAGE_BUFFER_BUDGET_BYTES`] leads to: below it, headers and compression suffer.
 pub const MIN_BUDGETED_PAGE_BYTES: usize = 32 << 10;
@@ -219,6 +221,8 @@ impl PoolState {
 /// it runs one busy thread per core instead of decoders and encoders taking turns on the cores.
 pub struct WorkPool {
     state: Mutex<PoolState>,
+    /// Shared by the files encoded here.
+    page_budget: Arc<PageBudget>,
     /// Work queued (or stop): for the threads.
     work: Condvar,
     /// A batch encoded or a column closed: for the writers.
@@ -233,7 +237,12 @@ pub struct WorkPoolThreads {
 impl WorkPool {
     /// A pool of `threads` threads (at least one).
     pub fn start(threads: usize) -> Result<WorkPoolThreads> {
-        let pool = Arc::new(WorkPool { state: Mutex::default(), work: Condvar::new(), done: Condvar::new() });
+        let pool = Arc::new(WorkPool {
+            state: Mutex::default(),
+            page_budget: Arc::default(),
+            work: Condvar::new(),
+            done: Condvar::new(),
+        });
         // Made before spawning: a failed spawn drops it, which stops the threads already started.
         let owner = WorkPoolThreads { pool: pool.clone() };
         for _ in 0..threads.max(1) {
@@ -291,6 +300,16 @@ pub enum Encoders {
     Pool(Arc<WorkPool>),
 }
 
+impl Encoders {
+    /// The budget the files of these encoders share (a new one for threads of a file's own).
+    pub(crate) fn budget(&self) -> Arc<PageBudget> {
+        match self {
+            Encoders::Pool(pool) => pool.page_budget.clone(),
+            Encoders::Threads(_) => Arc::default(),
+        }
+    }
+}
+
 impl From<usize> for Encoders {
     fn from(threads: usize) -> Self {
         Encoders::Threads(threads)
@@ -339,6 +358,8 @@ pub struct ParquetFileWriter<W: Write + Send> {
     own_sources: Vec<Option<Vec<(LeafSource, DataType)>>>,
     /// Where the own encoder's pages wait for their row group to close ([`Self::spill_pages`]).
     page_spill: Option<Arc<PageSpill>>,
+    /// This file's leaves in the page budget it shares.
+    page_budget: BudgetShare,
 }
 
 impl<W: Write + Send> ParquetFileWriter<W> {
@@ -347,7 +368,12 @@ impl<W: Write + Send> ParquetFileWriter<W> {
     pub fn try_new(out: W, schema: SchemaRef, props: WriterProperties, encoders: impl Into<Encoders>) -> Result<Self> {
         let max_row_group_rows = props.max_row_group_size().max(1);
         let leaf_counts: Vec<usize> = schema.fields().iter().map(|f| leaf_count(f.data_type())).collect();
-        let props = pages_within_budget(props, leaf_counts.iter().sum());
+        let leaves = leaf_counts.iter().sum();
+        // Parquet's own column writers keep the page size they start with; the own encoder's follow the budget
+        // shared with the other open files.
+        let props = pages_within_budget(props, leaves);
+        let encoders = encoders.into();
+        let budget = encoders.budget();
         let (file, factory) =
             ArrowWriter::try_new(out, schema.clone(), Some(props.clone()))?.into_serialized_writer()?;
         let own_sources = schema.fields().iter().map(|f| own_leaf_sources(f)).collect();
@@ -355,7 +381,7 @@ impl<W: Write + Send> ParquetFileWriter<W> {
             file,
             props,
             factory,
-            encoders: match encoders.into() {
+            encoders: match encoders {
                 Encoders::Threads(threads) => Encoders::Threads(threads.clamp(1, schema.fields().len().max(1))),
                 pool => pool,
             },
@@ -368,6 +394,7 @@ impl<W: Write + Send> ParquetFileWriter<W> {
             own_encoder: own_encoder_enabled(),
             own_sources,
             page_spill: None,
+            page_budget: BudgetShare::take(budget, leaves),
         })
     }
 
@@ -523,7 +550,8 @@ impl<W: Write + Send> ParquetFileWriter<W> {
                     .zip(sources)
                     .map(|((leaf, _), (_, data_type))| {
                         let writer = PlainColumnWriter::try_new(descriptors.column(*leaf), data_type, &self.props)?
-                            .spilling_pages_to(self.page_spill.clone());
+                            .spilling_pages_to(self.page_spill.clone())
+                            .sharing_page_budget(self.page_budget.budget.clone());
                         Some((*leaf, LeafWriter::Plain(Box::new(writer))))
                     })
                     .collect()
@@ -750,6 +778,44 @@ fn encode_batch(column: &mut EncodedColumn, batch: &RecordBatch, fields: &Fields
         LeafWriter::Arrow(w) => w.write(leaf),
         LeafWriter::Plain(_) => Err(ParquetError::General("an own leaf among parquet ones".into())),
     })
+}
+
+/// What the files open at once hold together: those of a [`WorkPool`] (a sync of many streams has a file open
+/// per stream), or one file encoded by threads of its own. Their leaf columns share [`PAGE_BUFFER_BUDGET_BYTES`]
+/// of page buffers, and the rows they hold for their dictionary samples
+/// ([`crate::sampled_file::SampledParquetWriter`]) are counted here.
+#[derive(Default)]
+pub(crate) struct PageBudget {
+    open_leaves: AtomicUsize,
+    pub(crate) held_sample_bytes: AtomicUsize,
+}
+
+impl PageBudget {
+    /// The page size for a column now: `configured`, or less while more leaves are open than the budget allows
+    /// at that size (not below [`MIN_BUDGETED_PAGE_BYTES`], unless configured so).
+    pub(crate) fn page_bytes(&self, configured: usize) -> usize {
+        let open = self.open_leaves.load(Ordering::Relaxed).max(1);
+        configured.min((PAGE_BUFFER_BUDGET_BYTES / open).max(MIN_BUDGETED_PAGE_BYTES))
+    }
+}
+
+/// A file's leaves, counted in its [`PageBudget`] while the file is open.
+struct BudgetShare {
+    budget: Arc<PageBudget>,
+    leaves: usize,
+}
+
+impl BudgetShare {
+    fn take(budget: Arc<PageBudget>, leaves: usize) -> BudgetShare {
+        budget.open_leaves.fetch_add(leaves, Ordering::Relaxed);
+        BudgetShare { budget, leaves }
+    }
+}
+
+impl Drop for BudgetShare {
+    fn drop(&mut self) {
+        self.budget.open_leaves.fetch_sub(self.leaves, Ordering::Relaxed);
+    }
 }
 
 /// Whether [`PlainColumnWriter`] takes the columns it supports (`DESTINATION_OWN_PAGE_ENCODER=0` turns it off).
@@ -1126,8 +1192,34 @@ mod tests {
             Field::new(format!("s{i}"), DataType::Struct(leaves.into()), true)
         };
         let schema = Arc::new(Schema::new((0..150).map(pair).collect::<Vec<_>>()));
-        let writer = ParquetFileWriter::try_new(Vec::new(), schema, props(1024), 1).unwrap();
+        let writer = ParquetFileWriter::try_new(Vec::new(), schema.clone(), props(1024), 1).unwrap();
         assert_eq!(writer.props.data_page_size_limit(), PAGE_BUFFER_BUDGET_BYTES / 300);
+
+        // Files of one pool share the budget: while a file of 300 leaves is open, a one-column file's pages are
+        // cut at 64 MB / 301 too; once it is closed, at the configured size again.
+        let threads = WorkPool::start(2).unwrap();
+        let pool = || Encoders::Pool(threads.pool().clone());
+        let pages_of_one_column_file = || {
+            let one = Arc::new(Schema::new(vec![Field::new("s", DataType::Utf8, false)]));
+            let plain = props(1024).into_builder().set_dictionary_enabled(false).build();
+            let mut file = ParquetFileWriter::try_new(Vec::new(), one.clone(), plain, pool()).unwrap();
+            let values = (0..20_000).map(|i| format!("{i:08}-{}", "v".repeat(91)));
+            let batch = RecordBatch::try_new(one, vec![Arc::new(StringArray::from_iter_values(values))]).unwrap();
+            file.write(&batch).unwrap();
+            let options = parquet::file::serialized_reader::ReadOptionsBuilder::new().with_page_index().build();
+            let read = parquet::file::serialized_reader::SerializedFileReader::new_with_options(
+                Bytes::from(file.into_inner().unwrap()),
+                options,
+            )
+            .unwrap();
+            parquet::file::reader::FileReader::metadata(&read).offset_index().unwrap()[0][0].page_locations().len()
+        };
+        let wide = ParquetFileWriter::try_new(Vec::new(), schema, props(1024), pool()).unwrap();
+        // A page ends after the slice of 1024 rows (106 KB) that takes it to the limit: three slices at 213 KB.
+        let shared = pages_of_one_column_file();
+        assert!(shared >= 6, "2 MB in pages of about 320 KB, not {shared}");
+        drop(wide);
+        assert!(pages_of_one_column_file() <= 3, "2 MB in 1 MB pages once the wide file is closed");
     }
 
     #[test]

@@ -21,6 +21,7 @@
 
 use crate::dict_column::{encode_hybrid, Dictionary};
 use crate::page_spill::PageSpill;
+use crate::parquet_file::PageBudget;
 use arrow::array::{Array, ArrayRef, AsArray, ListArray};
 use arrow::datatypes::{
     DataType, Date32Type, Float64Type, Int64Type, Time64MicrosecondType, TimeUnit, TimestampMicrosecondType,
@@ -205,6 +206,8 @@ pub(crate) struct PlainColumnWriter {
     truncate_index: Option<usize>,
     truncate_statistics: Option<usize>,
     page_bytes_limit: usize,
+    /// Makes pages smaller while many leaves are open ([`PageBudget`]).
+    page_budget: Option<Arc<PageBudget>>,
     page_rows_limit: usize,
     /// While the chunk is dictionary-encoded: its dictionary (the open page's values are ids in it).
     dictionary: Option<Box<Dictionary>>,
@@ -497,6 +500,7 @@ impl PlainColumnWriter {
             truncate_index: props.column_index_truncate_length(),
             truncate_statistics: props.statistics_truncate_length(),
             page_bytes_limit: props.data_page_size_limit(),
+            page_budget: None,
             page_rows_limit,
             dictionary: props.dictionary_enabled(path).then(|| Box::new(Dictionary::new(layout))),
             dictionary_limit: props.column_dictionary_page_size_limit(path),
@@ -550,7 +554,7 @@ impl PlainColumnWriter {
                 Some(list) => self.append_list(list, start, end)?,
                 None => self.append(array, start, end)?,
             }
-            if self.open_rows() >= self.page_rows_limit || self.open_page_size() >= self.page_bytes_limit {
+            if self.open_rows() >= self.page_rows_limit || self.open_page_size() >= self.page_bytes() {
                 self.flush_page()?;
             }
             // parquet's fallback, at the end of each of its batches: the dictionary's page is written as it is
@@ -671,7 +675,8 @@ impl PlainColumnWriter {
         };
         let (len, capacity) = (self.values.len(), self.values.capacity());
         if capacity - len < room {
-            let page = self.level_room + self.page_bytes_limit + self.page_bytes_limit / 8;
+            let page_bytes = self.page_bytes();
+            let page = self.level_room + page_bytes + page_bytes / 8;
             let doubled = (2 * capacity).min(page).max(len + room);
             self.values.reserve_exact(doubled - len);
         }
@@ -844,6 +849,17 @@ impl PlainColumnWriter {
     pub(crate) fn spilling_pages_to(mut self, spill: Option<Arc<PageSpill>>) -> Self {
         self.pages = EncodedPages::spilled_to(spill);
         self
+    }
+
+    /// Cut pages at the size `budget` allows (at most the configured one).
+    pub(crate) fn sharing_page_budget(mut self, budget: Arc<PageBudget>) -> Self {
+        self.page_budget = Some(budget);
+        self
+    }
+
+    /// The page size limit now.
+    fn page_bytes(&self) -> usize {
+        self.page_budget.as_ref().map_or(self.page_bytes_limit, |budget| budget.page_bytes(self.page_bytes_limit))
     }
 
     /// Encoded bytes so far, the open page included (for row group and file sizing).

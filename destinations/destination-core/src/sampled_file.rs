@@ -7,16 +7,22 @@
 //! big in bytes), then the file opens with the dictionaries that sample calls for.
 
 use crate::page_spill::PageSpill;
-use crate::parquet_file::{skip_dictionary_for_unique_columns, Encoders, ParquetFileWriter, DICTIONARY_SAMPLE_ROWS};
+use crate::parquet_file::{
+    skip_dictionary_for_unique_columns, Encoders, PageBudget, ParquetFileWriter, DICTIONARY_SAMPLE_ROWS,
+};
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use parquet::errors::Result;
 use parquet::file::properties::WriterProperties;
 use std::io::Write;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 /// Held input above this many bytes (Arrow memory) opens the file whatever the sample's size.
 const MAX_HELD_BYTES: usize = 32 << 20;
+/// The same for all files of a pool together: with a file open per stream, 200 streams held 75 MB for their
+/// samples. Above it, the file being written opens on what it holds.
+pub const MAX_HELD_BYTES_ACROSS_FILES: usize = 64 << 20;
 
 /// See the module docs. The methods are [`ParquetFileWriter`]'s; rows held for the sample count as in
 /// progress.
@@ -36,14 +42,38 @@ struct Sample<W> {
     held: Vec<RecordBatch>,
     /// Rows and Arrow memory of `held`, kept as batches come (frequent states make many one-row batches).
     rows: usize,
+    bytes: HeldBytes,
+}
+
+/// A sample's bytes, counted in the budget it shares with the other files while it is held.
+struct HeldBytes {
+    budget: Arc<PageBudget>,
     bytes: usize,
+}
+
+impl HeldBytes {
+    fn add(&mut self, bytes: usize) {
+        self.bytes += bytes;
+        self.budget.held_sample_bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    fn across_files(&self) -> usize {
+        self.budget.held_sample_bytes.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for HeldBytes {
+    fn drop(&mut self) {
+        self.budget.held_sample_bytes.fetch_sub(self.bytes, Ordering::Relaxed);
+    }
 }
 
 impl<W: Write + Send> SampledParquetWriter<W> {
     /// A file whose dictionaries follow `props`, minus those the first rows show to be nearly unique.
     pub fn new(out: W, schema: SchemaRef, props: WriterProperties, encoders: impl Into<Encoders>) -> Self {
         let encoders = encoders.into();
-        let sample = Sample { out, schema, props, encoders, spill: None, held: Vec::new(), rows: 0, bytes: 0 };
+        let bytes = HeldBytes { budget: encoders.budget(), bytes: 0 };
+        let sample = Sample { out, schema, props, encoders, spill: None, held: Vec::new(), rows: 0, bytes };
         SampledParquetWriter { sample: Some(sample), writer: None }
     }
 
@@ -59,10 +89,13 @@ impl<W: Write + Send> SampledParquetWriter<W> {
         if let Some(sample) = &mut self.sample {
             if batch.num_rows() > 0 {
                 sample.rows += batch.num_rows();
-                sample.bytes += batch.get_array_memory_size();
+                sample.bytes.add(batch.get_array_memory_size());
                 sample.held.push(batch.clone());
             }
-            if sample.rows < DICTIONARY_SAMPLE_ROWS && sample.bytes < MAX_HELD_BYTES {
+            if sample.rows < DICTIONARY_SAMPLE_ROWS
+                && sample.bytes.bytes < MAX_HELD_BYTES
+                && sample.bytes.across_files() < MAX_HELD_BYTES_ACROSS_FILES
+            {
                 return Ok(());
             }
             return self.writer().map(|_| ());
@@ -73,7 +106,7 @@ impl<W: Write + Send> SampledParquetWriter<W> {
     /// Estimated size of the open row group, or the Arrow memory of the rows held for the sample.
     pub fn in_progress_size(&self) -> usize {
         match (&self.sample, &self.writer) {
-            (Some(sample), _) => sample.bytes,
+            (Some(sample), _) => sample.bytes.bytes,
             (None, Some(writer)) => writer.in_progress_size(),
             (None, None) => 0,
         }
@@ -186,6 +219,39 @@ mod tests {
         // 600 values are too few to judge: both keep their dictionary.
         assert_eq!(dictionary, vec![true, true]);
         assert_eq!(rows, 605);
+    }
+
+    #[test]
+    fn files_of_one_pool_hold_at_most_their_shared_budget_for_samples() {
+        let threads = crate::parquet_file::WorkPool::start(1).unwrap();
+        let pool = || Encoders::Pool(threads.pool().clone());
+        // 3000 rows of 4 KB: 12 MB, below a file's own limits (4096 rows, 32 MB).
+        let big = || {
+            let values = (0..3000).map(|i| format!("{i:06}{}", "x".repeat(4090)));
+            RecordBatch::try_from_iter([("s", Arc::new(StringArray::from_iter_values(values)) as ArrayRef)]).unwrap()
+        };
+        let batch = big();
+        let new_file = || SampledParquetWriter::new(Vec::new(), batch.schema(), WriterProperties::default(), pool());
+        let held_files = MAX_HELD_BYTES_ACROSS_FILES / batch.get_array_memory_size();
+        let mut files: Vec<_> = (0..held_files).map(|_| new_file()).collect();
+        for file in &mut files {
+            file.write(&batch).unwrap();
+            assert!(file.sample.is_some(), "held for the sample");
+        }
+        // The next file's rows take the pool's total past the budget: it opens on what it holds.
+        let mut over = new_file();
+        over.write(&batch).unwrap();
+        assert!(over.sample.is_none(), "opened at {} held files", held_files + 1);
+        // Samples given up (a file opened or dropped) leave the budget: the next file holds again.
+        drop(over);
+        files.truncate(held_files - 1);
+        let mut next = new_file();
+        next.write(&batch).unwrap();
+        assert!(next.sample.is_some(), "held again once the others let go");
+        // Files of their own threads share nothing.
+        let mut own = SampledParquetWriter::new(Vec::new(), batch.schema(), WriterProperties::default(), 1);
+        own.write(&batch).unwrap();
+        assert!(own.sample.is_some());
     }
 
     #[test]
