@@ -38,7 +38,7 @@ use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use std::collections::{BTreeMap, HashSet};
-use std::io::{BufRead, BufWriter, Seek};
+use std::io::{BufRead, Seek};
 use std::path::PathBuf;
 use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -897,7 +897,7 @@ const FLUSH_BEFORE_COMMIT_BYTES: usize = 16 << 20;
 
 struct OpenFile {
     staged: PathBuf,
-    writer: SampledParquetWriter<BufWriter<StagingFile>>,
+    writer: SampledParquetWriter<StagingFile>,
     rows: usize,
 }
 
@@ -943,7 +943,7 @@ impl StreamSink {
         if self.open.is_none() {
             let (staged, file) = storage.create_staging_file()?;
             let mut writer = SampledParquetWriter::new(
-                BufWriter::with_capacity(STAGED_FILE_BUFFER_BYTES, file),
+                file,
                 self.schema.arrow_schema(),
                 self.props.clone(),
                 Encoders::Pool(self.workers.clone()),
@@ -1014,11 +1014,6 @@ impl StreamSink {
     }
 }
 
-/// Write buffer of a staged file. Every stream with rows in flight has one, and once a commit has filled buffers
-/// the allocator hands the same (resident) memory to the next files' buffers: at 1 MB, 200 streams held 200 MB.
-/// Row groups reach it in parquet's 8 KB pieces; 128 KB still makes few system calls.
-const STAGED_FILE_BUFFER_BYTES: usize = 128 << 10;
-
 /// A finished file on its way to its final key.
 struct FileToCommit {
     open: OpenFile,
@@ -1036,8 +1031,7 @@ async fn commit_file(storage: Arc<Storage>, file: FileToCommit, last_of_sync: bo
     let OpenFile { staged, writer, rows } = open;
     let finish_staged = staged.clone();
     let finished = tokio::task::spawn_blocking(move || -> std::result::Result<(), String> {
-        let buf = writer.into_inner().map_err(|e| e.to_string())?;
-        let file = buf.into_inner().map_err(|e| e.to_string())?;
+        let file = writer.into_inner().map_err(|e| e.to_string())?;
         if last_of_sync {
             drop(destination_core::memory::release_freed_memory_in_background());
         }
