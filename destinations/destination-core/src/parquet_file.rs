@@ -32,7 +32,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 /// Batches a column may have queued before [`ParquetFileWriter::write`] waits (bounds memory).
 const COLUMN_QUEUE: usize = 2;
 
-/// What the open pages of all columns of the files open at once ([`PageBudget`]) may hold together. Every
+/// What the open pages of all columns of the files open at once ([`MemoryBudget`]) may hold together. Every
 /// column fills a page in memory before compressing it, so a table of 300 string columns held 193 MB of page
 /// buffers at 1 MB pages; with more leaf columns open than this allows at the configured page size, pages get
 /// smaller.
@@ -222,7 +222,7 @@ impl PoolState {
 pub struct WorkPool {
     state: Mutex<PoolState>,
     /// Shared by the files encoded here.
-    page_budget: Arc<PageBudget>,
+    memory_budget: Arc<MemoryBudget>,
     /// Work queued (or stop): for the threads.
     work: Condvar,
     /// A batch encoded or a column closed: for the writers.
@@ -239,7 +239,7 @@ impl WorkPool {
     pub fn start(threads: usize) -> Result<WorkPoolThreads> {
         let pool = Arc::new(WorkPool {
             state: Mutex::default(),
-            page_budget: Arc::default(),
+            memory_budget: Arc::default(),
             work: Condvar::new(),
             done: Condvar::new(),
         });
@@ -302,9 +302,9 @@ pub enum Encoders {
 
 impl Encoders {
     /// The budget the files of these encoders share (a new one for threads of a file's own).
-    pub(crate) fn budget(&self) -> Arc<PageBudget> {
+    pub(crate) fn budget(&self) -> Arc<MemoryBudget> {
         match self {
-            Encoders::Pool(pool) => pool.page_budget.clone(),
+            Encoders::Pool(pool) => pool.memory_budget.clone(),
             Encoders::Threads(_) => Arc::default(),
         }
     }
@@ -780,17 +780,17 @@ fn encode_batch(column: &mut EncodedColumn, batch: &RecordBatch, fields: &Fields
     })
 }
 
-/// What the files open at once hold together: those of a [`WorkPool`] (a sync of many streams has a file open
+/// The memory shared by the files open at once: those of a [`WorkPool`] (a sync of many streams has a file open
 /// per stream), or one file encoded by threads of its own. Their leaf columns share [`PAGE_BUFFER_BUDGET_BYTES`]
-/// of page buffers, and the rows they hold for their dictionary samples
-/// ([`crate::sampled_file::SampledParquetWriter`]) are counted here.
+/// of page buffers, and the rows they hold for their dictionary samples share
+/// [`crate::sampled_file::MAX_HELD_BYTES_ACROSS_FILES`].
 #[derive(Default)]
-pub(crate) struct PageBudget {
+pub(crate) struct MemoryBudget {
     open_leaves: AtomicUsize,
     pub(crate) held_sample_bytes: AtomicUsize,
 }
 
-impl PageBudget {
+impl MemoryBudget {
     /// The page size for a column now: `configured`, or less while more leaves are open than the budget allows
     /// at that size (not below [`MIN_BUDGETED_PAGE_BYTES`], unless configured so).
     pub(crate) fn page_bytes(&self, configured: usize) -> usize {
@@ -799,14 +799,14 @@ impl PageBudget {
     }
 }
 
-/// A file's leaves, counted in its [`PageBudget`] while the file is open.
+/// A file's leaves, counted in its [`MemoryBudget`] while the file is open.
 struct BudgetShare {
-    budget: Arc<PageBudget>,
+    budget: Arc<MemoryBudget>,
     leaves: usize,
 }
 
 impl BudgetShare {
-    fn take(budget: Arc<PageBudget>, leaves: usize) -> BudgetShare {
+    fn take(budget: Arc<MemoryBudget>, leaves: usize) -> BudgetShare {
         budget.open_leaves.fetch_add(leaves, Ordering::Relaxed);
         BudgetShare { budget, leaves }
     }

@@ -21,7 +21,7 @@
 
 use crate::dict_column::{encode_hybrid, Dictionary};
 use crate::page_spill::PageSpill;
-use crate::parquet_file::PageBudget;
+use crate::parquet_file::MemoryBudget;
 use arrow::array::{Array, ArrayRef, AsArray, ListArray};
 use arrow::datatypes::{
     DataType, Date32Type, Float64Type, Int64Type, Time64MicrosecondType, TimeUnit, TimestampMicrosecondType,
@@ -206,8 +206,8 @@ pub(crate) struct PlainColumnWriter {
     truncate_index: Option<usize>,
     truncate_statistics: Option<usize>,
     page_bytes_limit: usize,
-    /// Makes pages smaller while many leaves are open ([`PageBudget`]).
-    page_budget: Option<Arc<PageBudget>>,
+    /// Makes pages smaller while many leaves are open ([`MemoryBudget`]).
+    page_budget: Option<Arc<MemoryBudget>>,
     page_rows_limit: usize,
     /// While the chunk is dictionary-encoded: its dictionary (the open page's values are ids in it).
     dictionary: Option<Box<Dictionary>>,
@@ -362,10 +362,11 @@ impl PageCompressor {
         self.accelerated = on;
     }
 
-    /// `page` compressed with these settings into `out`, replacing what it held (it needs room for
-    /// [`compress_bound`](zstd::zstd_safe::compress_bound) bytes).
+    /// `page` compressed with these settings into `out`, replacing what it held.
     fn compress(&self, page: &[u8], out: &mut Vec<u8>) -> Result<()> {
         out.clear();
+        // zstd writes into the vector's capacity only.
+        out.reserve(zstd::zstd_safe::compress_bound(page.len()));
         let zstd_error = |code| ParquetError::General(format!("zstd: {}", zstd::zstd_safe::get_error_name(code)));
         ZSTD_CONTEXT.with_borrow_mut(|context| {
             let context = match context {
@@ -852,7 +853,7 @@ impl PlainColumnWriter {
     }
 
     /// Cut pages at the size `budget` allows (at most the configured one).
-    pub(crate) fn sharing_page_budget(mut self, budget: Arc<PageBudget>) -> Self {
+    pub(crate) fn sharing_page_budget(mut self, budget: Arc<MemoryBudget>) -> Self {
         self.page_budget = Some(budget);
         self
     }

@@ -8,7 +8,7 @@
 
 use crate::page_spill::PageSpill;
 use crate::parquet_file::{
-    skip_dictionary_for_unique_columns, Encoders, PageBudget, ParquetFileWriter, DICTIONARY_SAMPLE_ROWS,
+    skip_dictionary_for_unique_columns, Encoders, MemoryBudget, ParquetFileWriter, DICTIONARY_SAMPLE_ROWS,
 };
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
@@ -47,7 +47,7 @@ struct Sample<W> {
 
 /// A sample's bytes, counted in the budget it shares with the other files while it is held.
 struct HeldBytes {
-    budget: Arc<PageBudget>,
+    budget: Arc<MemoryBudget>,
     bytes: usize,
 }
 
