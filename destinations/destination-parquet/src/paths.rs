@@ -177,6 +177,12 @@ impl KeyPattern {
 
     /// Whether `key` could have been written for this stream by any sync.
     pub fn matches(&self, key: &str) -> Result<bool> {
+        Ok(self.matcher()?.matches(key))
+    }
+
+    /// [`matches`](Self::matches) made once for many keys: the templates are read once, not per key (1000
+    /// streams compared pairwise at start took 0.8 s).
+    pub fn matcher(&self) -> Result<KeyMatcher> {
         // Render the template with a marker for every varying value, collapse it like keys, then glob-match.
         let pattern: String = self
             .tokens(None)?
@@ -186,14 +192,26 @@ impl KeyPattern {
                 Token::Wildcard => WILDCARD.to_string(),
             })
             .collect();
-        let pattern: Vec<char> = collapse_slashes(&pattern).chars().collect();
-        let key: Vec<char> = key.chars().collect();
-        Ok(glob_match(&pattern, &key))
+        Ok(KeyMatcher { pattern: collapse_slashes(&pattern).into_bytes() })
     }
 }
 
-/// Stands for one varying value in a pattern; cannot occur in keys (they are sanitised).
+/// A stream's keys as a glob pattern ([`KeyPattern::matcher`]).
+pub struct KeyMatcher {
+    pattern: Vec<u8>,
+}
+
+impl KeyMatcher {
+    /// Whether `key` could have been written for the stream by any sync.
+    pub fn matches(&self, key: &str) -> bool {
+        glob_match(&self.pattern, key.as_bytes())
+    }
+}
+
+/// Stands for one varying value in a pattern; cannot occur in keys (they are sanitised). One byte in UTF-8, so
+/// patterns match byte by byte (no byte of a multi-byte character is a `/`).
 const WILDCARD: char = '\u{0}';
+const WILDCARD_BYTE: u8 = 0;
 
 /// `a//b/` -> `a/b/`, no leading `/`.
 fn collapse_slashes(s: &str) -> String {
@@ -207,17 +225,17 @@ fn collapse_slashes(s: &str) -> String {
     out
 }
 
-/// Glob match where [`WILDCARD`] stands for any run of characters other than `/`.
-fn glob_match(pattern: &[char], key: &[char]) -> bool {
+/// Glob match where [`WILDCARD`] stands for any run of bytes other than `/`.
+fn glob_match(pattern: &[u8], key: &[u8]) -> bool {
     match pattern.split_first() {
         None => key.is_empty(),
-        Some((&WILDCARD, rest)) => {
+        Some((&WILDCARD_BYTE, rest)) => {
             let mut i = 0;
             loop {
                 if glob_match(rest, &key[i..]) {
                     return true;
                 }
-                if i >= key.len() || key[i] == '/' {
+                if i >= key.len() || key[i] == b'/' {
                     return false;
                 }
                 i += 1;

@@ -211,10 +211,11 @@ fn writer_properties(config: &ParquetConfig) -> Result<parquet::file::properties
 /// Two streams whose keys could collide (after sanitising) would delete each other's files on overwrite.
 fn check_distinct_prefixes(sinks: &[StreamSink]) -> Result<()> {
     let probe = KeyValues { sync_start: DateTime::<Utc>::UNIX_EPOCH, part_number: 0, sync_id: None };
+    let matchers = sinks.iter().map(|s| s.pattern.matcher()).collect::<Result<Vec<_>>>()?;
     for (i, a) in sinks.iter().enumerate() {
         let key_a = a.pattern.render(&probe)?;
-        for b in &sinks[i + 1..] {
-            if b.pattern.matches(&key_a)? {
+        for (b, matcher) in sinks[i + 1..].iter().zip(&matchers[i + 1..]) {
+            if matcher.matches(&key_a) {
                 return Err(ConnectorError::config(format!(
                     "streams {} and {} map to the same object keys (after making names path-safe); give them \
                      distinct names or put ${{NAMESPACE}} and ${{STREAM_NAME}} in s3_path_format",
@@ -1262,8 +1263,9 @@ impl Merger<'_, '_> {
             };
             let sink = &self.sinks[i];
             let prefix = sink.pattern.list_prefix()?;
+            let matcher = sink.pattern.matcher()?;
             for key in self.storage.list(&prefix).await? {
-                if sink.committed.contains(&key) || !sink.pattern.matches(&key)? {
+                if sink.committed.contains(&key) || !matcher.matches(&key) {
                     continue;
                 }
                 let delete = match threshold {

@@ -181,6 +181,28 @@ fn truncate_refresh_in_append_mode_drops_generations_below_minimum() {
 }
 
 #[test]
+fn streams_whose_keys_would_collide_are_refused_and_a_thousand_distinct_ones_are_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("out");
+    // "a b" becomes "a_b" in keys: the two streams would write (and on overwrite delete) each other's files.
+    let colliding = catalog(vec![
+        stream("a b", None, simple_schema(), "append", None),
+        stream("a_b", None, simple_schema(), "append", None),
+    ]);
+    let out = run(dir.path(), &["write"], &config(&root), Some(&colliding), &lines(&[record("a b", None, 1)]));
+    assert_ne!(out.exit_code, Some(0), "{}", out.transcript());
+    let error = &out.errors()[0]["trace"]["error"];
+    assert_eq!(error["failure_type"], "config_error", "{}", out.transcript());
+    assert!(error["message"].as_str().unwrap().contains("map to the same object keys"), "{}", out.transcript());
+    assert!(!root.join("base").exists(), "nothing written");
+    // Distinct names are compared pairwise without trouble.
+    let many = catalog((0..1000).map(|i| stream(&format!("s{i}"), None, simple_schema(), "append", None)).collect());
+    let out = run(dir.path(), &["write"], &config(&root), Some(&many), &lines(&[record("s999", None, 7)]));
+    assert_eq!(out.exit_code, Some(0), "{}", out.transcript());
+    assert_eq!(ids_under(&read_local(&root), "base/s999/"), vec![7]);
+}
+
+#[test]
 fn hostile_names_stay_inside_the_destination() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("out");
