@@ -5,6 +5,8 @@
 //! 300-column rows): too small a sample, so every column kept a dictionary that parquet hashed and buffered
 //! per column until it overflowed. Here a file's first batches are held until the sample is big enough (or
 //! big in bytes), then the file opens with the dictionaries that sample calls for.
+//! What the files of one encoding pool hold for their samples together is capped too
+//! ([`MAX_HELD_BYTES_ACROSS_FILES`]): with a file open per stream, hundreds of streams each held theirs.
 
 use crate::page_spill::PageSpill;
 use crate::parquet_file::{

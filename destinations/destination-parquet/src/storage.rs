@@ -349,9 +349,10 @@ const STAGED_WRITE_BYTES: usize = 128 << 10;
 /// handed to the disk as it grows (without waiting for them), so the sync at commit waits for the last few
 /// megabytes rather than for the whole file: that sync is the end of every sync's critical path.
 ///
-/// Small writes are gathered in a buffer that grows with what is written (up to [`STAGED_WRITE_BYTES`]) and is
-/// let go once written out: a file is only written when a row group closes, and with a file open per stream,
-/// fixed buffers (1 MB each, in a `BufWriter`) held 131 MB at 1000 streams.
+/// Small writes are gathered in a buffer that grows with what is written, up to [`STAGED_WRITE_BYTES`]: a file is
+/// only written when a row group closes, so most open files hold a few bytes, where fixed buffers (1 MB each, in
+/// a `BufWriter`) held 131 MB at 1000 streams. Once grown, the buffer is kept until the file is finished: let go
+/// after every write-out, it grew again from a few bytes for every 128 KB written.
 pub struct StagingFile {
     file: std::fs::File,
     durable: bool,
@@ -374,10 +375,13 @@ impl StagingFile {
         Ok(())
     }
 
-    /// Write the gathered bytes and let the buffer go.
+    /// Write the gathered bytes; the buffer keeps its room.
     fn write_out(&mut self) -> std::io::Result<()> {
         let buffer = std::mem::take(&mut self.buffer);
-        self.write_through(&buffer)
+        let written = self.write_through(&buffer);
+        self.buffer = buffer;
+        self.buffer.clear();
+        written
     }
 
     fn write_through(&mut self, bytes: &[u8]) -> std::io::Result<()> {
@@ -415,9 +419,12 @@ impl std::io::Write for StagingFile {
         if bytes.len() >= STAGED_WRITE_BYTES {
             self.write_through(bytes)?;
         } else {
-            if self.buffer.capacity() == 0 {
-                // A file's magic bytes come first and then nothing until a row group closes.
-                self.buffer.reserve_exact(bytes.len().max(64));
+            let (len, capacity) = (self.buffer.len(), self.buffer.capacity());
+            if capacity - len < bytes.len() {
+                // Doubling from 64 bytes (a file's magic bytes come first, then nothing until a row group
+                // closes), never past the write size.
+                let grown = (2 * capacity).max(64).max(len + bytes.len()).min(STAGED_WRITE_BYTES);
+                self.buffer.reserve_exact(grown - len);
             }
             self.buffer.extend_from_slice(bytes);
         }
@@ -473,7 +480,7 @@ mod tests {
     }
 
     #[test]
-    fn small_writes_are_gathered_in_a_buffer_that_grows_with_them_and_is_let_go_when_written() {
+    fn small_writes_are_gathered_in_a_buffer_that_grows_with_them_up_to_the_write_size() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("gathered.tmp");
         let mut staged = StagingFile::new(std::fs::File::create(&path).unwrap(), true);
@@ -486,7 +493,7 @@ mod tests {
             let piece: Vec<u8> = (0..8192).map(|j| (i * 31 + j) as u8).collect();
             std::io::Write::write_all(&mut staged, &piece).unwrap();
             expected.extend_from_slice(&piece);
-            assert!(staged.buffer.len() <= STAGED_WRITE_BYTES);
+            assert!(staged.buffer.capacity() <= STAGED_WRITE_BYTES, "{}", staged.buffer.capacity());
             assert_eq!(staged.written as usize + staged.buffer.len(), expected.len());
         }
         assert!(staged.written as usize >= expected.len() - STAGED_WRITE_BYTES, "written out as it grew");
@@ -495,9 +502,14 @@ mod tests {
         let large = vec![7u8; 3 * STAGED_WRITE_BYTES];
         std::io::Write::write_all(&mut staged, &large).unwrap();
         expected.extend_from_slice(&large);
-        assert!(staged.buffer.is_empty() && staged.buffer.capacity() == 0, "let go once written out");
+        assert!(staged.buffer.is_empty(), "what was gathered went first");
+        assert_eq!(std::fs::metadata(&path).unwrap().len() as usize, expected.len());
         std::io::Write::write_all(&mut staged, b"footer").unwrap();
         expected.extend_from_slice(b"footer");
+        // A flush writes out what is gathered and keeps the room for what comes next.
+        std::io::Write::flush(&mut staged).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().len() as usize, expected.len());
+        assert_eq!(staged.buffer.capacity(), STAGED_WRITE_BYTES, "the buffer's room is kept");
         staged.finish().unwrap();
         assert!(std::fs::read(&path).unwrap() == expected);
     }
