@@ -611,49 +611,88 @@ pub fn skip_dictionary_for_unique_columns(
 ) -> WriterPropertiesBuilder {
     let Some(first) = batches.first() else { return props };
     let schema = first.schema();
+    let mut sample = DistinctSample::default();
     for (i, field) in schema.fields().iter().enumerate() {
+        sample.clear();
         let mut left = DICTIONARY_SAMPLE_ROWS;
-        let mut parts = Vec::new();
         for batch in batches {
             if left == 0 {
                 break;
             }
             let rows = batch.num_rows().min(left);
-            parts.push(batch.column(i).slice(0, rows));
+            if !sample.add(batch.column(i).slice(0, rows).as_ref()) {
+                break;
+            }
             left -= rows;
         }
-        let Ok(column) = arrow::compute::concat(&parts.iter().map(|p| p.as_ref()).collect::<Vec<_>>()) else {
-            continue;
-        };
-        let distinct = match field.data_type() {
-            DataType::Utf8 => distinct_share(column.as_string::<i32>().iter().flatten()),
-            DataType::LargeUtf8 => distinct_share(column.as_string::<i64>().iter().flatten()),
-            DataType::Int64 => distinct_share(column.as_primitive::<Int64Type>().iter().flatten()),
-            DataType::Float64 => {
-                distinct_share(column.as_primitive::<Float64Type>().iter().flatten().map(f64::to_bits))
-            }
-            // Timestamps and times are i64 underneath, whatever their unit.
-            DataType::Timestamp(..) | DataType::Time64(_) => arrow::compute::cast(&column, &DataType::Int64)
-                .ok()
-                .and_then(|ints| distinct_share(ints.as_primitive::<Int64Type>().iter().flatten())),
-            _ => None,
-        };
-        if distinct.is_some_and(|share| share >= 0.98) {
+        if sample.distinct_share().is_some_and(|share| share >= 0.98) {
             props = props.set_column_dictionary_enabled(ColumnPath::from(field.name().as_str()), false);
         }
     }
     props
 }
 
-/// Share of distinct values among `values`; `None` for too small a sample.
-fn distinct_share<T: std::hash::Hash + Eq>(values: impl Iterator<Item = T>) -> Option<f64> {
-    let mut seen = std::collections::HashSet::with_capacity(DICTIONARY_SAMPLE_ROWS);
-    let mut count = 0usize;
-    for value in values {
-        seen.insert(value);
-        count += 1;
+/// The distinct non-null values of a column's sample, counted by their 64-bit hashes (values of 8 bytes are
+/// mixed one-to-one, so only strings can collide, at odds near 2^-64 per pair). A file opens only once its
+/// sample is judged, on the thread that routes every batch: with many streams, hundreds of files are judged.
+#[derive(Default)]
+struct DistinctSample {
+    seen: hashbrown::HashTable<u64>,
+    values: usize,
+    /// A column of a type that is not sampled: its dictionary stays on.
+    unsampled: bool,
+}
+
+impl DistinctSample {
+    fn clear(&mut self) {
+        self.seen.clear();
+        self.values = 0;
+        self.unsampled = false;
     }
-    (count >= DICTIONARY_MIN_SAMPLE).then(|| seen.len() as f64 / count as f64)
+
+    /// Count the non-null values of `part`; false for a type that is not sampled.
+    fn add(&mut self, part: &dyn Array) -> bool {
+        match part.data_type() {
+            DataType::Utf8 => part.as_string::<i32>().iter().flatten().for_each(|v| self.insert(hash_bytes(v))),
+            DataType::LargeUtf8 => part.as_string::<i64>().iter().flatten().for_each(|v| self.insert(hash_bytes(v))),
+            DataType::Int64 => {
+                part.as_primitive::<Int64Type>().iter().flatten().for_each(|v| self.insert(mix(v as u64)))
+            }
+            DataType::Float64 => {
+                part.as_primitive::<Float64Type>().iter().flatten().for_each(|v| self.insert(mix(v.to_bits())))
+            }
+            // Timestamps and times are i64 underneath, whatever their unit.
+            DataType::Timestamp(..) | DataType::Time64(_) => match arrow::compute::cast(part, &DataType::Int64) {
+                Ok(ints) => ints.as_primitive::<Int64Type>().iter().flatten().for_each(|v| self.insert(mix(v as u64))),
+                Err(_) => self.unsampled = true,
+            },
+            _ => self.unsampled = true,
+        }
+        !self.unsampled
+    }
+
+    fn insert(&mut self, hash: u64) {
+        self.values += 1;
+        if self.seen.find(hash, |&seen| seen == hash).is_none() {
+            self.seen.insert_unique(hash, hash, |&seen| seen);
+        }
+    }
+
+    /// Share of distinct values; `None` for too small a sample or a type that is not sampled.
+    fn distinct_share(&self) -> Option<f64> {
+        (!self.unsampled && self.values >= DICTIONARY_MIN_SAMPLE).then(|| self.seen.len() as f64 / self.values as f64)
+    }
+}
+
+fn hash_bytes(value: &str) -> u64 {
+    twox_hash::XxHash3_64::oneshot(value.as_bytes())
+}
+
+/// splitmix64's finalizer: a bijection on u64 that spreads every input bit over the hash table's bits.
+fn mix(mut v: u64) -> u64 {
+    v = (v ^ (v >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    v = (v ^ (v >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    v ^ (v >> 31)
 }
 
 /// Encoding threads for one file: the machine's cores (decoding shares them).
