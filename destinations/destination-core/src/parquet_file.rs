@@ -156,7 +156,9 @@ impl LeafWriter {
 
 /// What a column's queue holds: a batch to encode, or the end of its row group.
 enum ColumnWork {
-    Batch(RecordBatch),
+    /// One batch shared by all the file's columns: a clone per column cost an allocation and an atomic increment
+    /// per array, which with many streams (thousands of small batches) added up.
+    Batch(Arc<RecordBatch>),
     Close,
 }
 
@@ -431,8 +433,9 @@ impl<W: Write + Send> ParquetFileWriter<W> {
             state = pool.done.wait(state).unwrap_or_else(|e| e.into_inner());
         }
         state.file(file)?.writer_waiting = false;
+        let shared = Arc::new(batch.clone());
         for field in 0..self.leaf_counts.len() {
-            state.queue(file, field, ColumnWork::Batch(batch.clone()));
+            state.queue(file, field, ColumnWork::Batch(shared.clone()));
         }
         drop(state);
         pool.work.notify_all();
