@@ -337,21 +337,27 @@ impl PageCompressor {
     }
 
     /// Before the first data page: keep the accelerated settings if they cost at most 1% of the sample's size.
-    fn choose(&mut self, page: &[u8]) -> Result<()> {
+    /// When the sample is the whole page, the page compressed with the settings kept is returned: compressing it
+    /// a third time for the page itself made the choice cost as much as the page again (with many streams, many
+    /// files of small pages each choose for every string column).
+    fn choose(&mut self, page: &[u8]) -> Result<Option<Bytes>> {
         if !std::mem::take(&mut self.try_accelerated) || page.len() < ACCELERATION_MIN_SAMPLE {
-            return Ok(());
+            return Ok(None);
         }
+        let whole_page = page.len() <= ACCELERATION_SAMPLE;
         let sample = &page[..page.len().min(ACCELERATION_SAMPLE)];
-        let mut out = Vec::with_capacity(zstd::zstd_safe::compress_bound(sample.len()));
-        self.compress(sample, &mut out)?;
-        let usual = out.len();
+        let mut usual = Vec::with_capacity(zstd::zstd_safe::compress_bound(sample.len()));
+        self.compress(sample, &mut usual)?;
         self.set_accelerated(true);
-        out.clear();
-        self.compress(sample, &mut out)?;
-        if out.len() * 100 > usual * 101 {
+        let mut accelerated = Vec::with_capacity(zstd::zstd_safe::compress_bound(sample.len()));
+        self.compress(sample, &mut accelerated)?;
+        let kept = if accelerated.len() * 100 > usual.len() * 101 {
             self.set_accelerated(false);
-        }
-        Ok(())
+            usual
+        } else {
+            accelerated
+        };
+        Ok(whole_page.then(|| Bytes::copy_from_slice(&kept)))
     }
 
     fn set_accelerated(&mut self, on: bool) {
@@ -750,10 +756,14 @@ impl PlainColumnWriter {
             None => (&self.values[start..], rows),
         };
         let uncompressed = page_body.len();
-        if let Some(compressor) = self.compressor.as_mut() {
-            compressor.choose(page_body)?;
-        }
-        let body = compress(self.compressor.as_mut(), page_body)?;
+        let chosen = match self.compressor.as_mut() {
+            Some(compressor) => compressor.choose(page_body)?,
+            None => None,
+        };
+        let body = match chosen {
+            Some(body) => body,
+            None => compress(self.compressor.as_mut(), page_body)?,
+        };
         // The trial compares PLAIN pages only: a dictionary's index pages compress quite differently.
         if let Some(compressor) = self.compressor.as_mut().filter(|_| encoding == Encoding::PLAIN) {
             compressor.after_data_page(uncompressed, body.len())?;
@@ -1314,6 +1324,31 @@ mod tests {
             let compressed = compress(Some(&mut compressor), page).unwrap();
             assert_eq!(&zstd::bulk::decompress(&compressed, page.len()).unwrap(), page);
         }
+    }
+
+    #[test]
+    fn a_first_page_within_the_sample_comes_back_compressed_with_the_settings_kept() {
+        let mut next = crate::tests::xorshift(0x2545_F491_4F6C_DD1D);
+        let ids = plain_page((0..1200).map(|_| format!("{:016x}-{:016x}", next(), next())));
+        let modules = ["A1-A3", "A4", "A5", "B1", "C1", "C2", "C3", "C4", "D"];
+        let json = plain_page((0..900).map(|_| {
+            let members: Vec<String> = (0..4)
+                .map(|_| format!("\"{}\":{}.{}", modules[(next() % 9) as usize], next() % 500, next() % 10_000))
+                .collect();
+            format!("{{{}}}", members.join(","))
+        }));
+        // One page of each kind of column, within the 64 KB sample: ids keep the accelerated settings, JSON not.
+        for (page, accelerated) in [(&ids, true), (&json, false)] {
+            assert!((ACCELERATION_MIN_SAMPLE..=ACCELERATION_SAMPLE).contains(&page.len()), "{}", page.len());
+            let mut compressor = PageCompressor::new(1, Layout::Bytes).unwrap();
+            let chosen = compressor.choose(page).unwrap().expect("the whole page was compressed to choose");
+            assert_eq!(compressor.accelerated, accelerated);
+            // The same bytes as compressing the page again with the settings kept.
+            assert_eq!(chosen, compress(Some(&mut compressor), page).unwrap());
+        }
+        // A bigger page is compressed apart from its sample.
+        let big: Vec<u8> = ids.iter().chain(&ids).copied().collect();
+        assert!(PageCompressor::new(1, Layout::Bytes).unwrap().choose(&big).unwrap().is_none());
     }
 
     /// Compresses `pages` as a column's data pages in turn; returns the compressed sizes.
