@@ -279,8 +279,9 @@ pub(crate) fn encode_ids(ids: &[u32], bit_width: u8, out: &mut Vec<u8>) {
     encode_hybrid(ids, bit_width, out);
 }
 
-/// `values` as the RLE/bit-packed hybrid of `bit_width` bits (no width byte; levels are written this way).
-pub(crate) fn encode_hybrid(ids: &[u32], bit_width: u8, out: &mut Vec<u8>) {
+/// `values` as the RLE/bit-packed hybrid of `bit_width` bits (no width byte; levels are written this way, from
+/// one byte each).
+pub(crate) fn encode_hybrid<T: Copy + Eq + Into<u32>>(ids: &[T], bit_width: u8, out: &mut Vec<u8>) {
     let value_bytes = (bit_width as usize).div_ceil(8);
     let mut literal_start = 0;
     let mut i = 0;
@@ -301,7 +302,7 @@ pub(crate) fn encode_hybrid(ids: &[u32], bit_width: u8, out: &mut Vec<u8>) {
             let run_start = i + top_up;
             bit_pack(&ids[literal_start..run_start], bit_width, out);
             put_varint(out, ((j - run_start) as u64) << 1);
-            out.extend_from_slice(&id.to_le_bytes()[..value_bytes]);
+            out.extend_from_slice(&id.into().to_le_bytes()[..value_bytes]);
             literal_start = j;
         }
         i = j;
@@ -310,7 +311,7 @@ pub(crate) fn encode_hybrid(ids: &[u32], bit_width: u8, out: &mut Vec<u8>) {
 }
 
 /// One bit-packed run of `values` (LSB first), padded with zeros to a whole group of eight.
-fn bit_pack(values: &[u32], bit_width: u8, out: &mut Vec<u8>) {
+fn bit_pack<T: Copy + Into<u32>>(values: &[T], bit_width: u8, out: &mut Vec<u8>) {
     if values.is_empty() {
         return;
     }
@@ -319,7 +320,7 @@ fn bit_pack(values: &[u32], bit_width: u8, out: &mut Vec<u8>) {
     let end = out.len() + groups * bit_width as usize;
     let (mut pending, mut bits) = (0u64, 0u32);
     for &v in values {
-        pending |= (v as u64) << bits;
+        pending |= (v.into() as u64) << bits;
         bits += bit_width as u32;
         while bits >= 8 {
             out.push(pending as u8);
