@@ -884,6 +884,7 @@ impl PlainColumnWriter {
 
     /// Finish the chunk: its bytes (pages from offset 0) and what the row group needs to splice them in.
     pub(crate) fn close(mut self) -> Result<(EncodedPages, ColumnCloseResult)> {
+        self.pages.keep_in_memory_unless_spilled();
         self.flush_page()?;
         self.write_dictionary_page()?;
         let statistics = (self.statistics != EnabledStatistics::None).then(|| {
@@ -950,6 +951,8 @@ pub(crate) struct EncodedPages {
     segments: Vec<Segment>,
     len: u64,
     spill: Option<Arc<PageSpill>>,
+    /// Pages pushed go to `spill` (when there is one).
+    spill_new_pages: bool,
 }
 
 /// Consecutive bytes of a column chunk.
@@ -970,12 +973,24 @@ impl Segment {
 
 impl EncodedPages {
     pub(crate) fn spilled_to(spill: Option<Arc<PageSpill>>) -> Self {
-        EncodedPages { spill, ..Default::default() }
+        EncodedPages { spill, spill_new_pages: true, ..Default::default() }
+    }
+
+    /// Keep the pages pushed from now on in memory if none was spilled yet: at its close, a chunk that has spilled
+    /// nothing is written right away, and a spill would only make its file (see [`PageSpill`]).
+    fn keep_in_memory_unless_spilled(&mut self) {
+        if !self.segments.iter().any(|segment| matches!(segment, Segment::Spilled { .. })) {
+            self.spill_new_pages = false;
+        }
+    }
+
+    fn spill(&self) -> Option<&Arc<PageSpill>> {
+        self.spill.as_ref().filter(|_| self.spill_new_pages)
     }
 
     fn push(&mut self, header: Bytes, body: Bytes) -> Result<()> {
         self.len += (header.len() + body.len()) as u64;
-        match &self.spill {
+        match self.spill() {
             Some(spill) => {
                 let (start, len) = (spill.append(&[&header, &body])?, (header.len() + body.len()) as u64);
                 // A column's pages are usually appended one after another: one segment for the run of them.
@@ -994,7 +1009,7 @@ impl EncodedPages {
     /// Put a page before the others (a dictionary page written after its data pages).
     fn push_front(&mut self, header: Bytes, body: Bytes) -> Result<()> {
         self.len += (header.len() + body.len()) as u64;
-        let page = match &self.spill {
+        let page = match self.spill() {
             Some(spill) => {
                 vec![Segment::Spilled {
                     start: spill.append(&[&header, &body])?,
