@@ -1307,6 +1307,17 @@ mod tests {
         page
     }
 
+    /// A PLAIN page of `rows` JSON objects of four numbers under EPD module keys (as `gwp_by_module`).
+    fn json_page(rows: usize, next: &mut impl FnMut() -> u64) -> Vec<u8> {
+        let modules = ["A1-A3", "A4", "A5", "B1", "C1", "C2", "C3", "C4", "D"];
+        plain_page((0..rows).map(|_| {
+            let members: Vec<String> = (0..4)
+                .map(|_| format!("\"{}\":{}.{}", modules[(next() % 9) as usize], next() % 500, next() % 10_000))
+                .collect();
+            format!("{{{}}}", members.join(","))
+        }))
+    }
+
     #[test]
     fn string_columns_keep_accelerated_zstd_only_when_it_costs_no_size() {
         let mut next = crate::tests::xorshift(0x9E37_79B9_7F4A_7C15);
@@ -1316,13 +1327,7 @@ mod tests {
         compressor.choose(&ids).unwrap();
         assert!(compressor.accelerated);
         // JSON objects of numbers under a few keys lose their short matches when accelerated: usual settings.
-        let modules = ["A1-A3", "A4", "A5", "B1", "C1", "C2", "C3", "C4", "D"];
-        let json = plain_page((0..8000).map(|_| {
-            let members: Vec<String> = (0..4)
-                .map(|_| format!("\"{}\":{}.{}", modules[(next() % 9) as usize], next() % 500, next() % 10_000))
-                .collect();
-            format!("{{{}}}", members.join(","))
-        }));
+        let json = json_page(8000, &mut next);
         let mut compressor = PageCompressor::new(1, Layout::Bytes).unwrap();
         compressor.choose(&json).unwrap();
         assert!(!compressor.accelerated);
@@ -1347,13 +1352,7 @@ mod tests {
     fn a_first_page_within_the_sample_comes_back_compressed_with_the_settings_kept() {
         let mut next = crate::tests::xorshift(0x2545_F491_4F6C_DD1D);
         let ids = plain_page((0..1200).map(|_| format!("{:016x}-{:016x}", next(), next())));
-        let modules = ["A1-A3", "A4", "A5", "B1", "C1", "C2", "C3", "C4", "D"];
-        let json = plain_page((0..900).map(|_| {
-            let members: Vec<String> = (0..4)
-                .map(|_| format!("\"{}\":{}.{}", modules[(next() % 9) as usize], next() % 500, next() % 10_000))
-                .collect();
-            format!("{{{}}}", members.join(","))
-        }));
+        let json = json_page(900, &mut next);
         // One page of each kind of column, within the 64 KB sample: ids keep the accelerated settings, JSON not.
         for (page, accelerated) in [(&ids, true), (&json, false)] {
             assert!((ACCELERATION_MIN_SAMPLE..=ACCELERATION_SAMPLE).contains(&page.len()), "{}", page.len());
