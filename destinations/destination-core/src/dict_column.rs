@@ -217,7 +217,7 @@ fn entry<'a>(plain: &'a [u8], starts: &[u32], id: usize) -> &'a [u8] {
     &plain[start..end]
 }
 
-fn hash_bytes(value: &[u8]) -> u64 {
+pub(crate) fn hash_bytes(value: &[u8]) -> u64 {
     twox_hash::XxHash3_64::oneshot(value)
 }
 
@@ -267,7 +267,7 @@ impl ShortKey {
 }
 
 /// A 64-bit mix (folded multiply): high and low bits both depend on every input bit.
-fn hash_word(word: u64) -> u64 {
+pub(crate) fn hash_word(word: u64) -> u64 {
     let product = (word as u128) * 0x9E37_79B9_7F4A_7C15;
     (product as u64) ^ ((product >> 64) as u64)
 }

@@ -12,6 +12,7 @@
 //! of flat items (`_airbyte_meta`) (PLAIN, with or without a dictionary) are encoded by [`PlainColumnWriter`],
 //! whose pages may be cut at other rows and whose page index carries no level histograms.
 
+use crate::dict_column::{hash_bytes, hash_word};
 use crate::page_spill::PageSpill;
 use crate::plain_column::{EncodedPages, PlainColumnWriter};
 use arrow::array::{Array, ArrayRef, AsArray, ListArray, RecordBatch};
@@ -635,9 +636,9 @@ pub fn skip_dictionary_for_unique_columns(
     props
 }
 
-/// The distinct non-null values of a column's sample, counted by their 64-bit hashes (values of 8 bytes are
-/// mixed one-to-one, so only strings can collide, at odds near 2^-64 per pair). A file opens only once its
-/// sample is judged, on the thread that routes every batch: with many streams, hundreds of files are judged.
+/// The distinct non-null values of a column's sample, counted by their 64-bit hashes, the dictionary's own
+/// (two values collide at odds near 2^-64). A file opens only once its sample is judged, on the thread that
+/// routes every batch: with many streams, hundreds of files are judged.
 #[derive(Default)]
 struct DistinctSample {
     seen: hashbrown::HashTable<u64>,
@@ -656,17 +657,23 @@ impl DistinctSample {
     /// Count the non-null values of `part`; false for a type that is not sampled.
     fn add(&mut self, part: &dyn Array) -> bool {
         match part.data_type() {
-            DataType::Utf8 => part.as_string::<i32>().iter().flatten().for_each(|v| self.insert(hash_bytes(v))),
-            DataType::LargeUtf8 => part.as_string::<i64>().iter().flatten().for_each(|v| self.insert(hash_bytes(v))),
+            DataType::Utf8 => {
+                part.as_string::<i32>().iter().flatten().for_each(|v| self.insert(hash_bytes(v.as_bytes())))
+            }
+            DataType::LargeUtf8 => {
+                part.as_string::<i64>().iter().flatten().for_each(|v| self.insert(hash_bytes(v.as_bytes())))
+            }
             DataType::Int64 => {
-                part.as_primitive::<Int64Type>().iter().flatten().for_each(|v| self.insert(mix(v as u64)))
+                part.as_primitive::<Int64Type>().iter().flatten().for_each(|v| self.insert(hash_word(v as u64)))
             }
             DataType::Float64 => {
-                part.as_primitive::<Float64Type>().iter().flatten().for_each(|v| self.insert(mix(v.to_bits())))
+                part.as_primitive::<Float64Type>().iter().flatten().for_each(|v| self.insert(hash_word(v.to_bits())))
             }
             // Timestamps and times are i64 underneath, whatever their unit.
             DataType::Timestamp(..) | DataType::Time64(_) => match arrow::compute::cast(part, &DataType::Int64) {
-                Ok(ints) => ints.as_primitive::<Int64Type>().iter().flatten().for_each(|v| self.insert(mix(v as u64))),
+                Ok(ints) => {
+                    ints.as_primitive::<Int64Type>().iter().flatten().for_each(|v| self.insert(hash_word(v as u64)))
+                }
                 Err(_) => self.unsampled = true,
             },
             _ => self.unsampled = true,
@@ -685,17 +692,6 @@ impl DistinctSample {
     fn distinct_share(&self) -> Option<f64> {
         (!self.unsampled && self.values >= DICTIONARY_MIN_SAMPLE).then(|| self.seen.len() as f64 / self.values as f64)
     }
-}
-
-fn hash_bytes(value: &str) -> u64 {
-    twox_hash::XxHash3_64::oneshot(value.as_bytes())
-}
-
-/// splitmix64's finalizer: a bijection on u64 that spreads every input bit over the hash table's bits.
-fn mix(mut v: u64) -> u64 {
-    v = (v ^ (v >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    v = (v ^ (v >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    v ^ (v >> 31)
 }
 
 /// Encoding threads for one file: the machine's cores (decoding shares them).

@@ -346,10 +346,9 @@ impl PageCompressor {
         }
         let whole_page = page.len() <= ACCELERATION_SAMPLE;
         let sample = &page[..page.len().min(ACCELERATION_SAMPLE)];
-        let mut usual = Vec::with_capacity(zstd::zstd_safe::compress_bound(sample.len()));
+        let (mut usual, mut accelerated) = (Vec::new(), Vec::new());
         self.compress(sample, &mut usual)?;
         self.set_accelerated(true);
-        let mut accelerated = Vec::with_capacity(zstd::zstd_safe::compress_bound(sample.len()));
         self.compress(sample, &mut accelerated)?;
         let kept = if accelerated.len() * 100 > usual.len() * 101 {
             self.set_accelerated(false);
