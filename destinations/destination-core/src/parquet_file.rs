@@ -361,6 +361,9 @@ pub struct ParquetFileWriter<W: Write + Send> {
     own_sources: Vec<Option<Vec<(LeafSource, DataType)>>>,
     /// Where the own encoder's pages wait for their row group to close ([`Self::spill_pages`]).
     page_spill: Option<Arc<PageSpill>>,
+    /// Pages stay in memory while the page budget has room, and only the rest spills
+    /// ([`Self::spill_pages_beyond_page_budget`]).
+    hold_pages: bool,
     /// This file's leaves in the page budget it shares.
     page_budget: BudgetShare,
 }
@@ -397,6 +400,7 @@ impl<W: Write + Send> ParquetFileWriter<W> {
             own_encoder: own_encoder_enabled(),
             own_sources,
             page_spill: None,
+            hold_pages: false,
             page_budget: BudgetShare::take(budget, leaves),
         })
     }
@@ -406,6 +410,15 @@ impl<W: Write + Send> ParquetFileWriter<W> {
     pub fn spill_pages(mut self, spill: Arc<PageSpill>) -> Self {
         self.page_spill = Some(spill);
         self
+    }
+
+    /// As [`Self::spill_pages`], but pages stay in memory while the budget the open files share has room for
+    /// them ([`MemoryBudget::hold_pages`]): with few streams open, a row group's pages then never touch the
+    /// spill. Writing them there and reading them back took 1-2% of the CPU time at 1M narrow records (40
+    /// alternating runs), for 40 MB less peak memory.
+    pub fn spill_pages_beyond_page_budget(mut self, spill: Arc<PageSpill>) -> Self {
+        self.hold_pages = true;
+        self.spill_pages(spill)
     }
 
     /// Queue a batch for encoding; a full row group (by the properties' row limit) is flushed.
@@ -555,7 +568,7 @@ impl<W: Write + Send> ParquetFileWriter<W> {
                     .map(|((leaf, _), (_, data_type))| {
                         let writer = PlainColumnWriter::try_new(descriptors.column(*leaf), data_type, &self.props)?
                             .spilling_pages_to(self.page_spill.clone())
-                            .sharing_page_budget(self.page_budget.budget.clone());
+                            .sharing_page_budget(self.page_budget.budget.clone(), self.hold_pages);
                         Some((*leaf, LeafWriter::Plain(Box::new(writer))))
                     })
                     .collect()
@@ -820,12 +833,14 @@ fn encode_batch(column: &mut EncodedColumn, batch: &RecordBatch, fields: &Fields
 
 /// The memory shared by the files open at once: those of a [`WorkPool`] (a sync of many streams has a file open
 /// per stream), or one file encoded by threads of its own. Their leaf columns share [`PAGE_BUFFER_BUDGET_BYTES`]
-/// of page buffers, and the rows they hold for their dictionary samples share
-/// [`crate::sampled_file::MAX_HELD_BYTES_ACROSS_FILES`].
+/// of page buffers (with the finished pages they keep in memory instead of a spill), and the rows they hold for
+/// their dictionary samples share [`crate::sampled_file::MAX_HELD_BYTES_ACROSS_FILES`].
 #[derive(Default)]
 pub(crate) struct MemoryBudget {
     open_leaves: AtomicUsize,
     pub(crate) held_sample_bytes: AtomicUsize,
+    /// Finished pages of open row groups kept in memory rather than spilled ([`Self::hold_pages`]).
+    held_page_bytes: AtomicUsize,
 }
 
 impl MemoryBudget {
@@ -834,6 +849,26 @@ impl MemoryBudget {
     pub(crate) fn page_bytes(&self, configured: usize) -> usize {
         let open = self.open_leaves.load(Ordering::Relaxed).max(1);
         configured.min((PAGE_BUFFER_BUDGET_BYTES / open).max(MIN_BUDGETED_PAGE_BYTES))
+    }
+
+    /// Whether `bytes` more of finished pages may stay in memory rather than go to a page spill; if so they are
+    /// counted until [`Self::release_pages`]. Up to [`PAGE_BUFFER_BUDGET_BYTES`] of them stay in memory while
+    /// the open leaves' pages (at `configured` bytes each) fit in that budget too: one to three streams of 20
+    /// leaves keep their pages (a file committing beside the next one included); with more, every page spills,
+    /// as a sync of many streams always did.
+    pub(crate) fn hold_pages(&self, bytes: usize, configured: usize) -> bool {
+        let open_pages = self.open_leaves.load(Ordering::Relaxed).saturating_mul(configured);
+        let room = if open_pages <= PAGE_BUFFER_BUDGET_BYTES { PAGE_BUFFER_BUDGET_BYTES } else { 0 };
+        self.held_page_bytes
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |held| {
+                held.checked_add(bytes).filter(|&after| after <= room)
+            })
+            .is_ok()
+    }
+
+    /// Pages counted by [`Self::hold_pages`] that are written or dropped.
+    pub(crate) fn release_pages(&self, bytes: usize) {
+        self.held_page_bytes.fetch_sub(bytes, Ordering::Relaxed);
     }
 }
 
@@ -1218,6 +1253,65 @@ mod tests {
             assert_eq!(spill.made(), spills, "{rows} rows");
             assert_eq!(spill.bytes_appended() > 0, spills, "{rows} rows");
             assert_eq!(read_all(file).0.iter().map(RecordBatch::num_rows).sum::<usize>(), rows as usize);
+        }
+    }
+
+    #[test]
+    fn pages_stay_in_memory_while_the_page_budget_has_room_and_go_back_to_it() {
+        const MB: usize = 1 << 20;
+        let budget = MemoryBudget::default();
+        budget.open_leaves.store(20, Ordering::Relaxed);
+        assert!(budget.hold_pages(60 * MB, MB), "20 open leaves of 1 MB pages leave room");
+        assert!(budget.hold_pages(4 * MB, MB), "up to the whole budget");
+        assert!(!budget.hold_pages(1, MB), "nothing beyond it");
+        budget.release_pages(10 * MB);
+        assert!(budget.hold_pages(10 * MB, MB), "released pages make room again");
+        budget.release_pages(PAGE_BUFFER_BUDGET_BYTES);
+        assert_eq!(budget.held_page_bytes.load(Ordering::Relaxed), 0);
+        // More open pages than the budget holds (a sync of many streams): every page spills.
+        budget.open_leaves.store(65, Ordering::Relaxed);
+        assert!(!budget.hold_pages(1, MB));
+        assert!(budget.hold_pages(1, 64 << 10), "65 leaves of 64 KB pages fit");
+    }
+
+    #[test]
+    fn pages_spill_beyond_the_page_budget_into_the_same_file() {
+        let rows = 30_000;
+        let batch = RecordBatch::try_from_iter([
+            ("id", Arc::new(Int64Array::from_iter_values(0..rows)) as ArrayRef),
+            ("name", Arc::new(StringArray::from_iter_values((0..rows).map(|i| format!("name {}", i * 7919 % 10007))))),
+        ])
+        .unwrap();
+        let props = WriterProperties::builder()
+            .set_compression(Compression::UNCOMPRESSED)
+            .set_dictionary_enabled(false)
+            .set_data_page_size_limit(16 << 10)
+            .build();
+        let mut in_memory = ParquetFileWriter::try_new(Vec::new(), batch.schema(), props.clone(), 2).unwrap();
+        in_memory.write(&batch).unwrap();
+        let expected = in_memory.into_inner().unwrap();
+        // Room for none, some or all of the pages: the room other files' pages leave.
+        for (taken_by_others, spills_some, spills_all) in [
+            (0, false, false),
+            (PAGE_BUFFER_BUDGET_BYTES - (600 << 10), true, false),
+            (PAGE_BUFFER_BUDGET_BYTES, true, true),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let spill = Arc::new(PageSpill::create_in(dir.path()).unwrap());
+            let mut writer = ParquetFileWriter::try_new(Vec::new(), batch.schema(), props.clone(), 2)
+                .unwrap()
+                .spill_pages_beyond_page_budget(spill.clone());
+            let budget = writer.page_budget.budget.clone();
+            assert!(budget.hold_pages(taken_by_others, 0));
+            writer.write(&batch).unwrap();
+            writer.flush().unwrap();
+            assert_eq!(budget.held_page_bytes.load(Ordering::Relaxed), taken_by_others, "written pages go back");
+            let file = writer.into_inner().unwrap();
+            assert!(file == expected, "the file differs with {taken_by_others} bytes taken");
+            let (spilled, total) = (spill.bytes_appended() as usize, expected.len());
+            assert_eq!(spilled > 0, spills_some, "{spilled} of {total} bytes spilled");
+            // All pages but those that came at the close (kept in memory since nothing else had spilled).
+            assert_eq!(spilled > total / 2, spills_all, "{spilled} of {total} bytes spilled");
         }
     }
 

@@ -863,8 +863,13 @@ impl PlainColumnWriter {
         self
     }
 
-    /// Cut pages at the size `budget` allows (at most the configured one).
-    pub(crate) fn sharing_page_budget(mut self, budget: Arc<MemoryBudget>) -> Self {
+    /// Cut pages at the size `budget` allows (at most the configured one); with `hold_pages`, finished pages
+    /// stay in memory while `budget` has room for them, and only the rest goes to the spill.
+    pub(crate) fn sharing_page_budget(mut self, budget: Arc<MemoryBudget>, hold_pages: bool) -> Self {
+        if hold_pages {
+            self.pages.holding =
+                Some(HeldPages { budget: budget.clone(), configured: self.page_bytes_limit, bytes: 0 });
+        }
         self.page_budget = Some(budget);
         self
     }
@@ -952,6 +957,23 @@ pub(crate) struct EncodedPages {
     spill: Option<Arc<PageSpill>>,
     /// Pages pushed go to `spill` (when there is one).
     spill_new_pages: bool,
+    /// Pages that would spill stay in memory while the budget has room.
+    holding: Option<HeldPages>,
+}
+
+/// Pages of a column chunk kept in memory under a [`MemoryBudget`] ([`MemoryBudget::hold_pages`]), given back
+/// to it when they are dropped.
+struct HeldPages {
+    budget: Arc<MemoryBudget>,
+    /// The column's configured page size.
+    configured: usize,
+    bytes: usize,
+}
+
+impl Drop for HeldPages {
+    fn drop(&mut self) {
+        self.budget.release_pages(self.bytes);
+    }
 }
 
 /// Consecutive bytes of a column chunk.
@@ -983,13 +1005,21 @@ impl EncodedPages {
         }
     }
 
-    fn spill(&self) -> Option<&Arc<PageSpill>> {
-        self.spill.as_ref().filter(|_| self.spill_new_pages)
+    /// Where a page of `len` bytes goes: the spill, or memory (none, or the budget had room).
+    fn spill(&mut self, len: usize) -> Option<Arc<PageSpill>> {
+        let spill = self.spill.clone().filter(|_| self.spill_new_pages)?;
+        match &mut self.holding {
+            Some(held) if held.budget.hold_pages(len, held.configured) => {
+                held.bytes += len;
+                None
+            }
+            _ => Some(spill),
+        }
     }
 
     fn push(&mut self, header: Bytes, body: Bytes) -> Result<()> {
         self.len += (header.len() + body.len()) as u64;
-        match self.spill() {
+        match self.spill(header.len() + body.len()) {
             Some(spill) => {
                 let (start, len) = (spill.append(&[&header, &body])?, (header.len() + body.len()) as u64);
                 // A column's pages are usually appended one after another: one segment for the run of them.
@@ -1008,7 +1038,7 @@ impl EncodedPages {
     /// Put a page before the others (a dictionary page written after its data pages).
     fn push_front(&mut self, header: Bytes, body: Bytes) -> Result<()> {
         self.len += (header.len() + body.len()) as u64;
-        let page = match self.spill() {
+        let page = match self.spill(header.len() + body.len()) {
             Some(spill) => {
                 vec![Segment::Spilled {
                     start: spill.append(&[&header, &body])?,

@@ -950,12 +950,13 @@ impl StreamSink {
                 Encoders::Pool(self.workers.clone()),
             );
             // The spill needs positioned reads and writes (Unix); elsewhere, and with DESTINATION_SPILL_PAGES=0,
-            // the pages stay in memory. Codecs the own encoder does not write never spill.
+            // the pages stay in memory. Codecs the own encoder does not write never spill. Pages spill only
+            // beyond the page budget the open files share: with one stream, never.
             if cfg!(unix)
                 && std::env::var("DESTINATION_SPILL_PAGES").map_or(true, |v| v != "0")
                 && destination_core::parquet_file::pages_may_spill(&self.props)
             {
-                writer = writer.spill_pages(Arc::new(storage.create_page_spill()?));
+                writer = writer.spill_pages_beyond_page_budget(Arc::new(storage.create_page_spill()?));
             }
             self.open = Some(OpenFile { staged, writer, rows: 0 });
         }
