@@ -269,20 +269,42 @@ const FASTEST_MIN_PAGE: usize = 256 << 10;
 /// How much of the first data page both settings compress to choose between them (and the least worth it).
 const ACCELERATION_SAMPLE: usize = 64 << 10;
 const ACCELERATION_MIN_SAMPLE: usize = 16 << 10;
+/// The settings tried on 8-byte number columns at level 1: matches from 5 bytes (zstd's level 1 takes 6 on
+/// pages up to 256 KB) and literals stored as they are. The low mantissa bytes of doubles are close to random:
+/// Huffman coding gains them little, while the shorter matches catch repeated signs, exponents and leading
+/// digits. On this benchmark's pages (`zstd -b1`): `gwp_total` 9% smaller, `density_kg_m3` as small, both
+/// 10-19% faster to compress and 20-30% faster to read back; its timestamps, sequential or random, grow by 10%
+/// or more and keep zstd's own settings. In a sync the CPU time stayed the same (1% more instructions in more,
+/// shorter matches) and the output of 1M records is 0.7% smaller.
+const NUMBER_MIN_MATCH: u32 = 5;
 
-/// zstd settings for one column's pages. A string column at level 1 compresses a sample of its first data page
-/// with its usual settings and with the accelerated ones, and keeps the accelerated ones for the chunk when they
-/// give at most 1% more bytes; it then tries acceleration 8 on one page ([`FASTEST_TARGET_LENGTH`]). The pages
-/// are compressed by the compressing thread's context ([`ZSTD_CONTEXT`]), set to these settings for each page.
+/// Settings a column at zstd level 1 tries against its usual ones on a sample of its first data page.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Alternative {
+    /// String columns: [`ACCELERATED_HASH_LOG`] and [`ACCELERATED_TARGET_LENGTH`].
+    Accelerated,
+    /// 8-byte number columns: [`NUMBER_MIN_MATCH`] and literals not compressed.
+    RawLiterals,
+}
+
+/// zstd settings for one column's pages. A string or 8-byte number column at level 1 compresses a sample of its
+/// first data page with its usual settings and with an [`Alternative`], and keeps the alternative for the chunk
+/// when it gives at most 1% more bytes; a string column that keeps it then tries acceleration 8 on one page
+/// ([`FASTEST_TARGET_LENGTH`]). The pages are compressed by the compressing thread's context ([`ZSTD_CONTEXT`]),
+/// set to these settings for each page.
 struct PageCompressor {
     level: i32,
     /// zstd's `0` (the level's own value) where not set.
     hash_log: u32,
     target_length: u32,
+    min_match: u32,
     literals: ParamSwitch,
-    /// The choice is still to be made on the first data page.
-    try_accelerated: bool,
+    /// What the first data page's sample tries, while the choice is still to be made.
+    try_alternative: Option<Alternative>,
+    /// The accelerated string settings are on.
     accelerated: bool,
+    /// The raw-literal number settings are on.
+    raw_literals: bool,
     fastest: FastestTrial,
 }
 
@@ -299,14 +321,20 @@ enum FastestTrial {
 
 impl PageCompressor {
     fn new(level: i32, layout: Layout) -> Option<PageCompressor> {
-        let strings_at_level_1 = level == 1 && matches!(layout, Layout::Bytes);
+        let try_alternative = match (level, layout) {
+            (1, Layout::Bytes) => Some(Alternative::Accelerated),
+            (1, Layout::Double | Layout::Int64) => Some(Alternative::RawLiterals),
+            _ => None,
+        };
         Some(PageCompressor {
             level,
-            hash_log: if strings_at_level_1 { STRING_LEVEL_1_HASH_LOG } else { 0 },
+            hash_log: if try_alternative == Some(Alternative::Accelerated) { STRING_LEVEL_1_HASH_LOG } else { 0 },
             target_length: 0,
+            min_match: 0,
             literals: ParamSwitch::Auto,
-            try_accelerated: strings_at_level_1,
+            try_alternative,
             accelerated: false,
+            raw_literals: false,
             fastest: FastestTrial::NotYet,
         })
     }
@@ -336,35 +364,47 @@ impl PageCompressor {
         Ok(())
     }
 
-    /// Before the first data page: keep the accelerated settings if they cost at most 1% of the sample's size.
-    /// When the sample is the whole page, the page compressed with the settings kept is returned: compressing it
-    /// a third time for the page itself made the choice cost as much as the page again (with many streams, many
-    /// files of small pages each choose for every string column).
+    /// Before the first data page: keep the [`Alternative`] settings if they cost at most 1% of the sample's
+    /// size. When the sample is the whole page, the page compressed with the settings kept is returned:
+    /// compressing it a third time for the page itself made the choice cost as much as the page again (with many
+    /// streams, many files of small pages each choose for every string column).
     fn choose(&mut self, page: &[u8]) -> Result<Option<Bytes>> {
-        if !std::mem::take(&mut self.try_accelerated) || page.len() < ACCELERATION_MIN_SAMPLE {
+        let Some(alternative) = self.try_alternative.take() else { return Ok(None) };
+        if page.len() < ACCELERATION_MIN_SAMPLE {
             return Ok(None);
         }
         let whole_page = page.len() <= ACCELERATION_SAMPLE;
         let sample = &page[..page.len().min(ACCELERATION_SAMPLE)];
-        let (mut usual, mut accelerated) = (Vec::new(), Vec::new());
+        let (mut usual, mut other) = (Vec::new(), Vec::new());
         self.compress(sample, &mut usual)?;
-        self.set_accelerated(true);
-        self.compress(sample, &mut accelerated)?;
-        let kept = if accelerated.len() * 100 > usual.len() * 101 {
-            self.set_accelerated(false);
+        self.set_alternative(alternative, true);
+        self.compress(sample, &mut other)?;
+        let kept = if other.len() * 100 > usual.len() * 101 {
+            self.set_alternative(alternative, false);
             usual
         } else {
-            accelerated
+            other
         };
         Ok(whole_page.then(|| Bytes::copy_from_slice(&kept)))
     }
 
-    fn set_accelerated(&mut self, on: bool) {
-        (self.hash_log, self.target_length, self.literals) = match on {
-            true => (ACCELERATED_HASH_LOG, ACCELERATED_TARGET_LENGTH, ParamSwitch::Enable),
-            false => (STRING_LEVEL_1_HASH_LOG, 0, ParamSwitch::Auto),
-        };
-        self.accelerated = on;
+    fn set_alternative(&mut self, alternative: Alternative, on: bool) {
+        match alternative {
+            Alternative::Accelerated => {
+                (self.hash_log, self.target_length, self.literals) = match on {
+                    true => (ACCELERATED_HASH_LOG, ACCELERATED_TARGET_LENGTH, ParamSwitch::Enable),
+                    false => (STRING_LEVEL_1_HASH_LOG, 0, ParamSwitch::Auto),
+                };
+                self.accelerated = on;
+            }
+            Alternative::RawLiterals => {
+                (self.min_match, self.literals) = match on {
+                    true => (NUMBER_MIN_MATCH, ParamSwitch::Disable),
+                    false => (0, ParamSwitch::Auto),
+                };
+                self.raw_literals = on;
+            }
+        }
     }
 
     /// `page` compressed with these settings into `out`, replacing what it held.
@@ -385,6 +425,7 @@ impl PageCompressor {
                 CParameter::CompressionLevel(self.level),
                 CParameter::HashLog(self.hash_log),
                 CParameter::TargetLength(self.target_length),
+                CParameter::MinMatch(self.min_match),
                 CParameter::LiteralCompressionMode(self.literals),
             ] {
                 context.set_parameter(parameter).map_err(zstd_error)?;
@@ -1374,6 +1415,49 @@ mod tests {
             compressor.choose(page).unwrap();
             let compressed = compress(Some(&mut compressor), page).unwrap();
             assert_eq!(&zstd::bulk::decompress(&compressed, page.len()).unwrap(), page);
+        }
+    }
+
+    #[test]
+    fn number_columns_keep_raw_literals_only_when_they_cost_no_size() {
+        let mut next = crate::tests::xorshift(0x5851_F42D_4C95_7F2D);
+        let le = |values: Vec<[u8; 8]>| values.concat();
+        // Sums of four measurements with four decimals (as `gwp_total`): short matches, random low bytes.
+        let sums = le((0..20_000)
+            .map(|_| {
+                let sum: f64 = (0..4).map(|_| (next() % 5_500_000) as f64 / 10_000.0 - 50.0).sum();
+                ((sum * 10_000.0).round() / 10_000.0).to_le_bytes()
+            })
+            .collect());
+        // Timestamps a millisecond apart, and random ones within a year: Huffman-coded literals pay there.
+        let sequential = le((0..20_000i64).map(|i| (1_764_115_200_000_000 + i * 1000).to_le_bytes()).collect());
+        let random = le((0..20_000)
+            .map(|_| (1_735_689_600_000_000 + (next() % 31_536_000) as i64 * 1_000_000).to_le_bytes())
+            .collect());
+        for (layout, page, raw) in
+            [(Layout::Double, &sums, true), (Layout::Int64, &sequential, false), (Layout::Int64, &random, false)]
+        {
+            let mut compressor = PageCompressor::new(1, layout).unwrap();
+            compressor.choose(page).unwrap();
+            assert_eq!(compressor.raw_literals, raw, "{layout:?}");
+            assert!(!compressor.accelerated);
+            // Whichever settings it keeps, the page decompresses to what went in.
+            let compressed = compress(Some(&mut compressor), page).unwrap();
+            assert_eq!(&zstd::bulk::decompress(&compressed, page.len()).unwrap(), page);
+            // And it is no bigger than with zstd's own settings.
+            let own = zstd::bulk::compress(page, 1).unwrap();
+            assert!(
+                compressed.len() * 100 <= own.len() * 101,
+                "{layout:?}: {} against {}",
+                compressed.len(),
+                own.len()
+            );
+        }
+        // Only at level 1, and not for strings or 4-byte numbers.
+        for (level, layout) in [(3, Layout::Double), (1, Layout::Bytes), (1, Layout::Int32)] {
+            let mut compressor = PageCompressor::new(level, layout).unwrap();
+            compressor.choose(&sums).unwrap();
+            assert!(!compressor.raw_literals, "level {level} {layout:?}");
         }
     }
 
