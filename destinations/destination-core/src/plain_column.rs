@@ -905,7 +905,8 @@ impl PlainColumnWriter {
     }
 
     /// Cut pages at the size `budget` allows (at most the configured one); with `hold_pages`, finished pages
-    /// stay in memory while `budget` has room for them, and only the rest goes to the spill.
+    /// stay in memory while `budget` has room for them, and only the rest goes to the spill (call it after
+    /// [`Self::spilling_pages_to`], which starts the chunk's pages afresh).
     pub(crate) fn sharing_page_budget(mut self, budget: Arc<MemoryBudget>, hold_pages: bool) -> Self {
         if hold_pages {
             self.pages.holding =
