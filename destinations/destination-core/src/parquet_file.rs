@@ -40,6 +40,11 @@ const COLUMN_QUEUE: usize = 2;
 pub const PAGE_BUFFER_BUDGET_BYTES: usize = 64 << 20;
 /// The smallest page size [`PAGE_BUFFER_BUDGET_BYTES`] leads to: below it, headers and compression suffer.
 pub const MIN_BUDGETED_PAGE_BYTES: usize = 32 << 10;
+/// The open files' dictionaries together, as their pages' bytes: past this, a dictionary that still grows is
+/// written and its column goes on PLAIN (parquet's fallback, which otherwise comes at `dictionary_page_size_kb`
+/// per column). A dictionary takes about three times its page's bytes in memory (its hash table and entries),
+/// so with 1000 streams open, dictionaries of their near-unique columns came to 142 MB of the peak.
+pub const DICTIONARY_BUDGET_BYTES: usize = 16 << 20;
 
 /// One top-level column's leaf writers (a struct or list column has several leaves).
 struct EncodedColumn {
@@ -841,6 +846,8 @@ pub(crate) struct MemoryBudget {
     pub(crate) held_sample_bytes: AtomicUsize,
     /// Finished pages of open row groups kept in memory rather than spilled ([`Self::hold_pages`]).
     held_page_bytes: AtomicUsize,
+    /// The open dictionaries' page bytes ([`Self::count_dictionary`]).
+    dictionary_bytes: AtomicUsize,
 }
 
 impl MemoryBudget {
@@ -869,6 +876,19 @@ impl MemoryBudget {
     /// Pages counted by [`Self::hold_pages`] that are written or dropped.
     pub(crate) fn release_pages(&self, bytes: usize) {
         self.held_page_bytes.fetch_sub(bytes, Ordering::Relaxed);
+    }
+
+    /// A dictionary counted at `before` bytes is now `after` bytes (0 once written or dropped).
+    pub(crate) fn count_dictionary(&self, before: usize, after: usize) {
+        match after.cmp(&before) {
+            std::cmp::Ordering::Greater => self.dictionary_bytes.fetch_add(after - before, Ordering::Relaxed),
+            _ => self.dictionary_bytes.fetch_sub(before - after, Ordering::Relaxed),
+        };
+    }
+
+    /// Whether the open dictionaries take more than [`DICTIONARY_BUDGET_BYTES`].
+    pub(crate) fn dictionaries_over_budget(&self) -> bool {
+        self.dictionary_bytes.load(Ordering::Relaxed) > DICTIONARY_BUDGET_BYTES
     }
 }
 
@@ -1312,6 +1332,42 @@ mod tests {
             assert_eq!(spilled > 0, spills_some, "{spilled} of {total} bytes spilled");
             // All pages but those that came at the close (kept in memory since nothing else had spilled).
             assert_eq!(spilled > total / 2, spills_all, "{spilled} of {total} bytes spilled");
+        }
+    }
+
+    #[test]
+    fn dictionaries_that_grow_past_the_shared_budget_go_on_plain() {
+        use parquet::basic::{Encoding, PageType};
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        let rows = 20_000;
+        let names = StringArray::from_iter_values((0..rows).map(|i| format!("name {}", i % 5000)));
+        let batch = RecordBatch::try_from_iter([("name", Arc::new(names) as ArrayRef)]).unwrap();
+        let props = WriterProperties::builder().set_compression(Compression::UNCOMPRESSED).build();
+        // Other files' dictionaries take none of the budget, or all of it.
+        for (taken_by_others, goes_plain) in [(0, false), (DICTIONARY_BUDGET_BYTES, true)] {
+            let mut writer = ParquetFileWriter::try_new(Vec::new(), batch.schema(), props.clone(), 2).unwrap();
+            let budget = writer.page_budget.budget.clone();
+            budget.count_dictionary(0, taken_by_others);
+            writer.write(&batch).unwrap();
+            writer.flush().unwrap();
+            assert_eq!(
+                budget.dictionary_bytes.load(Ordering::Relaxed),
+                taken_by_others,
+                "written dictionaries go back"
+            );
+            let file = writer.into_inner().unwrap();
+            let reader = SerializedFileReader::new(Bytes::from(file.clone())).unwrap();
+            let stats = reader.metadata().row_group(0).column(0).page_encoding_stats().unwrap().clone();
+            let data_pages = |encoding| {
+                stats
+                    .iter()
+                    .filter(|s| s.page_type == PageType::DATA_PAGE && s.encoding == encoding)
+                    .map(|s| s.count)
+                    .sum::<i32>()
+            };
+            assert!(data_pages(Encoding::RLE_DICTIONARY) > 0, "{stats:?}");
+            assert_eq!(data_pages(Encoding::PLAIN) > 0, goes_plain, "{stats:?}");
+            assert_eq!(format!("{:?}", concat(&read_all(file).0)), format!("{batch:?}"));
         }
     }
 

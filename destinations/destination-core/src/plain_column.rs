@@ -212,6 +212,8 @@ pub(crate) struct PlainColumnWriter {
     /// While the chunk is dictionary-encoded: its dictionary (the open page's values are ids in it).
     dictionary: Option<Box<Dictionary>>,
     dictionary_limit: usize,
+    /// The dictionary's bytes as counted in the budget the open files share ([`MemoryBudget::count_dictionary`]).
+    dictionary_counted: Option<CountedDictionary>,
     /// Rows parquet writes at a time (`write_batch_size`): its fallback is decided after each such batch.
     batch_rows: usize,
     /// Bytes of the dictionary page (header and body) once written; it goes before the data pages.
@@ -552,6 +554,7 @@ impl PlainColumnWriter {
             page_budget: None,
             page_rows_limit,
             dictionary: props.dictionary_enabled(path).then(|| Box::new(Dictionary::new(layout))),
+            dictionary_counted: None,
             dictionary_limit: props.column_dictionary_page_size_limit(path),
             batch_rows: props.write_batch_size().max(1),
             dictionary_page_len: None,
@@ -608,10 +611,16 @@ impl PlainColumnWriter {
             }
             // parquet's fallback, at the end of each of its batches: the dictionary's page is written as it is
             // and the rest of the chunk goes PLAIN.
+            // A dictionary that grows while the open files' dictionaries are over their shared budget goes the
+            // same way (see [`DICTIONARY_BUDGET_BYTES`]).
             let batch_done = end == batch_end || end == array.len();
-            if batch_done && self.dictionary.as_ref().is_some_and(|d| d.encoded_size() >= self.dictionary_limit) {
-                self.flush_page()?;
-                self.write_dictionary_page()?;
+            let size = self.dictionary.as_ref().filter(|_| batch_done).map(|d| d.encoded_size());
+            if let Some(size) = size {
+                let over_budget = self.dictionary_counted.as_mut().is_some_and(|counted| counted.grow_to(size));
+                if size >= self.dictionary_limit || over_budget {
+                    self.flush_page()?;
+                    self.write_dictionary_page()?;
+                }
             }
             start = end;
         }
@@ -867,6 +876,7 @@ impl PlainColumnWriter {
     /// values from here on are PLAIN. The open page must be empty.
     fn write_dictionary_page(&mut self) -> Result<()> {
         let Some(dictionary) = self.dictionary.take() else { return Ok(()) };
+        self.dictionary_counted = None;
         let (body, entries) = dictionary.page_body();
         let page = Page::DictionaryPage {
             buf: compress(self.compressor.as_mut(), body)?,
@@ -911,6 +921,9 @@ impl PlainColumnWriter {
         if hold_pages {
             self.pages.holding =
                 Some(HeldPages { budget: budget.clone(), configured: self.page_bytes_limit, bytes: 0 });
+        }
+        if self.dictionary.is_some() {
+            self.dictionary_counted = Some(CountedDictionary { budget: budget.clone(), bytes: 0 });
         }
         self.page_budget = Some(budget);
         self
@@ -1015,6 +1028,29 @@ struct HeldPages {
 impl Drop for HeldPages {
     fn drop(&mut self) {
         self.budget.release_pages(self.bytes);
+    }
+}
+
+/// A column's dictionary bytes counted in a [`MemoryBudget`], given back when the dictionary is written or
+/// dropped.
+struct CountedDictionary {
+    budget: Arc<MemoryBudget>,
+    bytes: usize,
+}
+
+impl CountedDictionary {
+    /// Count the dictionary at `bytes` now; whether it grew while the budget is spent.
+    fn grow_to(&mut self, bytes: usize) -> bool {
+        let grew = bytes > self.bytes;
+        self.budget.count_dictionary(self.bytes, bytes);
+        self.bytes = bytes;
+        grew && self.budget.dictionaries_over_budget()
+    }
+}
+
+impl Drop for CountedDictionary {
+    fn drop(&mut self) {
+        self.budget.count_dictionary(self.bytes, 0);
     }
 }
 
