@@ -299,19 +299,27 @@ impl BatchBuilder {
     fn finish_meta(&mut self, rows: usize) -> Result<ArrayRef, ConnectorError> {
         let DataType::Struct(meta_fields) = crate::schema::meta_type() else { unreachable!("meta is a struct") };
         let DataType::List(item) = meta_fields[1].data_type().clone() else { unreachable!("changes is a list") };
-        let DataType::Struct(change_fields) = item.data_type().clone() else { unreachable!("change is a struct") };
-        let changes = StructArray::try_new(
-            change_fields,
-            vec![
-                Arc::new(self.change_field.finish()),
-                Arc::new(self.change_kind.finish()),
-                Arc::new(self.change_reason.finish()),
-            ],
-            None,
-        )
-        .map_err(arrow_error)?;
+        let changes: ArrayRef = if self.change_offsets.last().is_none_or(|&total| total == 0) {
+            // The usual batch, without a change: one shared empty array rather than four new ones.
+            static NO_CHANGES: std::sync::OnceLock<ArrayRef> = std::sync::OnceLock::new();
+            NO_CHANGES.get_or_init(|| arrow::array::new_empty_array(item.data_type())).clone()
+        } else {
+            let DataType::Struct(change_fields) = item.data_type().clone() else { unreachable!("change is a struct") };
+            Arc::new(
+                StructArray::try_new(
+                    change_fields,
+                    vec![
+                        Arc::new(self.change_field.finish()),
+                        Arc::new(self.change_kind.finish()),
+                        Arc::new(self.change_reason.finish()),
+                    ],
+                    None,
+                )
+                .map_err(arrow_error)?,
+            )
+        };
         let offsets = OffsetBuffer::new(ScalarBuffer::from(std::mem::replace(&mut self.change_offsets, vec![0])));
-        let list = ListArray::try_new(item, offsets, Arc::new(changes), None).map_err(arrow_error)?;
+        let list = ListArray::try_new(item, offsets, changes, None).map_err(arrow_error)?;
         let sync_id: ArrayRef = match self.schema.sync_id {
             Some(id) => Arc::new(Int64Array::from_value(id, rows)),
             None => new_null_array(&DataType::Int64, rows),

@@ -151,17 +151,24 @@ fn columns_of(props: &serde_json::Map<String, Value>) -> Vec<ColumnSpec> {
         .collect()
 }
 
-/// The Arrow type of `_airbyte_meta`.
+/// The Arrow type of `_airbyte_meta`. Built once: its fields are shared, not made again for every batch (with
+/// many streams, thousands of small batches are alive at once).
 pub fn meta_type() -> DataType {
-    let change = Fields::from(vec![
-        Field::new("field", DataType::Utf8, false),
-        Field::new("change", DataType::Utf8, false),
-        Field::new("reason", DataType::Utf8, false),
-    ]);
-    DataType::Struct(Fields::from(vec![
-        Field::new("sync_id", DataType::Int64, true),
-        Field::new("changes", DataType::List(Arc::new(Field::new("item", DataType::Struct(change), false))), false),
-    ]))
+    static META_TYPE: std::sync::OnceLock<DataType> = std::sync::OnceLock::new();
+    META_TYPE
+        .get_or_init(|| {
+            let change = Fields::from(vec![
+                Field::new("field", DataType::Utf8, false),
+                Field::new("change", DataType::Utf8, false),
+                Field::new("reason", DataType::Utf8, false),
+            ]);
+            let item = Arc::new(Field::new("item", DataType::Struct(change), false));
+            DataType::Struct(Fields::from(vec![
+                Field::new("sync_id", DataType::Int64, true),
+                Field::new("changes", DataType::List(item), false),
+            ]))
+        })
+        .clone()
 }
 
 /// Everything needed to turn one stream's records into Arrow: its columns, Arrow schema and metadata.
