@@ -40,8 +40,8 @@ struct Sample<W> {
     schema: SchemaRef,
     props: WriterProperties,
     encoders: Encoders,
-    /// The page spill, and whether pages stay in memory while the page budget has room.
-    spill: Option<(Arc<PageSpill>, bool)>,
+    /// Where pages beyond the page budget go ([`ParquetFileWriter::spill_pages_beyond_page_budget`]).
+    spill: Option<Arc<PageSpill>>,
     held: Vec<RecordBatch>,
     /// Rows and Arrow memory of `held`, kept as batches come (frequent states make many one-row batches).
     rows: usize,
@@ -80,18 +80,10 @@ impl<W: Write + Send> SampledParquetWriter<W> {
         SampledParquetWriter { sample: Some(sample), writer: None }
     }
 
-    /// See [`ParquetFileWriter::spill_pages`]; call it before the first write.
-    pub fn spill_pages(mut self, spill: Arc<PageSpill>) -> Self {
-        if let Some(sample) = &mut self.sample {
-            sample.spill = Some((spill, false));
-        }
-        self
-    }
-
     /// See [`ParquetFileWriter::spill_pages_beyond_page_budget`]; call it before the first write.
     pub fn spill_pages_beyond_page_budget(mut self, spill: Arc<PageSpill>) -> Self {
         if let Some(sample) = &mut self.sample {
-            sample.spill = Some((spill, true));
+            sample.spill = Some(spill);
         }
         self
     }
@@ -152,11 +144,9 @@ impl<W: Write + Send> SampledParquetWriter<W> {
         if let Some(Sample { out, schema, props, encoders, spill, held, .. }) = self.sample.take() {
             let props = skip_dictionary_for_unique_columns(props.into_builder(), &held).build();
             let mut writer = ParquetFileWriter::try_new(out, schema, props, encoders)?;
-            writer = match spill {
-                Some((spill, true)) => writer.spill_pages_beyond_page_budget(spill),
-                Some((spill, false)) => writer.spill_pages(spill),
-                None => writer,
-            };
+            if let Some(spill) = spill {
+                writer = writer.spill_pages_beyond_page_budget(spill);
+            }
             for batch in &held {
                 writer.write(batch)?;
             }

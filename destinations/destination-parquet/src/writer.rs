@@ -951,7 +951,7 @@ impl StreamSink {
             );
             // The spill needs positioned reads and writes (Unix); elsewhere, and with DESTINATION_SPILL_PAGES=0,
             // the pages stay in memory. Codecs the own encoder does not write never spill. Pages spill only
-            // beyond the page budget the open files share: with one stream, never.
+            // beyond the page budget the open files share: with one to three streams, rarely.
             if cfg!(unix)
                 && std::env::var("DESTINATION_SPILL_PAGES").map_or(true, |v| v != "0")
                 && destination_core::parquet_file::pages_may_spill(&self.props)
