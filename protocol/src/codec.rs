@@ -144,6 +144,64 @@ pub struct DataMember {
     pub kind: ValueKind,
     /// A number's value, when the scan could compute it exactly ([`ParsedNumber`]); `None` otherwise.
     pub number: Option<ParsedNumber>,
+    /// Which of the caller's [`ExpectedKeys`] the key is, when the split was given them and the key was
+    /// found where they expect it; `None` for every other key (it is then only in `key`).
+    pub expected: Option<u16>,
+}
+
+/// The keys a destination expects in `record.data`, in the order it expects them (a stream's schema order):
+/// [`decode_line_split_expecting`] recognises a key found in that order by comparing its bytes, `"key":`
+/// at once, instead of scanning it, and tells the caller which one it is ([`DataMember::expected`]).
+#[derive(Debug, Clone, Default)]
+pub struct ExpectedKeys {
+    /// `None` for a key whose JSON text needs escapes (never recognised: it goes the general way).
+    keys: Vec<Option<KeyText>>,
+}
+
+/// A key's JSON text with its colon (`"key":`), and its first 16 bytes as one word with a mask.
+#[derive(Debug, Clone)]
+struct KeyText {
+    text: Box<[u8]>,
+    word: u128,
+    mask: u128,
+}
+
+impl ExpectedKeys {
+    /// At most `u16::MAX` keys are recognised; any after them go the general way.
+    pub fn new<'a>(keys: impl IntoIterator<Item = &'a str>) -> Self {
+        let keys = keys
+            .into_iter()
+            .take(u16::MAX as usize)
+            .map(|key| {
+                // A key with a quote, a backslash or a control character has more than one JSON spelling.
+                if key.bytes().any(|b| STRING_STOP[b as usize]) {
+                    return None;
+                }
+                let text: Box<[u8]> = [b"\"", key.as_bytes(), b"\":"].concat().into();
+                let (mut word, mut mask) = ([0u8; 16], [0u8; 16]);
+                let n = text.len().min(16);
+                word[..n].copy_from_slice(&text[..n]);
+                mask[..n].fill(0xFF);
+                Some(KeyText { text, word: u128::from_le_bytes(word), mask: u128::from_le_bytes(mask) })
+            })
+            .collect();
+        ExpectedKeys { keys }
+    }
+
+    /// The expected key `index` as `"key":` at `pos` of `s`: its length.
+    #[inline(always)]
+    fn at(&self, index: usize, s: &[u8], pos: usize) -> Option<usize> {
+        let key = self.keys.get(index)?.as_ref()?;
+        let len = key.text.len();
+        let found = match s.get(pos..pos + 16) {
+            Some(window) if len <= 16 => {
+                let window = u128::from_le_bytes(window.try_into().expect("16 bytes"));
+                (window ^ key.word) & key.mask == 0
+            }
+            _ => s.get(pos..pos + len) == Some(&key.text[..]),
+        };
+        found.then_some(len)
+    }
 }
 
 /// A JSON number's value as the codec computed it while validating, for the cheap exact cases only. Anything
@@ -177,7 +235,7 @@ const POW10: [f64; 19] =
 /// the same rule [`decode_line_split`] applies to the members of `record.data`. `None` for other text
 /// (including leading zeros, a leading `+`, surrounding space) and for numbers outside the cheap exact cases.
 pub fn parse_number(text: &[u8]) -> Option<ParsedNumber> {
-    let mut scan = Scanner { s: text, pos: 0, quotes: None };
+    let mut scan = Scanner { s: text, pos: 0, quotes: None, expected: None };
     let (_, parsed) = scan.number()?;
     if scan.pos == text.len() {
         parsed
@@ -211,12 +269,25 @@ pub fn decode_line_split<'a>(
     line_number: u64,
     members: &mut Vec<DataMember>,
 ) -> Result<(InputMessage<'a>, bool), DecodeError> {
+    decode_line_split_expecting(line, line_number, members, None)
+}
+
+/// [`decode_line_split`] for a caller that expects certain keys, in order (a stream's schema): those found
+/// where expected are recognised by their bytes and marked in [`DataMember::expected`]. The members are the
+/// same either way (keys in another order, missing or unknown ones go the general way).
+#[inline]
+pub fn decode_line_split_expecting<'a>(
+    line: &'a [u8],
+    line_number: u64,
+    members: &mut Vec<DataMember>,
+    expected: Option<&ExpectedKeys>,
+) -> Result<(InputMessage<'a>, bool), DecodeError> {
     members.clear();
     // Member offsets are u32: a longer line is not split (the caller then scans `data` itself).
     if line.len() > u32::MAX as usize {
         return decode_line(line, line_number).map(|m| (m, false));
     }
-    if let Some(record) = fast_record_with(line, Some(members)) {
+    if let Some(record) = fast_record_with(line, Some(members), expected) {
         return Ok((InputMessage::Record(record), true));
     }
     members.clear();
@@ -293,10 +364,14 @@ fn nesting_depth(json: &[u8]) -> usize {
 /// second pass.
 #[doc(hidden)]
 pub fn fast_record(line: &[u8]) -> Option<RecordRef<'_>> {
-    fast_record_with(line, None)
+    fast_record_with(line, None, None)
 }
 
-fn fast_record_with<'a>(line: &'a [u8], mut members: Option<&mut Vec<DataMember>>) -> Option<RecordRef<'a>> {
+fn fast_record_with<'a>(
+    line: &'a [u8],
+    mut members: Option<&mut Vec<DataMember>>,
+    expected: Option<&ExpectedKeys>,
+) -> Option<RecordRef<'a>> {
     let mut mask = [0u64; QUOTE_MASK_WORDS];
     let scan = quote_mask(line, &mut mask);
     let text = if scan == MaskScan::Ascii {
@@ -307,7 +382,7 @@ fn fast_record_with<'a>(line: &'a [u8], mut members: Option<&mut Vec<DataMember>
         simdutf8::basic::from_utf8(line).ok()?
     };
     let quotes = (scan != MaskScan::GaveUp).then_some(&mask[..]);
-    let mut sc = Scanner { s: line, pos: 0, quotes };
+    let mut sc = Scanner { s: line, pos: 0, quotes, expected };
     match sc.canonical_record(text, members.as_deref_mut()) {
         Ok(record) => return Some(record),
         // A value the general way would reject too, or `meta` (left to serde): no second pass.
@@ -615,6 +690,8 @@ struct Scanner<'a, 'm> {
     pos: usize,
     /// The line's [`quote_mask`], when it has no escapes or control bytes.
     quotes: Option<&'m [u64]>,
+    /// The keys the caller expects in `record.data`.
+    expected: Option<&'m ExpectedKeys>,
 }
 
 impl<'a> Scanner<'a, '_> {
@@ -908,6 +985,16 @@ impl<'a> Scanner<'a, '_> {
         }
     }
 
+    /// The expected key `next` or the one after it as `"key":` here: its index and length.
+    #[inline(always)]
+    fn expected_key(&self, next: usize) -> Option<(usize, usize)> {
+        let expected = self.expected?;
+        match expected.at(next, self.s, self.pos) {
+            Some(len) => Some((next, len)),
+            None => expected.at(next + 1, self.s, self.pos).map(|len| (next + 1, len)),
+        }
+    }
+
     /// `record.data` (nesting depth 2), validated like [`value`](Self::value), with its members recorded.
     fn data_object(&mut self, members: &mut Vec<DataMember>) -> Option<()> {
         let base = self.pos;
@@ -917,11 +1004,25 @@ impl<'a> Scanner<'a, '_> {
             self.pos += 1;
             return Some(());
         }
+        // The expected key the next member is compared with first (then the one after it, in case one is
+        // missing).
+        let mut next_expected = 0;
         loop {
             let key_start = self.pos + 1 - base;
-            let key_escaped = self.skip_string()?;
-            let key_end = self.pos - 1 - base;
-            self.colon()?;
+            let (key_escaped, key_end, expected) = match self.expected_key(next_expected) {
+                Some((index, len)) => {
+                    next_expected = index + 1;
+                    self.pos += len;
+                    self.ws();
+                    (false, key_start + len - 3, Some(index as u16))
+                }
+                None => {
+                    let escaped = self.skip_string()?;
+                    let key_end = self.pos - 1 - base;
+                    self.colon()?;
+                    (escaped, key_end, None)
+                }
+            };
             let value_start = self.pos - base;
             let mut number = None;
             let kind = match self.peek()? {
@@ -944,6 +1045,7 @@ impl<'a> Scanner<'a, '_> {
                 value: (value_start as u32, (self.pos - base) as u32),
                 kind,
                 number,
+                expected,
             });
             match self.separator()? {
                 b',' => {}
@@ -1382,6 +1484,40 @@ mod tests {
         assert_agrees(line);
     }
 
+    /// The `expected` marks of a record whose data is `data`, split expecting `keys`.
+    fn expected_marks(keys: &[&str], data: &str) -> Vec<Option<u16>> {
+        let line = format!(r#"{{"type":"RECORD","record":{{"stream":"s","emitted_at":5,"data":{data}}}}}"#);
+        assert_agrees(line.as_bytes());
+        let mut members = Vec::new();
+        let expecting = ExpectedKeys::new(keys.iter().copied());
+        let (_, split) = decode_line_split_expecting(line.as_bytes(), 1, &mut members, Some(&expecting)).unwrap();
+        assert!(split, "{line}");
+        members.iter().map(|m| m.expected).collect()
+    }
+
+    #[test]
+    fn expected_keys_are_recognised_in_order_with_one_missing_at_a_time() {
+        let keys = ["uuid", "version", "a_key_longer_than_sixteen_bytes", "n"];
+        let marks = |data| expected_marks(&keys, data);
+        assert_eq!(
+            marks(r#"{"uuid":"a","version":"1","a_key_longer_than_sixteen_bytes":2,"n":3}"#),
+            [Some(0), Some(1), Some(2), Some(3)]
+        );
+        assert_eq!(marks(r#"{"uuid":"a","a_key_longer_than_sixteen_bytes":2,"n":3}"#), [Some(0), Some(2), Some(3)]);
+        // Two missing in a row: the rest goes the general way.
+        assert_eq!(marks(r#"{"uuid":"a","n":3}"#), [Some(0), None]);
+        assert_eq!(marks(r#"{"uuid":"a","x":0,"version":"1"}"#), [Some(0), None, Some(1)]);
+        assert_eq!(marks(r#"{"version":"1","uuid":"a"}"#), [Some(1), None]);
+        // Whitespace before the colon, an escaped spelling, a longer key with the same start: not recognised.
+        assert_eq!(marks(r#"{"uuid" :"a","version": "1"}"#), [None, Some(1)]);
+        assert_eq!(marks(r#"{"u\u0075id":"a","version":"1"}"#), [None, Some(1)]);
+        assert_eq!(marks(r#"{"uuidx":"a","nn":1,"n":2}"#), [None, None, None]);
+        assert_eq!(expected_marks(&["ab"], r#"{"abc":1,"ab":2}"#), [None, Some(0)]);
+        // A key that needs escapes in JSON is never recognised; the next one still is.
+        assert_eq!(expected_marks(&["k\"q", "n"], r#"{"k\"q":1,"n":2}"#), [None, Some(1)]);
+        assert_eq!(marks("{}"), []);
+    }
+
     #[test]
     fn record_data_stays_raw() {
         let line = br#"{"type":"RECORD","record":{"stream":"s","data":{"a":[1,{"b":"x"}]},"emitted_at":5,"extra":1}}"#;
@@ -1448,6 +1584,25 @@ mod tests {
             } else {
                 assert_eq!(m.number, None);
             }
+            assert_eq!(m.expected, None);
+        }
+        // Expected keys change only `expected`, which names the key: the keys in their order, every other one,
+        // and in reverse.
+        let keys: Vec<&str> = entries.iter().map(|(k, _)| k.as_str()).collect();
+        let halves: Vec<&str> = keys.iter().step_by(2).copied().collect();
+        let reversed: Vec<&str> = keys.iter().rev().copied().collect();
+        for expected_keys in [&keys, &halves, &reversed] {
+            let expecting = ExpectedKeys::new(expected_keys.iter().copied());
+            let mut keyed = Vec::new();
+            let result = decode_line_split_expecting(line, 1, &mut keyed, Some(&expecting));
+            assert!(matches!(result, Ok((InputMessage::Record(_), true))), "{data}");
+            assert_eq!(keyed.len(), members.len(), "{data}");
+            for (k, m) in keyed.iter().zip(&members) {
+                assert_eq!(DataMember { expected: None, ..*k }, *m, "{data}");
+                if let Some(i) = k.expected {
+                    assert_eq!(k.key(data).unwrap(), expected_keys[i as usize], "{data}");
+                }
+            }
         }
         match decode_line_serde(line, 1) {
             Ok(InputMessage::Record(slow)) => {
@@ -1504,7 +1659,7 @@ mod tests {
     #[test]
     fn usual_lines_take_the_shortcut_and_others_do_not() {
         let shortcut = |line: &str| {
-            let mut sc = Scanner { s: line.as_bytes(), pos: 0, quotes: None };
+            let mut sc = Scanner { s: line.as_bytes(), pos: 0, quotes: None, expected: None };
             sc.canonical_record(line, None).ok().map(|r| {
                 (r.stream.into_owned(), r.namespace.map(Cow::into_owned), r.emitted_at, r.data.get().to_string())
             })
@@ -1536,8 +1691,9 @@ mod tests {
             assert_eq!(shortcut(line), None, "{line}");
         }
         // Lines the general loop would give no record either are not parsed twice.
-        let reject =
-            |line: &str| Scanner { s: line.as_bytes(), pos: 0, quotes: None }.canonical_record(line, None).err();
+        let reject = |line: &str| {
+            Scanner { s: line.as_bytes(), pos: 0, quotes: None, expected: None }.canonical_record(line, None).err()
+        };
         for line in [
             r#"{"type":"RECORD","record":{"stream":"s","emitted_at":5,"data":{},"meta":{"changes":[]}}}"#,
             r#"{"type":"RECORD","record":{"stream":"s","emitted_at":5.5,"data":{}}}"#,

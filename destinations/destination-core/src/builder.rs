@@ -56,8 +56,9 @@ enum DataText<'a> {
     Unvalidated,
     /// Valid JSON: a light scan splits it.
     Validated,
-    /// Valid JSON whose top-level members the protocol codec has already split.
-    Split(&'a [DataMember]),
+    /// Valid JSON whose top-level members the protocol codec has already split; `true` when it was given this
+    /// stream's expected keys (so a member's `expected` index names its column).
+    Split(&'a [DataMember], bool),
 }
 
 /// Per-row scratch: changes and undeclared properties found while decoding one record.
@@ -184,7 +185,20 @@ impl BatchBuilder {
         emitted_at: i64,
         source_changes: &[FieldChange],
     ) -> Result<(), ConnectorError> {
-        self.push_with(data, emitted_at, source_changes, DataText::Split(members))
+        self.push_with(data, emitted_at, source_changes, DataText::Split(members, false))
+    }
+
+    /// [`push_members`](Self::push_members) for members split with this stream's expected keys
+    /// (`codec::decode_line_split_expecting` with [`StreamSchema::expected_keys`]): a member marked as an
+    /// expected key goes to that column without its key being compared again.
+    pub fn push_members_expected(
+        &mut self,
+        data: &str,
+        members: &[DataMember],
+        emitted_at: i64,
+        source_changes: &[FieldChange],
+    ) -> Result<(), ConnectorError> {
+        self.push_with(data, emitted_at, source_changes, DataText::Split(members, true))
     }
 
     fn push_with(
@@ -202,11 +216,11 @@ impl BatchBuilder {
         self.ctx.validated = !matches!(text, DataText::Unvalidated);
         let result = match text {
             // An empty member list is `{}` (or text the codec did not split): the scan handles both.
-            DataText::Split(members) if !members.is_empty() => {
-                place_members(data, members, &mut self.root, &mut self.ctx)
+            DataText::Split(members, expected) if !members.is_empty() => {
+                place_members(data, members, expected, &mut self.root, &mut self.ctx)
                     .ok_or_else(|| "malformed member".to_string())
             }
-            DataText::Split(_) | DataText::Validated => {
+            DataText::Split(..) | DataText::Validated => {
                 let mut scan = RawScan::new(data);
                 scan.ws();
                 scan_object(&mut scan, &mut self.root, &mut self.ctx, &FieldPath::Root)
@@ -614,26 +628,35 @@ fn scan_members(
 
 /// The top level of a record from members the codec split: the same columns, nulls, duplicates and extras
 /// as [`scan_object`].
-fn place_members(data: &str, members: &[DataMember], cols: &mut ObjectColumns, ctx: &mut RowContext) -> Option<()> {
+/// `expected`: the members were split with this level's expected keys (their `expected` index is a column).
+fn place_members(
+    data: &str,
+    members: &[DataMember],
+    expected: bool,
+    cols: &mut ObjectColumns,
+    ctx: &mut RowContext,
+) -> Option<()> {
     cols.stamp += 1;
     let stamp = cols.stamp;
     let mut hint = 0;
     let mut result = Some(());
     for member in members {
         let plain_string = member.kind == ValueKind::String { escaped: false };
-        // Members usually come in schema order: a key equal to the next column's name goes straight there,
-        // named by the column (no text slice of the key is made).
-        if !member.key_escaped
-            && cols.names.get(hint).is_some_and(|name| {
-                cols.seen[hint] != stamp && {
+        // A key the codec recognised names its column. Otherwise members usually come in schema order: a key
+        // equal to the next column's name goes straight there, named by the column (no text slice of the key
+        // is made).
+        let column = match member.expected.filter(|_| expected) {
+            Some(i) => Some(usize::from(i)).filter(|&i| i < cols.seen.len()),
+            None => (!member.key_escaped
+                && cols.names.get(hint).is_some_and(|name| {
                     let key = data.as_bytes().get(member.key.0 as usize..member.key.1 as usize).unwrap_or_default();
                     same_bytes(name.as_bytes(), key)
-                }
-            })
-        {
-            let i = hint;
+                }))
+            .then_some(hint),
+        };
+        if let Some(i) = column.filter(|&i| cols.seen[i] != stamp) {
             cols.seen[i] = stamp;
-            hint += 1;
+            hint = i + 1;
             let column = &mut cols.columns[i];
             if member.number.is_some_and(|number| column.append_number(number)) {
                 continue;

@@ -2,6 +2,7 @@
 //! (Bulk CDK) Parquet rules.
 
 use crate::names::{self, UniqueNames};
+use airbyte_protocol::codec::ExpectedKeys;
 use airbyte_protocol::{ConfiguredAirbyteStream, StreamDescriptor};
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 use serde_json::Value;
@@ -183,6 +184,8 @@ pub struct StreamSchema {
     pub columns: Vec<ColumnSpec>,
     arrow: SchemaRef,
     by_name: HashMap<String, usize>,
+    /// The top-level property names in schema order, for the protocol codec to recognise.
+    expected_keys: ExpectedKeys,
 }
 
 impl StreamSchema {
@@ -226,6 +229,7 @@ impl StreamSchema {
                 .with_metadata(HashMap::from([(LOGICAL_TYPE_KEY.to_string(), "json".to_string())])),
         );
         let by_name = columns.iter().enumerate().map(|(i, c)| (c.name.clone(), i)).collect();
+        let expected_keys = ExpectedKeys::new(columns.iter().map(|c| c.name.as_str()));
         StreamSchema {
             descriptor,
             sync_id,
@@ -234,7 +238,14 @@ impl StreamSchema {
             columns,
             arrow: Arc::new(Schema::new(fields)),
             by_name,
+            expected_keys,
         }
+    }
+
+    /// The declared top-level properties as keys for `codec::decode_line_split_expecting`: a member it marks
+    /// as expected key `i` belongs in column `i` of `columns`.
+    pub fn expected_keys(&self) -> &ExpectedKeys {
+        &self.expected_keys
     }
 
     /// The Arrow schema of every batch: Airbyte columns, declared properties, additional properties.

@@ -194,6 +194,10 @@ const VARIED_RECORDS: &[&str] = &[
     r#"{"tags":["a" ,"b"],"t":null}"#,
     r#"{"tags":["",""],"name":"n"}"#,
     r#"{"tags":["a","b",null]}"#,
+    // A key placed the general way and then found again where expected; a key missing from the schema order.
+    r#"{"ok":true,"id":1,"price":2,"ok":false}"#,
+    r#"{"id":1,"ok":false,"name":"n"}"#,
+    r#"{"id":2,"price":1.5,"ok":true,"name":"x","day":"2024-01-02","at":null}"#,
     // Ten bytes that are no date or timestamp (these once crashed the destination: the parsers recursed).
     r#"{"day":"2024/01/01","at":"yesterday!","local":"01/02/2024"}"#,
 ];
@@ -203,6 +207,7 @@ fn validated_path_matches_serde_path_on_varied_records() {
     let mut serde_path = builder(every_kind_schema());
     let mut validated_path = builder(every_kind_schema());
     let mut split_path = builder(every_kind_schema());
+    let mut expecting_path = builder(every_kind_schema());
     let source = [FieldChange::new("x", ChangeKind::Truncated, ChangeReason::SourceFieldSizeLimitation)];
     for (i, record) in VARIED_RECORDS.iter().enumerate() {
         serde_json::from_str::<serde_json::Value>(record).unwrap_or_else(|e| panic!("record {i} is not JSON: {e}"));
@@ -210,10 +215,12 @@ fn validated_path_matches_serde_path_on_varied_records() {
         serde_path.push(record, i as i64, changes).unwrap();
         validated_path.push_validated(record, i as i64, changes).unwrap();
         push_split(&mut split_path, record, i as i64, changes);
+        push_split_expecting(&mut expecting_path, record, i as i64, changes);
     }
     let expected = serde_path.finish().unwrap();
     let got = validated_path.finish().unwrap();
     assert_eq!(comparable(&split_path.finish().unwrap()), comparable(&expected), "split members path");
+    assert_eq!(comparable(&expecting_path.finish().unwrap()), comparable(&expected), "expected keys path");
     assert_eq!(got.num_rows(), VARIED_RECORDS.len());
     let (expected, got) = (comparable(&expected), comparable(&got));
     for (i, field) in expected.schema().fields().iter().enumerate() {
@@ -238,7 +245,8 @@ fn validated_path_matches_serde_path_on_the_benchmark_shape() {
         "updated_at": {"type": "string", "format": "date-time", "airbyte_type": "timestamp_with_timezone"}
     }});
     let (mut serde_path, mut validated_path) = (builder(schema.clone()), builder(schema.clone()));
-    let mut split_path = builder(schema);
+    let mut split_path = builder(schema.clone());
+    let mut expecting_path = builder(schema);
     for i in 0..500 {
         let record = json!({
             "uuid": format!("{i:08x}-0000-4000-8000-000000000000"), "ref_year": 2000 + i % 30,
@@ -252,10 +260,12 @@ fn validated_path_matches_serde_path_on_the_benchmark_shape() {
         serde_path.push(&record, i, &[]).unwrap();
         validated_path.push_validated(&record, i, &[]).unwrap();
         push_split(&mut split_path, &record, i, &[]);
+        assert_eq!(push_split_expecting(&mut expecting_path, &record, i, &[]), 8, "every declared key recognised");
     }
     let expected = comparable(&serde_path.finish().unwrap());
     assert_eq!(comparable(&validated_path.finish().unwrap()), expected);
     assert_eq!(comparable(&split_path.finish().unwrap()), expected);
+    assert_eq!(comparable(&expecting_path.finish().unwrap()), expected);
 }
 
 /// Wrap `data` in a RECORD line, split it with the protocol codec and push the members.
@@ -266,6 +276,24 @@ fn push_split(b: &mut BatchBuilder, data: &str, emitted_at: i64, changes: &[Fiel
     let airbyte_protocol::codec::InputMessage::Record(record) = message else { panic!("not a record") };
     assert!(split, "the fast path takes {line}");
     b.push_members(record.data.get(), &members, emitted_at, changes).unwrap();
+}
+
+/// [`push_split`] with the builder's expected keys; returns how many members were recognised.
+fn push_split_expecting(b: &mut BatchBuilder, data: &str, emitted_at: i64, changes: &[FieldChange]) -> usize {
+    let line = format!(r#"{{"type":"RECORD","record":{{"stream":"s","emitted_at":{emitted_at},"data":{data}}}}}"#);
+    let mut members = Vec::new();
+    let schema = b.schema().clone();
+    let (message, split) = airbyte_protocol::codec::decode_line_split_expecting(
+        line.as_bytes(),
+        1,
+        &mut members,
+        Some(schema.expected_keys()),
+    )
+    .unwrap();
+    let airbyte_protocol::codec::InputMessage::Record(record) = message else { panic!("not a record") };
+    assert!(split, "the fast path takes {line}");
+    b.push_members_expected(record.data.get(), &members, emitted_at, changes).unwrap();
+    members.iter().filter(|m| m.expected.is_some()).count()
 }
 
 #[test]

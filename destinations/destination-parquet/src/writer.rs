@@ -25,7 +25,7 @@ use crate::config::ParquetConfig;
 use crate::paths::{KeyPattern, KeyValues};
 use crate::storage::{StagingFile, Storage};
 use airbyte_protocol::cli::Input;
-use airbyte_protocol::codec::{decode_line_split, DataMember, DecodeError, InputMessage};
+use airbyte_protocol::codec::{decode_line_split_expecting, DataMember, DecodeError, InputMessage};
 use airbyte_protocol::destination::{AckTracker, StreamIndex};
 use airbyte_protocol::{
     ConfiguredAirbyteCatalog, ConnectorError, DestinationSyncMode, Output, Result, StateMessage, TraceMessage,
@@ -829,7 +829,9 @@ fn decode_chunk(
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        match decode_line_split(line, line_number, members) {
+        // The keys of the last record's stream, which the next record most likely shares.
+        let expected = last_stream.map(|i: usize| schemas[i].expected_keys());
+        match decode_line_split_expecting(line, line_number, members, expected) {
             Ok((InputMessage::Record(record), split)) => {
                 // Consecutive records are mostly of one stream: compare with the last one before hashing.
                 let same_stream = last_stream.filter(|&i| {
@@ -845,7 +847,9 @@ fn decode_chunk(
                 let builder = builders[i].get_or_insert_with(|| BatchBuilder::new(schemas[i].clone()));
                 let changes = record.meta.as_ref().map(|m| m.changes.as_slice()).unwrap_or(&[]);
                 let data = record.data.get();
-                let pushed = if split {
+                let pushed = if split && same_stream.is_some() {
+                    builder.push_members_expected(data, members, record.emitted_at, changes)
+                } else if split {
                     builder.push_members(data, members, record.emitted_at, changes)
                 } else {
                     builder.push_validated(data, record.emitted_at, changes)

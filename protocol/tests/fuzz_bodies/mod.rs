@@ -4,7 +4,8 @@
 #![allow(dead_code)]
 
 use airbyte_protocol::codec::{
-    decode_line, decode_line_serde, decode_line_split, fast_record, InputMessage, LineReader, ParsedNumber,
+    decode_line, decode_line_serde, decode_line_split, decode_line_split_expecting, fast_record, DataMember,
+    ExpectedKeys, InputMessage, LineReader, ParsedNumber,
 };
 use airbyte_protocol::files::{from_value, parse_json, validate_catalog};
 use airbyte_protocol::{Config, ConfiguredAirbyteCatalog, InputState};
@@ -50,6 +51,19 @@ pub fn decode_lines(data: &[u8]) {
                         assert_eq!(text.parse::<f64>().ok().map(f64::to_bits), Some(v.to_bits()), "{text}")
                     }
                     None => {}
+                }
+            }
+            // Expecting keys (every other one, in their order) changes only the marks, which name the key.
+            let keys: Vec<String> = members.iter().step_by(2).map(|m| m.key(data).expect("key").into_owned()).collect();
+            let expecting = ExpectedKeys::new(keys.iter().map(String::as_str));
+            let mut keyed = Vec::new();
+            let result = decode_line_split_expecting(line, n, &mut keyed, Some(&expecting));
+            assert!(matches!(result, Ok((InputMessage::Record(_), true))));
+            assert_eq!(keyed.len(), members.len());
+            for (k, m) in keyed.iter().zip(&members) {
+                assert_eq!(DataMember { expected: None, ..*k }, *m);
+                if let Some(i) = k.expected {
+                    assert_eq!(k.key(data).expect("key"), keys[i as usize]);
                 }
             }
         }
