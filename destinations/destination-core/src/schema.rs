@@ -184,8 +184,9 @@ pub struct StreamSchema {
     pub columns: Vec<ColumnSpec>,
     arrow: SchemaRef,
     by_name: HashMap<String, usize>,
-    /// The top-level property names in schema order, for the protocol codec to recognise.
-    expected_keys: ExpectedKeys,
+    /// The top-level property names in schema order, for the protocol codec to recognise (shared by streams with
+    /// the same names in the same order, see [`StreamSchema::share_expected_keys`]).
+    expected_keys: Arc<ExpectedKeys>,
 }
 
 impl StreamSchema {
@@ -229,7 +230,7 @@ impl StreamSchema {
                 .with_metadata(HashMap::from([(LOGICAL_TYPE_KEY.to_string(), "json".to_string())])),
         );
         let by_name = columns.iter().enumerate().map(|(i, c)| (c.name.clone(), i)).collect();
-        let expected_keys = ExpectedKeys::new(columns.iter().map(|c| c.name.as_str()));
+        let expected_keys = Arc::new(ExpectedKeys::new(columns.iter().map(|c| c.name.as_str())));
         StreamSchema {
             descriptor,
             sync_id,
@@ -244,8 +245,25 @@ impl StreamSchema {
 
     /// The declared top-level properties as keys for `codec::decode_line_split_expecting`: a member it marks
     /// as expected key `i` belongs in column `i` of `columns`.
-    pub fn expected_keys(&self) -> &ExpectedKeys {
+    pub fn expected_keys(&self) -> &Arc<ExpectedKeys> {
         &self.expected_keys
+    }
+
+    /// Let streams whose declared properties have the same names in the same order share one
+    /// [`expected_keys`](Self::expected_keys): a member split with another such stream's keys (the one before it
+    /// in the input, say) names the same column in either, which a caller can tell by `Arc::ptr_eq`.
+    pub fn share_expected_keys(schemas: &mut [StreamSchema]) {
+        let mut first_with: HashMap<Vec<&str>, Arc<ExpectedKeys>> = HashMap::new();
+        let shared: Vec<Arc<ExpectedKeys>> = schemas
+            .iter()
+            .map(|schema| {
+                let names = schema.columns.iter().map(|c| c.name.as_str()).collect();
+                first_with.entry(names).or_insert_with(|| schema.expected_keys.clone()).clone()
+            })
+            .collect();
+        for (schema, keys) in schemas.iter_mut().zip(shared) {
+            schema.expected_keys = keys;
+        }
     }
 
     /// The Arrow schema of every batch: Airbyte columns, declared properties, additional properties.

@@ -287,7 +287,7 @@ fn push_split_expecting(b: &mut BatchBuilder, data: &str, emitted_at: i64, chang
         line.as_bytes(),
         1,
         &mut members,
-        Some(schema.expected_keys()),
+        Some(schema.expected_keys().as_ref()),
     )
     .unwrap();
     let airbyte_protocol::codec::InputMessage::Record(record) = message else { panic!("not a record") };
@@ -328,4 +328,22 @@ fn a_reused_builder_gives_the_same_batches_as_a_fresh_one_whatever_their_sizes()
         assert_eq!(got.num_rows(), rows);
         assert_eq!(comparable(&got), comparable(&fresh.finish().unwrap()), "batch {batch} of {rows} rows");
     }
+}
+
+#[test]
+fn streams_with_the_same_property_names_in_order_share_their_expected_keys() {
+    let schema = |stream: &str, json_schema: serde_json::Value| {
+        StreamSchema::from_parts(StreamDescriptor::new(stream, None), &json_schema, None, 0)
+    };
+    let mut schemas = vec![
+        schema("a", json!({"properties": {"id": {"type": "integer"}, "name": {"type": "string"}}})),
+        // Same names in the same order (types may differ): a member's mark names the same column in both.
+        schema("b", json!({"properties": {"id": {"type": "string"}, "name": {"type": "string"}}})),
+        schema("c", json!({"properties": {"name": {"type": "string"}, "id": {"type": "integer"}}})),
+        schema("d", json!({"properties": {"id": {"type": "integer"}}})),
+    ];
+    StreamSchema::share_expected_keys(&mut schemas);
+    let shares = |x: usize, y: usize| Arc::ptr_eq(schemas[x].expected_keys(), schemas[y].expected_keys());
+    assert!(shares(0, 1));
+    assert!(!shares(0, 2) && !shares(0, 3) && !shares(2, 3));
 }

@@ -86,7 +86,9 @@ pub async fn write(
     let storage = Arc::new(Storage::new(config)?);
     storage.clean_stale_staging();
     let index = StreamIndex::new(catalog);
-    let schemas: Vec<Arc<StreamSchema>> = catalog.streams.iter().map(|s| Arc::new(StreamSchema::new(s))).collect();
+    let mut schemas: Vec<StreamSchema> = catalog.streams.iter().map(StreamSchema::new).collect();
+    StreamSchema::share_expected_keys(&mut schemas);
+    let schemas: Vec<Arc<StreamSchema>> = schemas.into_iter().map(Arc::new).collect();
     let sync_start = Utc::now();
     let props_base = writer_properties(config)?;
     // One thread per core decodes chunks and encodes every open file's columns (encoding first), kept until
@@ -831,7 +833,7 @@ fn decode_chunk(
         }
         // The keys of the last record's stream, which the next record most likely shares.
         let expected = last_stream.map(|i: usize| schemas[i].expected_keys());
-        match decode_line_split_expecting(line, line_number, members, expected) {
+        match decode_line_split_expecting(line, line_number, members, expected.map(|keys| &**keys)) {
             Ok((InputMessage::Record(record), split)) => {
                 // Consecutive records are mostly of one stream: compare with the last one before hashing.
                 let same_stream = last_stream.filter(|&i| {
@@ -847,7 +849,9 @@ fn decode_chunk(
                 let builder = builders[i].get_or_insert_with(|| BatchBuilder::new(schemas[i].clone()));
                 let changes = record.meta.as_ref().map(|m| m.changes.as_slice()).unwrap_or(&[]);
                 let data = record.data.get();
-                let pushed = if split && same_stream.is_some() {
+                // Members split with the keys of the last stream name this stream's columns when the two share them.
+                let keys_fit = expected.is_some_and(|keys| Arc::ptr_eq(keys, schemas[i].expected_keys()));
+                let pushed = if split && keys_fit {
                     builder.push_members_expected(data, members, record.emitted_at, changes)
                 } else if split {
                     builder.push_members(data, members, record.emitted_at, changes)

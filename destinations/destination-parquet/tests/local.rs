@@ -87,6 +87,36 @@ fn records_land_typed_with_exact_counts_and_acks_in_order() {
 }
 
 #[test]
+fn interleaved_streams_whose_properties_come_in_another_order_keep_their_values() {
+    // Each record is split with the keys of the stream before it; those of a stream with the same names in
+    // another order must not name its columns.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("out");
+    let reversed: serde_json::Map<String, Value> =
+        simple_schema()["properties"].as_object().unwrap().iter().rev().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let cat = catalog(vec![
+        stream("forward", None, simple_schema(), "append", None),
+        stream("backward", None, json!({"type": "object", "properties": reversed}), "append", None),
+    ]);
+    let mut input = Vec::new();
+    for i in 0..300 {
+        input.push(record("forward", None, i));
+        input.push(record("backward", None, i));
+    }
+    input.push(state("forward", None, 1));
+    let out = run(dir.path(), &["write"], &config(&root), Some(&cat), &lines(&input));
+    assert_eq!(out.exit_code, Some(0), "{}", out.transcript());
+    let files = read_local(&root);
+    for prefix in ["base/forward/", "base/backward/"] {
+        assert_eq!(ids_under(&files, prefix), (0..300).collect::<Vec<_>>(), "{prefix}");
+        let (_, file) = files["files"].as_object().unwrap().iter().find(|(k, _)| k.starts_with(prefix)).unwrap();
+        assert_eq!(file["first"][0]["name"], "n0", "{prefix}");
+        assert_eq!(file["first"][0]["address"]["city"], "Köln", "{prefix}");
+        assert!(file["changes"].as_array().unwrap().iter().all(|c| c.as_array().unwrap().is_empty()), "{prefix}");
+    }
+}
+
+#[test]
 fn frequent_states_do_not_make_one_file_per_state() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("out");
