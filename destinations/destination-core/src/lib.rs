@@ -7,7 +7,9 @@
 //!    codec's `RecordRef::data.get()`), its `emitted_at` and the source's `meta.changes`;
 //!    [`BatchBuilder::finish`] returns a [`arrow::array::RecordBatch`] and resets the builder.
 //!    [`BatchBuilder::push_members`] takes the top-level members the protocol codec split while it validated
-//!    the line (`codec::decode_line_split`), so the record is scanned once.
+//!    the line (`codec::decode_line_split`), so the record is scanned once;
+//!    [`BatchBuilder::push_members_expected`] takes members split with the stream's
+//!    [`StreamSchema::expected_keys`] (`codec::decode_line_split_expecting`), placed by the codec's marks.
 //! 3. [`ParquetFileWriter`] writes batches to a Parquet file with its columns encoded on several threads.
 //! 4. [`names`] sanitises names from data for column names and object-key segments.
 //! 5. [`s3`] holds the S3 connection keys of Airbyte's destination-s3 and builds the `object_store` client.
