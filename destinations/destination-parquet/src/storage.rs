@@ -83,13 +83,18 @@ impl Storage {
         Ok(self.staging.join(format!("{}.tmp", uuid::Uuid::new_v4())))
     }
 
+    /// Whether a commit uploads the staged file (S3) rather than renaming it on this disk.
+    pub fn uploads(&self) -> bool {
+        matches!(self.kind, Kind::S3 { .. })
+    }
+
     /// A new staging file for a Parquet file to be committed here, and its path.
     pub fn create_staging_file(&self) -> Result<(PathBuf, StagingFile)> {
         let path = self.staging_file()?;
         let file = std::fs::File::create(&path)
             .map_err(|e| ConnectorError::system(format!("cannot create staging file {}: {e}", path.display())))?;
         // On S3 the staging file is read once for the upload and deleted: it need not reach the disk.
-        let durable = matches!(self.kind, Kind::Local { .. });
+        let durable = !self.uploads();
         Ok((path, StagingFile::new(file, durable)))
     }
 
@@ -451,6 +456,24 @@ mod tests {
         assert_eq!(rejection(denied), Some(Rejection::AccessDenied));
         assert_eq!(rejection("<Code>InvalidAccessKeyId</Code>"), Some(Rejection::AccessDenied));
         assert_eq!(rejection("<Code>NoSuchBucket</Code> 403"), Some(Rejection::NoBucket));
+    }
+
+    #[test]
+    fn only_s3_commits_upload_and_only_local_staging_files_must_reach_the_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let parse = |v: serde_json::Value| serde_json::from_value::<ParquetConfig>(v).unwrap();
+        let root = dir.path().join("local");
+        let local = Storage::new(&parse(serde_json::json!({"destination_path": root}))).unwrap();
+        let s3 = Storage::new(&parse(serde_json::json!({
+            "s3_bucket_name": "bucket", "s3_endpoint": "http://127.0.0.1:9", "staging_directory": dir.path().join("s3"),
+            "access_key_id": "AKIA", "secret_access_key": "s3cr3t"
+        })))
+        .unwrap();
+        for (storage, uploads) in [(&local, false), (&s3, true)] {
+            assert_eq!(storage.uploads(), uploads);
+            let (_, staged) = storage.create_staging_file().unwrap();
+            assert_eq!(staged.durable, !uploads);
+        }
     }
 
     #[test]
