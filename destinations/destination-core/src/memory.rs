@@ -31,8 +31,8 @@ pub fn release_freed_memory() {
 /// [`release_freed_memory`] on a thread of its own, for the end of a sync: the pages go back while the caller
 /// waits for an upload, not at exit, where the kernel unmaps them after the last message (about 5 ms at 1M
 /// records). Only worth it beside a long wait: the release holds each heap's lock while it walks it, so
-/// threads that allocate meanwhile wait for it. Returns the thread's handle (for tests; callers drop it), or `None` when no thread
-/// could be started (then nothing is released early, and nothing else changes).
+/// threads that allocate meanwhile wait for it. Returns the thread's handle (for tests; callers drop it), or
+/// `None` when no thread could be started (then nothing is released early, and nothing else changes).
 pub fn release_freed_memory_in_background() -> Option<std::thread::JoinHandle<()>> {
     std::thread::Builder::new().name("release-memory".into()).spawn(release_freed_memory).ok()
 }
