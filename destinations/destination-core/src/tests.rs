@@ -130,6 +130,16 @@ fn undeclared_and_duplicate_properties_are_kept() {
 }
 
 #[test]
+fn record_data_may_have_whitespace_before_its_object() {
+    // The first-byte check is a shortcut only: whitespace before the object is still accepted.
+    let mut b = builder(json!({"type": "object"}));
+    b.push(" \n\t{\"x\":1}", 0, &[]).unwrap();
+    b.push_validated("\r\n{\"y\":2}", 0, &[]).unwrap();
+    assert!(b.push(" [1]", 0, &[]).is_err());
+    assert_eq!(b.finish().unwrap().num_rows(), 2);
+}
+
+#[test]
 fn empty_schema_keeps_everything_and_builder_is_reusable() {
     let mut b = builder(json!({"type": "object"}));
     assert!(b.push("[1]", 0, &[]).is_err());
